@@ -1,0 +1,1 @@
+"""The GEA counter kiosk: citizen feedback and walk-in grievances, offline first."""

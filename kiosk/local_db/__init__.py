@@ -1,0 +1,1 @@
+"""The kiosk's SQLite file: outbox, catalog cache, local settings (no Qt)."""

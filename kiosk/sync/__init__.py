@@ -1,0 +1,1 @@
+"""The kiosk's sync client and outbox worker (no Qt)."""

@@ -1,0 +1,1 @@
+"""The kiosk's PySide6 screens (the only package that imports Qt)."""

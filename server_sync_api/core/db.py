@@ -1,0 +1,40 @@
+"""Engines and connection checks for feedback_db."""
+
+from __future__ import annotations
+
+import psycopg
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+
+
+class DatabaseUnavailable(Exception):
+    """feedback_db cannot be reached; the message says where we looked and what to check."""
+
+
+def make_engine(url: URL, **kwargs: object) -> Engine:
+    return create_engine(url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+
+
+def check_reachable(engine: Engine) -> None:
+    """Connect once, raising DatabaseUnavailable with an actionable message on failure."""
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise DatabaseUnavailable(describe_connect_error(engine.url, exc)) from exc
+
+
+def describe_connect_error(url: URL, exc: OperationalError) -> str:
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    cause = exc.orig
+    detail = str(cause).strip().splitlines()[0] if cause else str(exc)
+    if isinstance(cause, psycopg.OperationalError) and "does not exist" in detail:
+        return (
+            f"{detail}. Create it first (for example: createdb -h {url.host or 'localhost'} "
+            f"-U {url.username or 'postgres'} {url.database}) or fix FEEDBACK_DB_URL."
+        )
+    return (
+        f"cannot reach PostgreSQL at {where} for database {url.database!r}: {detail}. "
+        "Check that PostgreSQL is running and that FEEDBACK_DB_URL is right."
+    )

@@ -1,0 +1,57 @@
+"""Bring feedback_db to the head revision (or back), as `gea-server migrate` does."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+from server_sync_api import schema
+from server_sync_api.core.config import DEFAULT_TIMEZONE
+
+SCRIPT_LOCATION = "server_sync_api:migrations"
+# Any constant will do; it keeps two `migrate` runs (say, two API hosts starting at once)
+# from racing each other through the same DDL.
+MIGRATION_LOCK_KEY = 0x6EA_F00D
+
+
+def alembic_config(connection: Connection | None = None, timezone: str = DEFAULT_TIMEZONE) -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    config.attributes["connection"] = connection
+    config.attributes["timezone"] = timezone
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, timezone: str = DEFAULT_TIMEZONE, revision: str = "head") -> None:
+    """Upgrade to `revision` and store the time zone; safe to run again at any time."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        connection.commit()
+        try:
+            command.upgrade(alembic_config(connection, timezone), revision)
+            connection.commit()
+            schema.set_timezone(connection, timezone)
+            connection.commit()
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            connection.commit()
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with engine.connect() as connection:
+        command.downgrade(alembic_config(connection), revision)
+        connection.commit()

@@ -1,0 +1,53 @@
+"""Shared fixtures. Database tests get a fresh copy of a migrated template database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.helpers import pg
+
+TESTS_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(str(item.path))
+        if TESTS_DIR / "integration" in path.parents:
+            item.add_marker(pytest.mark.integration)
+        if TESTS_DIR / "gui" in path.parents:
+            item.add_marker(pytest.mark.qt)
+        if "pg_template" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.pg)
+
+
+@pytest.fixture(scope="session")
+def pg_template(worker_id: str) -> Iterator[str]:
+    """Name of a migrated database holding the demo catalog, one per test process."""
+    try:
+        pg.check_admin_connection()
+    except pg.PostgresUnreachable as exc:
+        pytest.exit(str(exc), returncode=3)
+    name = f"gea_tpl_{os.getpid()}_{worker_id}"
+    pg.create_template(name)
+    yield name
+    pg.drop_database(name)
+
+
+@pytest.fixture
+def db_url(pg_template: str) -> Iterator[URL]:
+    """A fresh database at head with the demo catalog, dropped after the test."""
+    with pg.fresh_database(pg_template) as url:
+        yield url
+
+
+@pytest.fixture
+def conn(db_url: URL) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """An autocommit connection to the test's own database."""
+    with psycopg.connect(pg.conninfo(db_url), autocommit=True) as connection:
+        yield connection
