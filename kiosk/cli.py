@@ -7,8 +7,7 @@ import sys
 
 def main() -> int:
     sys.stderr.write(
-        "gea-kiosk is not built yet: this release contains the central database and "
-        "`gea-server` only.\n"
+        "gea-kiosk is not built yet: this release contains the central database and " "`gea-server` only.\n"
     )
     return 2
 

@@ -31,30 +31,84 @@ ENTITIES: tuple[tuple[str, str, str, str], ...] = (
 
 # (id, name, entity, category, description)
 SERVICES: tuple[tuple[str, str, str, str, str], ...] = (
-    ("SVC-001", "Passport Application and Renewal", "AGY-002", "Travel documents",
-     "New passports, renewals and replacements for lost or damaged passports."),
-    ("SVC-002", "Driver's Licence Renewal", "UNIT-001", "Licensing",
-     "Renewal of driver's licences, including the eyesight check."),
-    ("SVC-003", "Birth Certificate Request", "DEPT-003", "Civil registration",
-     "Certified copies of birth records."),
-    ("SVC-004", "Marriage Certificate Request", "DEPT-003", "Civil registration",
-     "Certified copies of marriage records."),
-    ("SVC-005", "Income Tax Return Filing", "DEPT-001", "Taxation",
-     "Help filing personal income tax returns at the counter."),
-    ("SVC-006", "Property Tax Payment", "UNIT-002", "Taxation",
-     "Payment of annual property tax and arrears."),
-    ("SVC-007", "Customs Clearance for Personal Goods", "DEPT-002", "Customs",
-     "Clearing barrels and personal shipments."),
-    ("SVC-008", "Vehicle Registration", "AGY-003", "Licensing",
-     "First registration and transfer of ownership of motor vehicles."),
-    ("SVC-009", "Outpatient Clinic Registration", "DEPT-004", "Health",
-     "Registration and triage at the outpatient clinic."),
-    ("SVC-010", "Trade Statistics Request", "AGY-001", "Statistics",
-     "Requests for published and custom trade statistics."),
-    ("SVC-011", "Work Permit Application", "MIN-003", "Labour",
-     "Applications and renewals of work permits."),
-    ("SVC-012", "School Transfer Request", "MIN-005", "Education",
-     "Transfers between public primary and secondary schools."),
+    (
+        "SVC-001",
+        "Passport Application and Renewal",
+        "AGY-002",
+        "Travel documents",
+        "New passports, renewals and replacements for lost or damaged passports.",
+    ),
+    (
+        "SVC-002",
+        "Driver's Licence Renewal",
+        "UNIT-001",
+        "Licensing",
+        "Renewal of driver's licences, including the eyesight check.",
+    ),
+    (
+        "SVC-003",
+        "Birth Certificate Request",
+        "DEPT-003",
+        "Civil registration",
+        "Certified copies of birth records.",
+    ),
+    (
+        "SVC-004",
+        "Marriage Certificate Request",
+        "DEPT-003",
+        "Civil registration",
+        "Certified copies of marriage records.",
+    ),
+    (
+        "SVC-005",
+        "Income Tax Return Filing",
+        "DEPT-001",
+        "Taxation",
+        "Help filing personal income tax returns at the counter.",
+    ),
+    (
+        "SVC-006",
+        "Property Tax Payment",
+        "UNIT-002",
+        "Taxation",
+        "Payment of annual property tax and arrears.",
+    ),
+    (
+        "SVC-007",
+        "Customs Clearance for Personal Goods",
+        "DEPT-002",
+        "Customs",
+        "Clearing barrels and personal shipments.",
+    ),
+    (
+        "SVC-008",
+        "Vehicle Registration",
+        "AGY-003",
+        "Licensing",
+        "First registration and transfer of ownership of motor vehicles.",
+    ),
+    (
+        "SVC-009",
+        "Outpatient Clinic Registration",
+        "DEPT-004",
+        "Health",
+        "Registration and triage at the outpatient clinic.",
+    ),
+    (
+        "SVC-010",
+        "Trade Statistics Request",
+        "AGY-001",
+        "Statistics",
+        "Requests for published and custom trade statistics.",
+    ),
+    ("SVC-011", "Work Permit Application", "MIN-003", "Labour", "Applications and renewals of work permits."),
+    (
+        "SVC-012",
+        "School Transfer Request",
+        "MIN-005",
+        "Education",
+        "Transfers between public primary and secondary schools.",
+    ),
 )
 
 # (entity, name, response hours, resolution hours)
@@ -109,10 +163,7 @@ def seed_demo(connection: Connection) -> SeedReport:
         connection,
         "INSERT INTO service_master (service_id, service_name, entity_id, service_category, "
         "service_description) VALUES (:id, :name, :entity, :cat, :desc) ON CONFLICT DO NOTHING",
-        [
-            {"id": i, "name": n, "entity": e, "cat": c, "desc": d}
-            for i, n, e, c, d in SERVICES
-        ],
+        [{"id": i, "name": n, "entity": e, "cat": c, "desc": d} for i, n, e, c, d in SERVICES],
     )
     categories = _insert_many(
         connection,

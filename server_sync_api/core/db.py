@@ -13,7 +13,7 @@ class DatabaseUnavailable(Exception):
 
 
 def make_engine(url: URL, **kwargs: object) -> Engine:
-    return create_engine(url, pool_pre_ping=True, **kwargs)  # type: ignore[arg-type]
+    return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
 def check_reachable(engine: Engine) -> None:

@@ -49,7 +49,7 @@ def check_admin_connection() -> None:
         ) from None
 
 
-def _admin_execute(statement: sql.Composable) -> None:
+def _admin_execute(statement: sql.Composed) -> None:
     with psycopg.connect(conninfo(admin_url()), autocommit=True) as connection:
         connection.execute(statement)
 
