@@ -51,3 +51,11 @@ def conn(db_url: URL) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """An autocommit connection to the test's own database."""
     with psycopg.connect(pg.conninfo(db_url), autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture
+def empty_db_url(pg_template: str) -> Iterator[URL]:
+    """A brand-new, empty database (no schema), dropped after the test."""
+    del pg_template  # requested for the reachability check and the pg marker
+    with pg.empty_database() as url:
+        yield url

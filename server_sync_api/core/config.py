@@ -54,10 +54,10 @@ def normalize_database_url(value: str) -> URL:
         url = make_url(value)
     except ArgumentError:
         raise ValueError(f"not a database URL: write it like {DATABASE_URL_EXAMPLE}") from None
-    if url.get_backend_name() != "postgresql":
+    # "postgres://" is what many hosting panels print; SQLAlchemy only knows "postgresql".
+    if url.drivername.split("+")[0] not in ("postgresql", "postgres"):
         raise ValueError(f"feedback_db is PostgreSQL: write the URL like {DATABASE_URL_EXAMPLE}")
-    if url.get_driver_name() != "psycopg":
-        url = url.set(drivername="postgresql+psycopg")
+    url = url.set(drivername="postgresql+psycopg")
     if not url.database:
         raise ValueError(f"the URL names no database: write it like {DATABASE_URL_EXAMPLE}")
     return url

@@ -89,3 +89,14 @@ def fresh_database(template: str, prefix: str = "gea_t") -> Iterator[URL]:
         yield url
     finally:
         drop_database(name)
+
+
+@contextmanager
+def empty_database(prefix: str = "gea_e") -> Iterator[URL]:
+    """A brand-new database with nothing in it, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield admin_url().set(database=name)
+    finally:
+        drop_database(name)

@@ -82,9 +82,13 @@ $$;
 -- The ticket categories a service may use: those of the service's entity and of each of
 -- its ancestors up to the root, then "General" (ARCHITECTURE 4.5). depth 0 is the service's
 -- own entity; the General fallback comes last whatever its depth.
+-- PL/pgSQL rather than SQL: ticket creation calls these for every ticket, and PL/pgSQL
+-- keeps its plans for the session where an SQL function would plan the CTE on every call.
 CREATE FUNCTION service_category_chain(p_service_id VARCHAR)
 RETURNS TABLE (category_id INT, entity_id VARCHAR, depth INT)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     WITH RECURSIVE chain (entity_id, depth) AS (
         SELECT s.entity_id, 0
         FROM service_master s
@@ -95,34 +99,37 @@ LANGUAGE sql STABLE AS $$
         WHERE e.parent_entity_id IS NOT NULL AND chain.depth < 100
     ),
     in_chain AS (
-        SELECT c.category_id, c.entity_id::VARCHAR, chain.depth
+        SELECT c.category_id, c.entity_id::VARCHAR AS entity_id, chain.depth
         FROM chain JOIN ticket_categories c ON c.entity_id = chain.entity_id
     ),
     general AS (
-        SELECT c.category_id, c.entity_id::VARCHAR, 1000 AS depth
+        SELECT c.category_id, c.entity_id::VARCHAR AS entity_id, 1000 AS depth
         FROM ticket_categories c
         WHERE c.entity_id = 'GOV-000' AND c.category_name = 'General'
-          AND EXISTS (SELECT 1 FROM service_master WHERE service_id = p_service_id)
+          AND EXISTS (SELECT 1 FROM service_master s WHERE s.service_id = p_service_id)
           AND NOT EXISTS (SELECT 1 FROM in_chain i WHERE i.category_id = c.category_id)
     )
-    SELECT * FROM in_chain
+    SELECT i.category_id, i.entity_id, i.depth FROM in_chain i
     UNION ALL
-    SELECT * FROM general
-    ORDER BY 3, 1
+    SELECT g.category_id, g.entity_id, g.depth FROM general g
+    ORDER BY 3, 1;
+END
 $$;
 
 -- The category a ticket gets when staff chose none: the nearest level of the chain, lowest id.
 CREATE FUNCTION default_category_for_service(p_service_id VARCHAR) RETURNS INT
-LANGUAGE sql STABLE AS $$
-    SELECT category_id FROM service_category_chain(p_service_id) ORDER BY depth, category_id LIMIT 1
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT c.category_id FROM service_category_chain(p_service_id) c
+            ORDER BY c.depth, c.category_id LIMIT 1);
+END
 $$;
 
 CREATE FUNCTION validate_feedback() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    -- An unknown service is left to its foreign key, which names it.
-    IF NEW.category_id IS NOT NULL
-       AND EXISTS (SELECT 1 FROM service_master WHERE service_id = NEW.service_id)
+    -- Fired only when a category is given. An unknown service is left to its foreign key.
+    IF EXISTS (SELECT 1 FROM service_master WHERE service_id = NEW.service_id)
        AND NOT EXISTS (
         SELECT 1 FROM service_category_chain(NEW.service_id) c WHERE c.category_id = NEW.category_id
     ) THEN
@@ -205,14 +212,15 @@ CREATE FUNCTION feedback_sla_start(
     p_clock_offset_s INT,
     p_received_at TIMESTAMPTZ
 ) RETURNS TIMESTAMPTZ
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE
-        WHEN p_recorded_at IS NULL THEN p_received_at
-        ELSE greatest(
-            p_received_at - interval '7 days',
-            least(p_received_at,
-                  p_recorded_at + make_interval(secs => coalesce(p_clock_offset_s, 0))))
-    END
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF p_recorded_at IS NULL THEN
+        RETURN p_received_at;
+    END IF;
+    RETURN greatest(
+        p_received_at - interval '7 days',
+        least(p_received_at, p_recorded_at + make_interval(secs => coalesce(p_clock_offset_s, 0))));
+END
 $$;
 
 CREATE FUNCTION set_ticket_sla_targets() RETURNS trigger
@@ -243,28 +251,14 @@ $$;
 -- Tickets from feedback (seed 5.1 and 7.2, ARCHITECTURE 4.5)
 -- ---------------------------------------------------------------------------------------
 
--- Creates the ticket a feedback row calls for and returns its id; returns the existing
--- ticket's id if there is one, and NULL when the feedback makes no ticket.
-CREATE FUNCTION create_ticket_from_feedback(p_feedback_id INT) RETURNS INT
+-- Creates the ticket a feedback row calls for and returns its id. The caller has checked
+-- that the feedback needs one and has none yet.
+CREATE FUNCTION insert_ticket_for_feedback(fb service_feedback) RETURNS INT
 LANGUAGE plpgsql AS $$
 DECLARE
-    fb           service_feedback%ROWTYPE;
     v_service    VARCHAR;
     v_ticket_id  INT;
 BEGIN
-    SELECT * INTO fb FROM service_feedback WHERE feedback_id = p_feedback_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no feedback with id %', p_feedback_id USING ERRCODE = 'no_data_found';
-    END IF;
-    IF NOT (fb.grievance_flag OR fb.rating <= 2) THEN
-        RETURN NULL;
-    END IF;
-
-    SELECT ticket_id INTO v_ticket_id FROM tickets WHERE feedback_id = fb.feedback_id;
-    IF FOUND THEN
-        RETURN v_ticket_id;
-    END IF;
-
     SELECT service_name INTO v_service FROM service_master WHERE service_id = fb.service_id;
 
     INSERT INTO tickets (
@@ -289,11 +283,34 @@ BEGIN
 END
 $$;
 
+-- The ticket for a feedback row: its id, creating it if the feedback calls for one and has
+-- none yet (so calling it again is harmless), or NULL when the feedback makes no ticket.
+CREATE FUNCTION create_ticket_from_feedback(p_feedback_id INT) RETURNS INT
+LANGUAGE plpgsql AS $$
+DECLARE
+    fb           service_feedback%ROWTYPE;
+    v_ticket_id  INT;
+BEGIN
+    SELECT * INTO fb FROM service_feedback WHERE feedback_id = p_feedback_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no feedback with id %', p_feedback_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF NOT (fb.grievance_flag OR fb.rating <= 2) THEN
+        RETURN NULL;
+    END IF;
+    SELECT ticket_id INTO v_ticket_id FROM tickets WHERE feedback_id = fb.feedback_id;
+    IF FOUND THEN
+        RETURN v_ticket_id;
+    END IF;
+    RETURN insert_ticket_for_feedback(fb);
+END
+$$;
+
 CREATE FUNCTION after_feedback_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.grievance_flag OR NEW.rating <= 2 THEN
-        PERFORM create_ticket_from_feedback(NEW.feedback_id);
+        PERFORM insert_ticket_for_feedback(NEW);   -- a new row has no ticket yet
     END IF;
     IF NEW.qr_code_id IS NOT NULL THEN
         UPDATE qr_codes SET feedback_received = feedback_received + 1 WHERE qr_code_id = NEW.qr_code_id;
@@ -507,21 +524,25 @@ $$;
 -- TRUE while the address has fewer than p_limit accepted submissions in the rolling window.
 CREATE FUNCTION check_rate_limit(p_ip_hash VARCHAR, p_limit INT DEFAULT 5, p_hours INT DEFAULT 1)
 RETURNS BOOLEAN
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(submission_count), 0) < p_limit
-    FROM submission_rate_limit
-    WHERE ip_hash = p_ip_hash
-      AND window_start > now() - make_interval(hours => p_hours)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(submission_count), 0) < p_limit
+            FROM submission_rate_limit
+            WHERE ip_hash = p_ip_hash
+              AND window_start > now() - make_interval(hours => p_hours));
+END
 $$;
 
 -- TRUE once the address has p_threshold or more accepted submissions in the last hour.
 CREATE FUNCTION requires_captcha(p_ip_hash VARCHAR, p_threshold INT DEFAULT 2)
 RETURNS BOOLEAN
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(submission_count), 0) >= p_threshold
-    FROM submission_rate_limit
-    WHERE ip_hash = p_ip_hash
-      AND window_start > now() - interval '1 hour'
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(submission_count), 0) >= p_threshold
+            FROM submission_rate_limit
+            WHERE ip_hash = p_ip_hash
+              AND window_start > now() - interval '1 hour');
+END
 $$;
 
 -- Marks an unexpired, unsolved challenge issued to this address as solved. TRUE exactly

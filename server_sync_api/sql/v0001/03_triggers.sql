@@ -39,7 +39,7 @@ CREATE TRIGGER trg_refuse_entity_cycle
 -- Feedback: validate, then make the ticket (seed 8.4) and count QR and rate-limit use.
 CREATE TRIGGER trg_validate_feedback
     BEFORE INSERT OR UPDATE OF category_id, service_id ON service_feedback
-    FOR EACH ROW EXECUTE FUNCTION validate_feedback();
+    FOR EACH ROW WHEN (NEW.category_id IS NOT NULL) EXECUTE FUNCTION validate_feedback();
 
 CREATE TRIGGER trg_create_ticket_from_feedback
     AFTER INSERT ON service_feedback

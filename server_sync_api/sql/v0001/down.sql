@@ -4,8 +4,9 @@
 DROP VIEW IF EXISTS v_daily_ticket_stats, v_qr_performance, v_entity_ticket_queue,
     v_active_tickets_sla, v_service_performance;
 
--- Takes the tickets row type as its argument, so it must go before the table.
+-- These take a table's row type as their argument, so they must go before the tables.
 DROP FUNCTION IF EXISTS check_ticket_sla(tickets, TIMESTAMPTZ);
+DROP FUNCTION IF EXISTS insert_ticket_for_feedback(service_feedback);
 
 DROP TABLE IF EXISTS
     captcha_challenges, submission_attempts, sla_breaches, ticket_notes,
