@@ -1,0 +1,161 @@
+"""Ingest speed of feedback_db: the full trigger path against a trigger-free copy.
+
+Inserts the same 20,000 feedback rows (about 30% of them make tickets) into
+`service_feedback` (ticket creation, numbering, SLA targets, audit, rate-limit rows) and into
+`feedback_plain`, a copy of the table with the same columns, defaults, checks and indexes
+but no triggers and no foreign keys, in batches of 100 and 500: one transaction per batch,
+psycopg's pipelined executemany, each run in a fresh database. Prints rows/second and the
+ratio of the two paths. Nothing here asserts on time.
+
+    python -m bench.db_ingest [--rows N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from tests.helpers import pg
+
+BATCH_SIZES = (100, 500)
+DEFAULT_ROWS = 20_000
+COLUMNS = (
+    "client_uuid", "reference_code", "service_id", "entity_id", "rating", "service_quality",
+    "staff_behavior", "waiting_time", "cleanliness", "grievance_flag", "feedback_text", "channel",
+    "ip_hash", "recorded_at", "clock_offset_s",
+)  # fmt: skip
+PLAIN_TABLE = """
+    CREATE TABLE feedback_plain (LIKE service_feedback INCLUDING ALL);
+"""
+
+Row = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    path: str
+    batch: int
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds
+
+
+def make_rows(count: int, services: Sequence[tuple[str, str]], seed: int = 42) -> list[Row]:
+    """Realistic submissions: mostly kiosk ratings, some portal ones, ~30% low or grievances."""
+    rnd = random.Random(seed)
+    now = datetime.now(UTC)
+    rows: list[Row] = []
+    for i in range(count):
+        service_id, entity_id = services[rnd.randrange(len(services))]
+        rating = rnd.choices((1, 2, 3, 4, 5), weights=(12, 13, 15, 30, 30))[0]
+        grievance = rating >= 3 and rnd.random() < 0.07
+        portal = rnd.random() < 0.2
+        subs = [rnd.randint(1, 5) if rnd.random() < 0.5 else None for _ in range(4)]
+        text = (
+            "The queue did not move for an hour. " * rnd.randint(1, 6) if rating <= 2 or grievance else None
+        )
+        rows.append(
+            (
+                uuid.UUID(int=rnd.getrandbits(128), version=4),
+                f"K{i % 40:04d}-{i:06d}-{rnd.getrandbits(20):05X}",
+                service_id,
+                entity_id,
+                rating,
+                *subs,
+                grievance,
+                text,
+                "portal" if portal else "kiosk",
+                f"{rnd.getrandbits(256):064x}" if portal else None,
+                now - timedelta(minutes=rnd.randint(0, 3 * 24 * 60)),
+                rnd.randint(-120, 120),
+            )
+        )
+    return rows
+
+
+def insert_batches(conninfo: str, table: str, rows: list[Row], batch: int) -> float:
+    statement = f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        started = time.perf_counter()
+        for start in range(0, len(rows), batch):
+            with conn.transaction():
+                cur.executemany(statement, rows[start : start + batch])
+        return time.perf_counter() - started
+
+
+def run(row_count: int) -> tuple[list[Result], TicketSummary]:
+    pg.check_admin_connection()
+    template = f"gea_bench_tpl_{uuid.uuid4().hex[:8]}"
+    pg.create_template(template)
+    try:
+        with psycopg.connect(pg.conninfo(pg.admin_url().set(database=template)), autocommit=True) as conn:
+            conn.execute(PLAIN_TABLE)
+            services = conn.execute("SELECT service_id, entity_id FROM service_master ORDER BY 1").fetchall()
+        rows = make_rows(row_count, services)
+        results: list[Result] = []
+        summary = TicketSummary(0, 0)
+        for batch in BATCH_SIZES:
+            # Plain first, then full, each in its own fresh copy, so neither warms the other's cache.
+            for path, table in (("plain", "feedback_plain"), ("full", "service_feedback")):
+                with pg.fresh_database(template, prefix="gea_bench") as url:
+                    info = pg.conninfo(url)
+                    seconds = insert_batches(info, table, rows, batch)
+                    if path == "full":
+                        summary = count_tickets(info)
+                results.append(Result(path, batch, row_count, seconds))
+        return results, summary
+    finally:
+        pg.drop_database(template)
+
+
+@dataclass(frozen=True)
+class TicketSummary:
+    tickets: int
+    distinct_numbers: int
+
+
+def count_tickets(conninfo: str) -> TicketSummary:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT count(*), count(DISTINCT ticket_number) FROM tickets").fetchone()
+    assert row is not None
+    return TicketSummary(int(row[0]), int(row[1]))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows per run (default 20,000)")
+    args = parser.parse_args(argv)
+    if args.rows < max(BATCH_SIZES):
+        parser.error(f"--rows must be at least {max(BATCH_SIZES)}")
+
+    results, summary = run(args.rows)
+    share = 100 * summary.tickets / args.rows
+    print(
+        f"{args.rows:,} feedback rows per run made {summary.tickets:,} tickets ({share:.1f}%), "
+        f"{summary.distinct_numbers:,} distinct ticket numbers"
+    )
+    print()
+    print(f"{'batch':>5}  {'path':<38} {'rows/s':>10}  {'seconds':>8}")
+    by_key = {(r.path, r.batch): r for r in results}
+    labels = {"plain": "trigger-free copy (baseline)", "full": "full trigger path (tickets, SLA, audit)"}
+    for batch in BATCH_SIZES:
+        for path in ("plain", "full"):
+            r = by_key[(path, batch)]
+            print(f"{batch:>5}  {labels[path]:<38} {r.rows_per_second:>10,.0f}  {r.seconds:>8.2f}")
+        ratio = by_key[("full", batch)].seconds / by_key[("plain", batch)].seconds
+        print(f"{batch:>5}  ratio full / baseline (time): {ratio:.2f}x")
+    print()
+
+
+if __name__ == "__main__":
+    main()
