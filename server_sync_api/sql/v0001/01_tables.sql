@@ -12,9 +12,10 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
 -- One row of server-wide settings that triggers and views read without any environment.
 CREATE TABLE app_settings (
-    singleton   BOOLEAN PRIMARY KEY DEFAULT TRUE,
+    singleton   BOOLEAN NOT NULL DEFAULT TRUE,
     timezone    TEXT NOT NULL DEFAULT 'America/Grenada',
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT pk_app_settings PRIMARY KEY (singleton),
     CONSTRAINT ck_app_settings_singleton CHECK (singleton)
 );
 COMMENT ON TABLE app_settings IS
@@ -37,7 +38,6 @@ CREATE TABLE entity_master (
     CONSTRAINT fk_entity_master_parent FOREIGN KEY (parent_entity_id)
         REFERENCES entity_master (unique_entity_id),
     CONSTRAINT ck_entity_master_entity_type CHECK (entity_type IN ('MIN', 'DEPT', 'AGY', 'UNIT')),
-    CONSTRAINT ck_entity_master_not_own_parent CHECK (parent_entity_id <> unique_entity_id),
     CONSTRAINT ck_entity_master_name_not_blank CHECK (btrim(entity_name) <> '')
 );
 

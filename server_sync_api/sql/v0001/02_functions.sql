@@ -389,7 +389,12 @@ $$;
 CREATE FUNCTION refuse_ticket_activity_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF current_setting('gea.archiving_ticket_activities', true) = 'on' AND TG_OP = 'DELETE' THEN
+    -- Any role can set a custom setting, so the setting alone proves nothing: the delete must
+    -- also run as the table's owner, which only archive_ticket_activities() (SECURITY
+    -- DEFINER) does for the application's role.
+    IF TG_OP = 'DELETE'
+       AND current_setting('gea.archiving_ticket_activities', true) = 'on'
+       AND current_user = (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID) THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'ticket_activities is append-only: % is not allowed', TG_OP
@@ -410,11 +415,12 @@ $$;
 -- The only code path allowed to remove rows from ticket_activities.
 CREATE FUNCTION archive_ticket_activities(p_older_than INTERVAL DEFAULT interval '1 year')
 RETURNS INT
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_moved INT;
 BEGIN
-    IF p_older_than < interval '1 year' THEN
+    -- Compare cutoffs, not intervals: interval comparison counts a year as 360 days.
+    IF p_older_than IS NULL OR now() - p_older_than > now() - interval '1 year' THEN
         RAISE EXCEPTION 'ticket activities are kept at least a year (asked: %)', p_older_than
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -432,6 +438,16 @@ BEGIN
     RETURN v_moved;
 END
 $$;
+-- Maintenance, not application work: the owner runs it (gea-server maintenance) or grants it.
+REVOKE EXECUTE ON FUNCTION archive_ticket_activities(INTERVAL) FROM PUBLIC;
+
+CREATE FUNCTION sla_breach_escalates(p_breach_type VARCHAR, p_overdue INTERVAL) RETURNS BOOLEAN
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    -- Seed 5.3: a response breach escalates at once, a resolution breach after an hour.
+    RETURN p_breach_type = 'response_breach' OR p_overdue > interval '1 hour';
+END
+$$;
 
 -- Records a breach once per (ticket, type). Later calls only complete it: the actual time
 -- once it is known, the hours overdue as they grow, and escalation, which never reverts.
@@ -444,18 +460,15 @@ CREATE FUNCTION record_sla_breach(
 ) RETURNS VOID
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_hours INT := floor(extract(epoch FROM coalesce(p_actual, p_as_of) - p_expected) / 3600);
-    -- Seed 5.3: a response breach escalates at once, a resolution breach after an hour.
-    v_escalate BOOLEAN := p_breach_type = 'response_breach'
-                          OR coalesce(p_actual, p_as_of) - p_expected > interval '1 hour';
+    v_overdue INTERVAL := coalesce(p_actual, p_as_of) - p_expected;
 BEGIN
     INSERT INTO sla_breaches AS b (ticket_id, breach_type, expected_time, actual_time, hours_overdue, escalated)
-    VALUES (p_ticket_id, p_breach_type, p_expected, p_actual, v_hours, v_escalate)
+    VALUES (p_ticket_id, p_breach_type, p_expected, p_actual,
+            floor(extract(epoch FROM v_overdue) / 3600), sla_breach_escalates(p_breach_type, v_overdue))
     ON CONFLICT (ticket_id, breach_type) DO UPDATE
         SET actual_time = coalesce(b.actual_time, EXCLUDED.actual_time),
-            hours_overdue = CASE WHEN b.actual_time IS NULL THEN greatest(b.hours_overdue, EXCLUDED.hours_overdue)
-                                 ELSE b.hours_overdue END,
-            escalated = b.escalated OR (b.actual_time IS NULL AND EXCLUDED.escalated)
+            hours_overdue = greatest(b.hours_overdue, EXCLUDED.hours_overdue),
+            escalated = b.escalated OR EXCLUDED.escalated
         WHERE b.actual_time IS NULL;
 END
 $$;
@@ -470,10 +483,18 @@ BEGIN
     IF t.response_target IS NOT NULL
        AND coalesce(t.responded_at, p_as_of) > t.response_target THEN
         PERFORM record_sla_breach(t.ticket_id, 'response_breach', t.response_target, t.responded_at, p_as_of);
+    ELSIF t.responded_at IS NOT NULL THEN
+        -- Met a target that moved (priority lowered) after a breach was recorded: that
+        -- breach still ends here rather than running for ever.
+        UPDATE sla_breaches b SET actual_time = t.responded_at
+        WHERE b.ticket_id = t.ticket_id AND b.breach_type = 'response_breach' AND b.actual_time IS NULL;
     END IF;
     IF t.resolution_target IS NOT NULL
        AND coalesce(v_resolved, p_as_of) > t.resolution_target THEN
         PERFORM record_sla_breach(t.ticket_id, 'resolution_breach', t.resolution_target, v_resolved, p_as_of);
+    ELSIF v_resolved IS NOT NULL THEN
+        UPDATE sla_breaches b SET actual_time = v_resolved
+        WHERE b.ticket_id = t.ticket_id AND b.breach_type = 'resolution_breach' AND b.actual_time IS NULL;
     END IF;
 END
 $$;
@@ -486,8 +507,9 @@ BEGIN
 END
 $$;
 
--- Finds every ticket past a target it has not met, records each breach (once), and returns
--- them. The nightly `gea-server sla-scan` calls it; so can an admin query.
+-- Finds every ticket past a target it has not met by p_as_of, records each breach (once, and
+-- only up to now), and returns them. The nightly `gea-server sla-scan` calls it; so can an
+-- admin query.
 CREATE FUNCTION detect_sla_breaches(p_as_of TIMESTAMPTZ DEFAULT now())
 RETURNS TABLE (
     ticket_id INT,
@@ -500,20 +522,29 @@ RETURNS TABLE (
 LANGUAGE plpgsql AS $$
 DECLARE
     t tickets%ROWTYPE;
+    -- Only what has happened is recorded; a p_as_of in the future is a forecast, reported only.
+    v_record_as_of TIMESTAMPTZ := least(p_as_of, now());
 BEGIN
     FOR t IN
         SELECT * FROM tickets tk
-        WHERE (tk.responded_at IS NULL AND tk.response_target < p_as_of)
-           OR (tk.resolved_at IS NULL AND tk.closed_at IS NULL AND tk.resolution_target < p_as_of)
+        WHERE (tk.responded_at IS NULL AND tk.response_target < v_record_as_of)
+           OR (tk.resolved_at IS NULL AND tk.closed_at IS NULL AND tk.resolution_target < v_record_as_of)
         ORDER BY tk.ticket_id
     LOOP
-        PERFORM check_ticket_sla(t, p_as_of);
+        PERFORM check_ticket_sla(t, v_record_as_of);
     END LOOP;
     RETURN QUERY
-        SELECT b.ticket_id, tk.ticket_number, b.breach_type, b.expected_time, b.hours_overdue, b.escalated
-        FROM sla_breaches b JOIN tickets tk ON tk.ticket_id = b.ticket_id
-        WHERE b.actual_time IS NULL
-        ORDER BY b.expected_time, b.ticket_id, b.breach_type;
+        SELECT tk.ticket_id, tk.ticket_number, x.breach_type, x.expected_time,
+               floor(extract(epoch FROM p_as_of - x.expected_time) / 3600)::INT,
+               sla_breach_escalates(x.breach_type, p_as_of - x.expected_time)
+        FROM tickets tk
+        CROSS JOIN LATERAL (VALUES
+            ('response_breach'::VARCHAR, tk.response_target, tk.responded_at IS NULL),
+            ('resolution_breach'::VARCHAR, tk.resolution_target,
+             tk.resolved_at IS NULL AND tk.closed_at IS NULL)
+        ) AS x (breach_type, expected_time, running)
+        WHERE x.running AND x.expected_time < p_as_of
+        ORDER BY x.expected_time, tk.ticket_id, x.breach_type;
 END
 $$;
 

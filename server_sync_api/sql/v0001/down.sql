@@ -24,6 +24,7 @@ DROP FUNCTION IF EXISTS
     set_ticket_sla_targets(), create_ticket_from_feedback(INT), after_feedback_insert(),
     set_ticket_status_times(), current_actor(), log_ticket_activity(),
     refuse_ticket_activity_change(), refuse_ticket_delete(), archive_ticket_activities(INTERVAL),
+    sla_breach_escalates(VARCHAR, INTERVAL),
     record_sla_breach(INT, VARCHAR, TIMESTAMPTZ, TIMESTAMPTZ, TIMESTAMPTZ),
     check_sla_breach(), detect_sla_breaches(TIMESTAMPTZ),
     check_rate_limit(VARCHAR, INT, INT), requires_captcha(VARCHAR, INT),
