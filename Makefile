@@ -3,6 +3,8 @@
 #   make bench   run the benchmarks (they print figures; nothing asserts on time)
 
 PYTHON ?= python3
+# Tests run in parallel, one process per core; each process has its own template database.
+PYTEST_ARGS ?= -n auto
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
