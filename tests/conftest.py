@@ -15,6 +15,24 @@ from tests.helpers import pg
 TESTS_DIR = Path(__file__).parent
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fail the whole run at once, with one clear message, when PostgreSQL is unreachable.
+
+    Done here, in the controlling process, because an exit raised inside an xdist worker
+    surfaces as an internal error. Runs that select only tests/unit need no database.
+    """
+    if hasattr(session.config, "workerinput"):
+        return
+    unit = TESTS_DIR / "unit"
+    selected = [Path(arg.split("::")[0]).resolve() for arg in session.config.args]
+    if selected and all(path == unit or unit in path.parents for path in selected):
+        return
+    try:
+        pg.check_admin_connection()
+    except pg.PostgresUnreachable as exc:
+        pytest.exit(str(exc), returncode=3)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = Path(str(item.path))
