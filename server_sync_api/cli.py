@@ -7,12 +7,20 @@ and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
 import click
+import psycopg
 from sqlalchemy import Engine
 
 from server_sync_api import __version__, demo, migrate
-from server_sync_api.core.config import ServerSettings, SettingsError, load_settings
-from server_sync_api.core.db import DatabaseUnavailable, check_reachable, make_engine
+from server_sync_api.core.config import ServerSettings, SettingsError, load_settings, require_api_settings
+from server_sync_api.core.db import DatabaseUnavailable, check_reachable, libpq_conninfo, make_engine
+from server_sync_api.services import devices as device_admin
 
 
 class EnvironmentProblem(click.ClickException):
@@ -82,3 +90,162 @@ def seed_demo_command() -> None:
             f"Demo catalog loaded: {report.entities} entities, {report.services} services, "
             f"{report.categories} ticket categories, {report.qr_codes} QR codes added."
         )
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes; about one per core (docs/operations.md).",
+)
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve the sync API with uvicorn (behind a reverse proxy that terminates TLS)."""
+    import uvicorn
+
+    settings = _settings()
+    try:
+        require_api_settings(settings)
+    except SettingsError as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    _require_head(_engine(settings))
+    uvicorn.run(
+        "server_sync_api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@main.group("devices")
+def devices_group() -> None:
+    """Enroll, list, revoke and re-enroll counter kiosks."""
+
+
+@contextmanager
+def _connection(settings: ServerSettings) -> Iterator[psycopg.Connection[Any]]:
+    engine = _engine(settings)
+    _require_head(engine)
+    engine.dispose()
+    with psycopg.connect(libpq_conninfo(settings.url)) as conn:
+        yield conn
+
+
+def _print_code(new: device_admin.NewCode, as_json: bool, settings: ServerSettings, verb: str) -> None:
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "device_code": new.device_code,
+                    "enrollment_code": new.enrollment_code,
+                    "expires_at": new.expires_at.isoformat(),
+                }
+            )
+        )
+        return
+    click.echo(f"Device {new.device_code} {verb}.")
+    until = _local(new.expires_at, settings)
+    click.echo(f"Enrollment code: {new.enrollment_code}  (single use, valid until {until})")
+    click.echo(
+        f"On the kiosk:    gea-kiosk enroll --server {settings.public_base_url} --code {new.enrollment_code}"
+    )
+
+
+@devices_group.command("add")
+@click.option("--name", required=True, help="Where the kiosk stands, e.g. 'Passport office, counter 2'.")
+@click.option("--entity", "entity_id", required=True, help="The entity it serves, e.g. AGY-002.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"device_code": ..., "enrollment_code": ...}.')
+def devices_add(name: str, entity_id: str, as_json: bool) -> None:
+    """Register a kiosk and print its one-time enrollment code."""
+    settings = _settings()
+    with _connection(settings) as conn:
+        try:
+            new = device_admin.add_device(conn, name, entity_id, settings.enrollment_code_ttl_hours)
+        except device_admin.DeviceError as exc:
+            raise click.ClickException(str(exc)) from None
+    _print_code(new, as_json, settings, f"added for {entity_id}")
+
+
+@devices_group.command("reenroll")
+@click.argument("device_code")
+@click.option("--json", "as_json", is_flag=True, help="Print the code as JSON.")
+def devices_reenroll(device_code: str, as_json: bool) -> None:
+    """Issue a new enrollment code for the same device code (revoked, reinstalled or lost token)."""
+    settings = _settings()
+    with _connection(settings) as conn:
+        try:
+            new = device_admin.reenroll_device(conn, device_code, settings.enrollment_code_ttl_hours)
+        except device_admin.DeviceError as exc:
+            raise click.ClickException(str(exc)) from None
+    _print_code(
+        new, as_json, settings, "can be enrolled again; its old token stops working when the code is used"
+    )
+
+
+@devices_group.command("revoke")
+@click.argument("device_code")
+def devices_revoke(device_code: str) -> None:
+    """Stop a kiosk: its token is refused from its next request on."""
+    settings = _settings()
+    with _connection(settings) as conn:
+        try:
+            device_admin.revoke_device(conn, device_code)
+        except device_admin.DeviceError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Device {device_code.upper()} revoked: its next request is refused. "
+        f"To bring it back: gea-server devices reenroll {device_code.upper()}"
+    )
+
+
+@devices_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per device, in a list.")
+def devices_list(as_json: bool) -> None:
+    """The fleet: every kiosk's health, with the ones that need a visit flagged."""
+    settings = _settings()
+    with _connection(settings) as conn:
+        rows = device_admin.fleet(conn, timedelta(hours=settings.silent_after_hours))
+    if as_json:
+        click.echo(json.dumps([_row_json(r) for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo("No kiosks yet. Add one with: gea-server devices add --name NAME --entity ENTITY")
+        return
+    click.echo(
+        f"{'CODE':<8} {'ENTITY':<9} {'STATE':<9} {'LAST SEEN':<17} {'QUEUE':>5} "
+        f"{'VERSION':<9} {'NAME':<28} ATTENTION"
+    )
+    for r in rows:
+        state = "revoked" if not r.is_active and not r.enrolled else ("active" if r.enrolled else "pending")
+        seen = _local(r.last_seen_at, settings) if r.last_seen_at else "never"
+        queue = "-" if r.queue_depth is None else str(r.queue_depth)
+        flags = "; ".join(r.problems) or ("" if r.enrolled else "awaiting enrollment")
+        click.echo(
+            f"{r.device_code:<8} {r.entity_id:<9} {state:<9} {seen:<17} {queue:>5} "
+            f"{(r.app_version or '-')[:9]:<9} {r.name[:28]:<28} {flags}"
+        )
+    flagged = sum(1 for r in rows if r.problems)
+    click.echo(f"{len(rows)} kiosks, {flagged} need attention.")
+
+
+def _row_json(r: device_admin.FleetRow) -> dict[str, object]:
+    return {
+        key: value.isoformat()
+        if isinstance(value, datetime)
+        else list(value)
+        if isinstance(value, tuple)
+        else value
+        for key, value in r.__dict__.items()
+    }
+
+
+def _local(moment: datetime, settings: ServerSettings) -> str:
+    from zoneinfo import ZoneInfo
+
+    return f"{moment.astimezone(ZoneInfo(settings.timezone)):%Y-%m-%d %H:%M}"

@@ -7,8 +7,9 @@ by calling `load_settings()`, never at import time, so a test can point a proces
 from __future__ import annotations
 
 import zoneinfo
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -21,11 +22,50 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message says which and how to fix it."""
 
 
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+MIN_SECRET_LENGTH = 32
+# Values people paste from examples; a secret that appears in documentation protects nothing.
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "changethis", "example", "xxx"})
+
+
 class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GEA_SERVER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GEA_SERVER_", extra="ignore", populate_by_name=True)
 
     database_url: str = Field(validation_alias=AliasChoices("FEEDBACK_DB_URL"))
     timezone: str = DEFAULT_TIMEZONE
+    # Keys the HMAC of citizens' addresses (ARCHITECTURE 4.9). Required by `serve`.
+    ip_hash_secret: SecretStr | None = None
+    # Where citizens' phones reach the status pages; printed in every receipt's QR code.
+    public_base_url: str = DEFAULT_PUBLIC_BASE_URL
+    enrollment_code_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
+    # Wrong enrollment codes from one address before it must wait (per window).
+    enroll_max_failures: int = Field(default=10, ge=1)
+    enroll_failure_window_minutes: int = Field(default=15, ge=1)
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=10, ge=1)
+    # A kiosk is shown as silent in `devices list` after this long without a request.
+    silent_after_hours: int = Field(default=24, ge=1)
+
+    @field_validator("ip_hash_secret")
+    @classmethod
+    def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"use a random value of at least {MIN_SECRET_LENGTH} characters, for example the "
+                "output of: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ValueError("write it like https://feedback.gov.gd (http or https, no query)")
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod
@@ -81,3 +121,16 @@ def load_settings(**overrides: object) -> ServerSettings:
             else:
                 problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
         raise SettingsError("; ".join(problems)) from None
+
+
+def require_api_settings(settings: ServerSettings) -> SecretStr:
+    """The settings only serving needs; returns the IP-hash secret or says how to make one."""
+    if settings.ip_hash_secret is None:
+        raise SettingsError(
+            "GEA_SERVER_IP_HASH_SECRET is not set: set it to a random value of at least "
+            f"{MIN_SECRET_LENGTH} characters, for example the output of "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    if settings.db_pool_min_size > settings.db_pool_max_size:
+        raise SettingsError("GEA_SERVER_DB_POOL_MIN_SIZE must not exceed GEA_SERVER_DB_POOL_MAX_SIZE")
+    return settings.ip_hash_secret

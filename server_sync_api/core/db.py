@@ -38,3 +38,8 @@ def describe_connect_error(url: URL, exc: OperationalError) -> str:
         f"cannot reach PostgreSQL at {where} for database {url.database!r}: {detail}. "
         "Check that PostgreSQL is running and that FEEDBACK_DB_URL is right."
     )
+
+
+def libpq_conninfo(url: URL) -> str:
+    """The libpq connection string psycopg takes, from a SQLAlchemy URL."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -1,0 +1,1 @@
+"""The HTTP API (ARCHITECTURE section 5): routes, dependencies, error handling."""

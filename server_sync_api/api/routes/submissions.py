@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from server_sync_api.api.deps import AuthorizedDevice, Connection
+from server_sync_api.api.errors import ApiError, describe_validation_errors
+from server_sync_api.api.schemas import (
+    BATCH_MAX_BYTES,
+    BATCH_MAX_ITEMS,
+    DeviceStatus,
+    ErrorResponse,
+    SubmissionBatch,
+    SubmissionResults,
+)
+from server_sync_api.services.ingest import ingest_batch
+
+router = APIRouter(prefix="/api/v1", tags=["submissions"])
+
+# The body is parsed here, item by item, so the schema is given to OpenAPI by hand.
+_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SubmissionBatch"}}},
+    }
+}
+
+
+@router.post(
+    "/submissions",
+    response_model=SubmissionResults,
+    openapi_extra=_BODY_SCHEMA,
+    responses={
+        400: {"model": ErrorResponse},
+        401: {"model": ErrorResponse},
+        413: {"model": ErrorResponse},
+        415: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
+)
+async def submit(request: Request, device: AuthorizedDevice, conn: Connection) -> SubmissionResults:
+    """Submit a batch of up to 500 items (2 MiB); each item is settled on its own.
+
+    An empty `items` list is a heartbeat that only records the device's health.
+    """
+    received_at = datetime.now(UTC)
+    body = await _read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise ApiError(422, "invalid_request", 'The body must be an object with an "items" list.')
+    items: list[Any] = body["items"]
+    if len(items) > BATCH_MAX_ITEMS:
+        raise ApiError(
+            413,
+            "too_many_items",
+            f"A batch holds at most {BATCH_MAX_ITEMS} items; this one has {len(items)}. Split it.",
+        )
+    try:
+        status = (
+            None if body.get("device_status") is None else DeviceStatus.model_validate(body["device_status"])
+        )
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("device_status", *e["loc"])} for e in exc.errors()]
+        raise ApiError(422, "invalid_request", describe_validation_errors(errors)) from None
+    results = await ingest_batch(conn, device, items, status, received_at)
+    return SubmissionResults(results=results)
+
+
+async def _read_json(request: Request) -> Any:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Send the batch as application/json.")
+    too_large = ApiError(
+        413, "payload_too_large", f"A batch is at most {BATCH_MAX_BYTES:,} bytes. Send fewer items per batch."
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > BATCH_MAX_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > BATCH_MAX_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
+
+
+__all__ = ["SubmissionBatch", "router"]

@@ -1,0 +1,172 @@
+"""Request and response bodies of the sync protocol (ARCHITECTURE section 5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+# Input limits the catalog publishes and the server enforces (ARCHITECTURE 5).
+COMMENT_MAX_CHARS = 2_000  # what kiosks let a citizen type
+COMMENT_HARD_CAP = 10_000  # what the server refuses beyond
+BATCH_MAX_ITEMS = 500
+BATCH_MAX_BYTES = 2 * 1024 * 1024
+
+REFERENCE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,15}-[0-9]{6}-[0-9A-HJKMNP-TV-Z]{4}$"
+
+Channel = Literal["kiosk", "walk_in", "portal", "qr_code", "api"]
+PrinterState = Literal["ok", "error", "none"]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["rating_out_of_range"])
+    message: str = Field(examples=["rating must be between 1 and 5; it was 7."])
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+# --- enrollment --------------------------------------------------------------------------
+
+
+class EnrollRequest(BaseModel):
+    enrollment_code: str = Field(min_length=1, max_length=64, examples=["7QX4-K2M9-A3DE"])
+
+
+class EnrollResponse(BaseModel):
+    device_code: str
+    device_token: str
+    entity_id: str
+    public_base_url: str
+
+
+# --- submissions -------------------------------------------------------------------------
+
+
+class SubmissionItem(BaseModel):
+    """One submission. Ranges and the comment cap are checked after parsing, so that each
+    broken rule gets its own rejection code (rating_out_of_range, text_too_long...)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    client_uuid: UUID
+    reference_code: str = Field(max_length=40)
+    channel: Channel = "kiosk"
+    service_id: str = Field(min_length=1, max_length=50)
+    entity_id: str = Field(min_length=1, max_length=50)
+    rating: StrictInt
+    service_quality: StrictInt | None = None
+    staff_behavior: StrictInt | None = None
+    waiting_time: StrictInt | None = None
+    cleanliness: StrictInt | None = None
+    grievance_flag: StrictBool = False
+    feedback_text: str | None = None
+    category_id: StrictInt | None = None
+    priority_id: StrictInt | None = None
+    misuse_suspected: StrictBool = False
+    submitted_by: str | None = Field(default=None, max_length=100)
+    recorded_at: datetime
+
+
+class DeviceStatus(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    queue_depth: StrictInt | None = Field(default=None, ge=0)
+    oldest_pending_at: datetime | None = None
+    device_time: datetime | None = None
+    app_version: str | None = Field(default=None, max_length=50)
+    printer: PrinterState | None = None
+
+
+class SubmissionBatch(BaseModel):
+    """The documented shape of POST /api/v1/submissions. The route parses items one by one,
+    so a malformed item is rejected alone instead of failing the batch."""
+
+    items: list[SubmissionItem] = Field(max_length=BATCH_MAX_ITEMS)
+    device_status: DeviceStatus | None = None
+
+
+class ItemResult(BaseModel):
+    client_uuid: str | None
+    status: Literal["created", "duplicate", "rejected"]
+    feedback_id: int | None = None
+    ticket_number: str | None = None
+    error: ErrorDetail | None = None
+
+
+class SubmissionResults(BaseModel):
+    results: list[ItemResult]
+
+
+# --- catalog -----------------------------------------------------------------------------
+
+
+class CatalogEntity(BaseModel):
+    entity_id: str
+    name: str
+    entity_type: str
+    parent_entity_id: str | None
+    active: bool
+
+
+class CatalogService(BaseModel):
+    service_id: str
+    name: str
+    entity_id: str
+    service_category: str | None
+    description: str | None
+    active: bool
+    category_ids: list[int] = Field(description="valid ticket categories, nearest first")
+
+
+class CatalogCategory(BaseModel):
+    category_id: int
+    name: str
+    entity_id: str
+    response_hours: int
+    resolution_hours: int
+
+
+class CatalogPriority(BaseModel):
+    priority_id: int
+    name: str
+    sla_multiplier: float
+
+
+class CatalogLimits(BaseModel):
+    comment_max_chars: int = COMMENT_MAX_CHARS
+    comment_hard_cap: int = COMMENT_HARD_CAP
+    batch_max_items: int = BATCH_MAX_ITEMS
+    batch_max_bytes: int = BATCH_MAX_BYTES
+
+
+class Catalog(BaseModel):
+    device_code: str
+    entity_id: str
+    public_base_url: str
+    entities: list[CatalogEntity]
+    services: list[CatalogService]
+    categories: list[CatalogCategory]
+    priorities: list[CatalogPriority]
+    limits: CatalogLimits
+
+
+# --- status ------------------------------------------------------------------------------
+
+StatusCode = Literal["received", "open", "in_progress", "waiting", "resolved", "closed", "reopened"]
+
+
+class SubmissionStatus(BaseModel):
+    reference_code: str | None
+    received_at: datetime
+    ticket_number: str | None
+    status: StatusCode
+    last_updated: datetime
+
+
+class Health(BaseModel):
+    status: Literal["ok", "ready"]
+    revision: str | None = None

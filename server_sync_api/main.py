@@ -1,0 +1,86 @@
+"""The FastAPI application: `create_app(settings)` builds it, `uvicorn` serves it.
+
+The connection pool is opened in the lifespan from the settings, without waiting for the
+database, so the process starts (and /healthz answers) while PostgreSQL is still coming up;
+/readyz tells a load balancer when it can send traffic.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from server_sync_api import __version__, migrate
+from server_sync_api.api import errors
+from server_sync_api.api.routes import catalog, devices, health, status, submissions
+from server_sync_api.api.schemas import SubmissionBatch
+from server_sync_api.core.config import ServerSettings, load_settings, require_api_settings
+from server_sync_api.core.db import libpq_conninfo
+
+log = logging.getLogger("server_sync_api")
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    require_api_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            libpq_conninfo(settings.url),
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            open=False,
+            name="feedback_db",
+        )
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="GEA feedback sync API",
+        version=__version__,
+        description="What counter kiosks talk to: enrollment, batch submissions, catalog, status.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.head_revision = migrate.head_revision()
+    errors.install(app)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        request.state.request_id = rid
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        return response
+
+    for module in (devices, submissions, catalog, status, health):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            # The submissions route parses its body by hand; publish the documented shape.
+            batch = SubmissionBatch.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(batch.pop("$defs", {}))
+            components["SubmissionBatch"] = batch
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,1 @@
+"""What the API and the CLI do, as plain functions over a database connection."""

@@ -1,0 +1,449 @@
+"""Exactly-once ingest of a kiosk's batch (ARCHITECTURE section 5, "Submit a batch").
+
+Each item is checked on its own, then every valid item goes into feedback_db in one
+statement, `INSERT ... ON CONFLICT DO NOTHING`, inside one transaction that also records the
+device's health. What the insert skipped is looked up: a stored row with the same
+client_uuid makes the item a `duplicate` (same feedback_id and ticket_number as the first
+time); a stored row with the same reference code but another client_uuid makes it a
+`reference_code_conflict`. A racing copy on another connection waits on the unique index for
+the first copy's commit, so it, too, ends as `duplicate`.
+
+Items are inserted in client_uuid order so that two batches sharing items take their
+locks in the same order; a deadlock that still happens (the month's ticket counter is a
+shared lock) is retried. If the database refuses something the checks here did not foresee,
+the batch is replayed one item per savepoint, so the bad item is rejected alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection, errors
+from pydantic import ValidationError
+
+from server_sync_api.api.schemas import (
+    COMMENT_HARD_CAP,
+    REFERENCE_CODE_PATTERN,
+    DeviceStatus,
+    ErrorDetail,
+    ItemResult,
+    SubmissionItem,
+)
+
+log = logging.getLogger("server_sync_api.ingest")
+
+DEADLOCK_RETRIES = 5
+# An int4 column; a clock wrong by more than this is clamped anyway by the SLA rule.
+MAX_CLOCK_OFFSET_S = 2_000_000_000
+SUB_RATINGS = ("service_quality", "staff_behavior", "waiting_time", "cleanliness")
+_REFERENCE_CODE = re.compile(REFERENCE_CODE_PATTERN)
+
+# Constraint names (docs/schema.md) to the rejection a kiosk shows staff.
+CONSTRAINT_REJECTIONS = {
+    "ck_service_feedback_rating_range": "rating_out_of_range",
+    "ck_service_feedback_service_quality_range": "rating_out_of_range",
+    "ck_service_feedback_staff_behavior_range": "rating_out_of_range",
+    "ck_service_feedback_waiting_time_range": "rating_out_of_range",
+    "ck_service_feedback_cleanliness_range": "rating_out_of_range",
+    "ck_service_feedback_text_length": "text_too_long",
+    "ck_service_feedback_category_in_chain": "category_not_allowed",
+    "fk_service_feedback_service": "unknown_service",
+    "fk_service_feedback_service_entity": "entity_mismatch",
+    "fk_service_feedback_category": "category_not_allowed",
+    "fk_service_feedback_priority": "unknown_priority",
+    "ck_service_feedback_reference_code_format": "invalid_item",
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: int
+    device_code: str
+    entity_id: str
+
+
+@dataclass
+class _Candidate:
+    index: int
+    item: SubmissionItem
+
+
+class _Rejected(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.detail = ErrorDetail(code=code, message=message)
+
+
+def _rejected(client_uuid: str | None, code: str, message: str) -> ItemResult:
+    return ItemResult(
+        client_uuid=client_uuid, status="rejected", error=ErrorDetail(code=code, message=message)
+    )
+
+
+def _raw_uuid(raw: Any) -> str | None:
+    value = raw.get("client_uuid") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and len(value) <= 64 else None
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """A kiosk should send UTC with an offset; a naive time is taken as UTC, never refused."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def clock_offset_seconds(received_at: datetime, status: DeviceStatus | None) -> int | None:
+    if status is None or status.device_time is None:
+        return None
+    offset = round((received_at - _as_utc(status.device_time)).total_seconds())
+    return max(-MAX_CLOCK_OFFSET_S, min(MAX_CLOCK_OFFSET_S, offset))
+
+
+def parse_item(raw: Any, device: Device) -> SubmissionItem:
+    """Validate one raw item; raises _Rejected with the code for the first broken rule."""
+    if not isinstance(raw, dict):
+        raise _Rejected("invalid_item", "Each item must be a JSON object.")
+    try:
+        item = SubmissionItem.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise _Rejected("invalid_item", f"{problems}.") from None
+    for name, value in item:
+        # PostgreSQL text holds neither NUL nor lone surrogates; say so instead of failing.
+        if isinstance(value, str) and ("\x00" in value or not _encodable(value)):
+            raise _Rejected("invalid_item", f"{name} contains a character that cannot be stored.")
+    if not 1 <= item.rating <= 5:
+        raise _Rejected("rating_out_of_range", f"rating must be between 1 and 5; it was {item.rating}.")
+    for name in SUB_RATINGS:
+        value = getattr(item, name)
+        if value is not None and not 1 <= value <= 5:
+            raise _Rejected("rating_out_of_range", f"{name} must be between 1 and 5; it was {value}.")
+    if item.feedback_text is not None and len(item.feedback_text) > COMMENT_HARD_CAP:
+        raise _Rejected(
+            "text_too_long",
+            f"feedback_text has {len(item.feedback_text):,} characters; at most {COMMENT_HARD_CAP:,} "
+            "are accepted.",
+        )
+    if not _REFERENCE_CODE.match(item.reference_code):
+        raise _Rejected(
+            "invalid_item",
+            "reference_code must look like K0007-000123-7QX4 (device code, six digits, four characters).",
+        )
+    if not item.reference_code.startswith(device.device_code + "-"):
+        raise _Rejected(
+            "reference_code_foreign",
+            f"reference_code {item.reference_code} belongs to another device; this device is "
+            f"{device.device_code}.",
+        )
+    return item
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+async def _check_catalog(
+    conn: AsyncConnection[Any], device: Device, candidates: list[_Candidate]
+) -> dict[int, ItemResult]:
+    """Service, entity, category and priority rules, one query each for the whole batch."""
+    rejections: dict[int, ItemResult] = {}
+    if not candidates:
+        return rejections
+    service_ids = sorted({c.item.service_id for c in candidates})
+    cursor = await conn.execute(
+        """
+        WITH RECURSIVE scope (entity_id) AS (
+            SELECT %(entity)s::varchar
+            UNION
+            SELECT e.unique_entity_id FROM entity_master e JOIN scope ON e.parent_entity_id = scope.entity_id
+        )
+        SELECT s.service_id, s.entity_id, s.entity_id IN (SELECT entity_id FROM scope)
+        FROM service_master s WHERE s.service_id = ANY(%(services)s)
+        """,
+        {"entity": device.entity_id, "services": service_ids},
+    )
+    services = {row[0]: (row[1], row[2]) for row in await cursor.fetchall()}
+
+    with_category = sorted(
+        {c.item.service_id for c in candidates if c.item.category_id is not None} & set(services)
+    )
+    chains: dict[str, set[int]] = {sid: set() for sid in with_category}
+    if with_category:
+        cursor = await conn.execute(
+            "SELECT s.sid, c.category_id FROM unnest(%s::varchar[]) AS s (sid), "
+            "LATERAL service_category_chain(s.sid) AS c",
+            (with_category,),
+        )
+        for sid, category_id in await cursor.fetchall():
+            chains[sid].add(category_id)
+    cursor = await conn.execute("SELECT priority_id FROM priority_levels")
+    priorities = {row[0] for row in await cursor.fetchall()}
+
+    for c in candidates:
+        item, uid = c.item, str(c.item.client_uuid)
+        known = services.get(item.service_id)
+        if known is None:
+            rejections[c.index] = _rejected(
+                uid, "unknown_service", f"Service {item.service_id} is unknown to the server."
+            )
+        elif not known[1]:
+            rejections[c.index] = _rejected(
+                uid,
+                "service_not_allowed",
+                f"Service {item.service_id} belongs to {known[0]}, "
+                f"outside this device's entity {device.entity_id}.",
+            )
+        elif item.entity_id != known[0]:
+            rejections[c.index] = _rejected(
+                uid,
+                "entity_mismatch",
+                f"Service {item.service_id} belongs to {known[0]}, not {item.entity_id}.",
+            )
+        elif item.category_id is not None and item.category_id not in chains[item.service_id]:
+            rejections[c.index] = _rejected(
+                uid,
+                "category_not_allowed",
+                f"Category {item.category_id} is not one of service {item.service_id}'s categories.",
+            )
+        elif item.priority_id is not None and item.priority_id not in priorities:
+            rejections[c.index] = _rejected(
+                uid, "unknown_priority", f"Priority {item.priority_id} does not exist."
+            )
+    return rejections
+
+
+_INSERT = """
+INSERT INTO service_feedback (
+    client_uuid, reference_code, channel, service_id, entity_id, rating,
+    service_quality, staff_behavior, waiting_time, cleanliness, grievance_flag, feedback_text,
+    category_id, priority_id, misuse_suspected, submitted_by, recorded_at,
+    clock_offset_s, device_id
+)
+SELECT u.*, %(offset)s::int, %(device_id)s::int
+FROM unnest(
+    %(client_uuid)s::uuid[], %(reference_code)s::varchar[], %(channel)s::varchar[],
+    %(service_id)s::varchar[], %(entity_id)s::varchar[], %(rating)s::int[],
+    %(service_quality)s::int[], %(staff_behavior)s::int[], %(waiting_time)s::int[],
+    %(cleanliness)s::int[], %(grievance_flag)s::bool[], %(feedback_text)s::text[],
+    %(category_id)s::int[], %(priority_id)s::int[], %(misuse_suspected)s::bool[],
+    %(submitted_by)s::varchar[], %(recorded_at)s::timestamptz[]
+) AS u
+ORDER BY 1
+ON CONFLICT DO NOTHING
+RETURNING client_uuid, feedback_id
+"""
+_COLUMNS = (
+    "client_uuid", "reference_code", "channel", "service_id", "entity_id", "rating",
+    "service_quality", "staff_behavior", "waiting_time", "cleanliness", "grievance_flag",
+    "feedback_text", "category_id", "priority_id", "misuse_suspected", "submitted_by", "recorded_at",
+)  # fmt: skip
+
+
+def _insert_params(items: Sequence[SubmissionItem], device: Device, offset: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {name: [] for name in _COLUMNS}
+    for item in items:
+        for name in _COLUMNS:
+            value = getattr(item, name)
+            params[name].append(_as_utc(value) if name == "recorded_at" else value)
+    params["offset"] = offset
+    params["device_id"] = device.device_id
+    return params
+
+
+async def _insert(
+    conn: AsyncConnection[Any], items: Sequence[SubmissionItem], device: Device, offset: int | None
+) -> set[UUID]:
+    """Insert what is new; returns the client_uuids actually inserted."""
+    cursor = await conn.execute(_INSERT, _insert_params(items, device, offset))
+    return {row[0] for row in await cursor.fetchall()}
+
+
+async def _insert_one_by_one(
+    conn: AsyncConnection[Any], candidates: list[_Candidate], device: Device, offset: int | None
+) -> tuple[dict[int, ItemResult], set[UUID]]:
+    """The slow path: each item in its own savepoint, database refusals mapped to codes."""
+    rejections: dict[int, ItemResult] = {}
+    inserted: set[UUID] = set()
+    for c in candidates:
+        try:
+            async with conn.transaction():
+                inserted |= await _insert(conn, [c.item], device, offset)
+        except (errors.IntegrityError, errors.DataError) as exc:
+            constraint = exc.diag.constraint_name or ""
+            code = CONSTRAINT_REJECTIONS.get(constraint, "invalid_item")
+            log.warning(
+                "item %s refused by the database: %s (%s)", c.item.client_uuid, constraint, type(exc).__name__
+            )
+            rejections[c.index] = _rejected(
+                str(c.item.client_uuid),
+                code,
+                f"The database refused this item ({constraint or 'invalid value'}).",
+            )
+    return rejections, inserted
+
+
+async def _outcomes(
+    conn: AsyncConnection[Any], candidates: list[_Candidate]
+) -> tuple[dict[UUID, tuple[int, str | None]], dict[str, UUID]]:
+    """Stored rows for the batch's client_uuids (id, ticket) and reference codes (owner)."""
+    cursor = await conn.execute(
+        """
+        SELECT f.client_uuid, f.feedback_id, t.ticket_number, f.reference_code
+        FROM service_feedback f LEFT JOIN tickets t ON t.feedback_id = f.feedback_id
+        WHERE f.client_uuid = ANY(%(uuids)s) OR f.reference_code = ANY(%(codes)s)
+        """,
+        {
+            "uuids": [c.item.client_uuid for c in candidates],
+            "codes": [c.item.reference_code for c in candidates],
+        },
+    )
+    by_uuid: dict[UUID, tuple[int, str | None]] = {}
+    by_code: dict[str, UUID] = {}
+    for client_uuid, feedback_id, ticket_number, reference_code in await cursor.fetchall():
+        by_uuid[client_uuid] = (feedback_id, ticket_number)
+        if reference_code is not None:
+            by_code[reference_code] = client_uuid
+    return by_uuid, by_code
+
+
+async def record_device_status(
+    conn: AsyncConnection[Any], device: Device, status: DeviceStatus | None, offset: int | None, synced: bool
+) -> None:
+    if status is None:
+        await conn.execute(
+            "UPDATE kiosk_devices SET last_seen_at = now(), "
+            "last_sync_at = CASE WHEN %s THEN now() ELSE last_sync_at END WHERE device_id = %s",
+            (synced, device.device_id),
+        )
+        return
+    await conn.execute(
+        """
+        UPDATE kiosk_devices SET
+            last_seen_at = now(),
+            last_sync_at = CASE WHEN %(synced)s THEN now() ELSE last_sync_at END,
+            queue_depth = coalesce(%(queue_depth)s, queue_depth),
+            oldest_pending_at = %(oldest)s,
+            clock_drift_seconds = coalesce(%(offset)s, clock_drift_seconds),
+            app_version = coalesce(%(app_version)s, app_version),
+            printer_state = coalesce(%(printer)s, printer_state)
+        WHERE device_id = %(device_id)s
+        """,
+        {
+            "synced": synced,
+            "queue_depth": status.queue_depth,
+            "oldest": _as_utc(status.oldest_pending_at) if status.oldest_pending_at else None,
+            "offset": offset,
+            "app_version": status.app_version,
+            "printer": status.printer,
+            "device_id": device.device_id,
+        },
+    )
+
+
+async def ingest_batch(
+    conn: AsyncConnection[Any],
+    device: Device,
+    raw_items: Sequence[Any],
+    status: DeviceStatus | None,
+    received_at: datetime,
+) -> list[ItemResult]:
+    """Settle every item of a batch; returns one result per item, in request order."""
+    offset = clock_offset_seconds(received_at, status)
+    results: dict[int, ItemResult] = {}
+    candidates: list[_Candidate] = []
+    first_index: dict[UUID, int] = {}
+    repeats: dict[int, int] = {}  # later copies of a client_uuid in the same batch → first copy
+    for index, raw in enumerate(raw_items):
+        try:
+            item = parse_item(raw, device)
+        except _Rejected as rejection:
+            results[index] = ItemResult(client_uuid=_raw_uuid(raw), status="rejected", error=rejection.detail)
+            continue
+        if item.client_uuid in first_index:
+            repeats[index] = first_index[item.client_uuid]
+            continue
+        first_index[item.client_uuid] = index
+        candidates.append(_Candidate(index, item))
+
+    for attempt in range(1, DEADLOCK_RETRIES + 1):
+        try:
+            async with conn.transaction():
+                settled = await _settle(conn, device, candidates, offset)
+                await record_device_status(conn, device, status, offset, synced=bool(raw_items))
+            break
+        except (errors.DeadlockDetected, errors.SerializationFailure):
+            if attempt == DEADLOCK_RETRIES:
+                raise
+            log.info("batch from %s hit a lock conflict; retrying (%d)", device.device_code, attempt)
+    results.update(settled)
+
+    for index, first in repeats.items():
+        original = results[first]
+        if original.status == "rejected":
+            results[index] = original
+        else:
+            results[index] = original.model_copy(update={"status": "duplicate"})
+    return [results[i] for i in range(len(raw_items))]
+
+
+async def _settle(
+    conn: AsyncConnection[Any], device: Device, candidates: list[_Candidate], offset: int | None
+) -> dict[int, ItemResult]:
+    results = await _check_catalog(conn, device, candidates)
+    valid = sorted((c for c in candidates if c.index not in results), key=lambda c: c.item.client_uuid)
+    if not valid:
+        return results
+    try:
+        async with conn.transaction():  # a savepoint: a refusal here leaves the batch usable
+            inserted = await _insert(conn, [c.item for c in valid], device, offset)
+    except (errors.IntegrityError, errors.DataError) as exc:
+        log.warning(
+            "batch from %s refused whole (%s); inserting item by item",
+            device.device_code,
+            exc.diag.constraint_name,
+        )
+        refused, inserted = await _insert_one_by_one(conn, valid, device, offset)
+        results.update(refused)
+        valid = [c for c in valid if c.index not in refused]
+    results.update(await _classify(conn, valid, inserted))
+    return results
+
+
+async def _classify(
+    conn: AsyncConnection[Any], valid: list[_Candidate], inserted: set[UUID]
+) -> dict[int, ItemResult]:
+    if not valid:
+        return {}
+    by_uuid, by_code = await _outcomes(conn, valid)
+    results: dict[int, ItemResult] = {}
+    for c in valid:
+        uid = c.item.client_uuid
+        stored = by_uuid.get(uid)
+        if stored is not None:
+            feedback_id, ticket_number = stored
+            results[c.index] = ItemResult(
+                client_uuid=str(uid),
+                status="created" if uid in inserted else "duplicate",
+                feedback_id=feedback_id,
+                ticket_number=ticket_number,
+            )
+        else:
+            # Skipped by ON CONFLICT, yet no row has this client_uuid: the code is taken.
+            owner = by_code.get(c.item.reference_code)
+            log.warning("reference code %s already used by %s", c.item.reference_code, owner)
+            results[c.index] = _rejected(
+                str(uid),
+                "reference_code_conflict",
+                f"reference_code {c.item.reference_code} is already used by another submission.",
+            )
+    return results
