@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.helpers import pg
+from tests.helpers import pg, server
 
 TESTS_DIR = Path(__file__).parent
 
@@ -77,3 +77,16 @@ def empty_db_url(pg_template: str) -> Iterator[URL]:
     del pg_template  # requested for the reachability check and the pg marker
     with pg.empty_database() as url:
         yield url
+
+
+@pytest.fixture
+def live_server(db_url: URL) -> Iterator[server.LiveServer]:
+    """The real API over real HTTP on 127.0.0.1, against this test's own database."""
+    with server.serve(server.settings_for(db_url)) as live:
+        yield live
+
+
+@pytest.fixture
+def device(live_server: server.LiveServer, db_url: URL) -> server.EnrolledDevice:
+    """A kiosk of the passport office (AGY-002, service SVC-001), enrolled over HTTP."""
+    return server.enroll(live_server, db_url, "AGY-002")

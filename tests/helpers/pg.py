@@ -15,6 +15,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 from server_sync_api import demo, migrate
+from server_sync_api.core.db import libpq_conninfo as conninfo
 from server_sync_api.core.db import make_engine
 
 ADMIN_URL_ENV = "GEA_TEST_PG_URL"
@@ -28,11 +29,6 @@ class PostgresUnreachable(Exception):
 
 def admin_url() -> URL:
     return make_url(os.environ.get(ADMIN_URL_ENV, DEFAULT_ADMIN_URL)).set(drivername="postgresql+psycopg")
-
-
-def conninfo(url: URL) -> str:
-    """A libpq connection string for psycopg from a SQLAlchemy URL."""
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def check_admin_connection() -> None:
