@@ -15,8 +15,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 from server_sync_api import demo, migrate
-from server_sync_api.core.db import libpq_conninfo as conninfo
-from server_sync_api.core.db import make_engine
+from server_sync_api.core.db import libpq_conninfo, make_engine
 
 ADMIN_URL_ENV = "GEA_TEST_PG_URL"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -29,6 +28,10 @@ class PostgresUnreachable(Exception):
 
 def admin_url() -> URL:
     return make_url(os.environ.get(ADMIN_URL_ENV, DEFAULT_ADMIN_URL)).set(drivername="postgresql+psycopg")
+
+
+def conninfo(url: URL) -> str:
+    return libpq_conninfo(url)
 
 
 def check_admin_connection() -> None:
