@@ -7,6 +7,7 @@ and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,6 +113,9 @@ def serve_command(host: str, port: int, workers: int) -> None:
     except SettingsError as exc:
         raise EnvironmentProblem(str(exc)) from None
     _require_head(_engine(settings))
+    # uvicorn's own logging set-up, with our loggers (server_sync_api.*) on the same handler.
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["server_sync_api"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     uvicorn.run(
         "server_sync_api.main:create_app",
         factory=True,
@@ -120,6 +124,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
         workers=workers,
         proxy_headers=True,
         log_level="info",
+        log_config=log_config,
     )
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -358,6 +360,7 @@ async def ingest_batch(
     received_at: datetime,
 ) -> list[ItemResult]:
     """Settle every item of a batch; returns one result per item, in request order."""
+    started = time.perf_counter()
     offset = clock_offset_seconds(received_at, status)
     results: dict[int, ItemResult] = {}
     candidates: list[_Candidate] = []
@@ -393,7 +396,18 @@ async def ingest_batch(
             results[index] = original
         else:
             results[index] = original.model_copy(update={"status": "duplicate"})
-    return [results[i] for i in range(len(raw_items))]
+    ordered = [results[i] for i in range(len(raw_items))]
+    counts = Counter(r.status for r in ordered)
+    log.info(
+        "batch from %s: %d items, %d created, %d duplicate, %d rejected, %.0f ms",
+        device.device_code,
+        len(ordered),
+        counts["created"],
+        counts["duplicate"],
+        counts["rejected"],
+        (time.perf_counter() - started) * 1000,
+    )
+    return ordered
 
 
 async def _settle(
