@@ -227,12 +227,11 @@ def devices_list(as_json: bool) -> None:
         f"{'VERSION':<9} {'NAME':<28} ATTENTION"
     )
     for r in rows:
-        state = "revoked" if not r.is_active and not r.enrolled else ("active" if r.enrolled else "pending")
         seen = _local(r.last_seen_at, settings) if r.last_seen_at else "never"
         queue = "-" if r.queue_depth is None else str(r.queue_depth)
-        flags = "; ".join(r.problems) or ("" if r.enrolled else "awaiting enrollment")
+        flags = "; ".join(r.problems) or ("awaiting enrollment" if r.state == "pending" else "")
         click.echo(
-            f"{r.device_code:<8} {r.entity_id:<9} {state:<9} {seen:<17} {queue:>5} "
+            f"{r.device_code:<8} {r.entity_id:<9} {r.state:<9} {seen:<17} {queue:>5} "
             f"{(r.app_version or '-')[:9]:<9} {r.name[:28]:<28} {flags}"
         )
     flagged = sum(1 for r in rows if r.problems)

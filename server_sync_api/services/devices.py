@@ -33,6 +33,7 @@ class FleetRow:
     entity_id: str
     is_active: bool
     enrolled: bool
+    state: str  # active, pending (waiting for its enrollment code to be used) or revoked
     last_seen_at: datetime | None
     last_sync_at: datetime | None
     queue_depth: int | None
@@ -95,8 +96,8 @@ def fleet(conn: psycopg.Connection[Any], silent_after: timedelta) -> list[FleetR
     now: datetime = now_row[0]
     rows = conn.execute(
         "SELECT device_code, name, entity_id, is_active, token_hash IS NOT NULL, last_seen_at, last_sync_at, "
-        "queue_depth, oldest_pending_at, clock_drift_seconds, app_version, printer_state "
-        "FROM kiosk_devices ORDER BY device_code"
+        "queue_depth, oldest_pending_at, clock_drift_seconds, app_version, printer_state, "
+        "enrollment_code_hash IS NOT NULL FROM kiosk_devices ORDER BY device_code"
     ).fetchall()
     result = []
     for r in rows:
@@ -119,6 +120,7 @@ def fleet(conn: psycopg.Connection[Any], silent_after: timedelta) -> list[FleetR
                 entity_id=r[2],
                 is_active=r[3],
                 enrolled=r[4],
+                state="active" if r[3] and r[4] else ("pending" if r[12] else "revoked"),
                 last_seen_at=r[5],
                 last_sync_at=r[6],
                 queue_depth=r[7],
