@@ -40,6 +40,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             max_size=settings.db_pool_max_size,
             open=False,
             name="feedback_db",
+            # No server-side prepared statements: their cached generic plans outlive the table
+            # statistics they were made with, and transaction-mode PgBouncer cannot follow them.
+            kwargs={"prepare_threshold": None},
         )
         await pool.open(wait=False)
         app.state.pool = pool

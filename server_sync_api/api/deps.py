@@ -44,19 +44,21 @@ NOT_AUTHORIZED = ApiError(
 
 
 async def get_device(
-    request: Request, conn: Annotated[AsyncConnection[Any], Depends(get_connection)]
+    request: Request, pool: Annotated[AsyncConnectionPool[AsyncConnection[Any]], Depends(get_pool)]
 ) -> Device:
+    """The device the bearer token belongs to. Uses a connection of its own, returned at once,
+    so a route can read a large body without holding one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NOT_AUTHORIZED
     token_digest = security.digest(token.strip())
-    cursor = await conn.execute(
-        "SELECT device_id, device_code, entity_id, token_hash FROM kiosk_devices "
-        "WHERE token_hash = %s AND is_active",
-        (token_digest,),
-    )
-    row = await cursor.fetchone()
-    await conn.commit()
+    async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
+        cursor = await conn.execute(
+            "SELECT device_id, device_code, entity_id, token_hash FROM kiosk_devices "
+            "WHERE token_hash = %s AND is_active",
+            (token_digest,),
+        )
+        row = await cursor.fetchone()
     if row is None or not security.same_digest(row[3], token_digest):
         raise NOT_AUTHORIZED
     return Device(device_id=row[0], device_code=row[1], entity_id=row[2])
@@ -64,4 +66,5 @@ async def get_device(
 
 Settings = Annotated[ServerSettings, Depends(get_settings)]
 Connection = Annotated[AsyncConnection[Any], Depends(get_connection)]
+Pool = Annotated[AsyncConnectionPool[AsyncConnection[Any]], Depends(get_pool)]
 AuthorizedDevice = Annotated[Device, Depends(get_device)]

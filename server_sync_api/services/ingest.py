@@ -264,18 +264,18 @@ def _insert_params(items: Sequence[SubmissionItem], device: Device, offset: int 
 
 async def _insert(
     conn: AsyncConnection[Any], items: Sequence[SubmissionItem], device: Device, offset: int | None
-) -> set[UUID]:
-    """Insert what is new; returns the client_uuids actually inserted."""
+) -> dict[UUID, int]:
+    """Insert what is new; returns the feedback id of each client_uuid actually inserted."""
     cursor = await conn.execute(_INSERT, _insert_params(items, device, offset))
-    return {row[0] for row in await cursor.fetchall()}
+    return {row[0]: row[1] for row in await cursor.fetchall()}
 
 
 async def _insert_one_by_one(
     conn: AsyncConnection[Any], candidates: list[_Candidate], device: Device, offset: int | None
-) -> tuple[dict[int, ItemResult], set[UUID]]:
+) -> tuple[dict[int, ItemResult], dict[UUID, int]]:
     """The slow path: each item in its own savepoint, database refusals mapped to codes."""
     rejections: dict[int, ItemResult] = {}
-    inserted: set[UUID] = set()
+    inserted: dict[UUID, int] = {}
     for c in candidates:
         try:
             async with conn.transaction():
@@ -294,28 +294,34 @@ async def _insert_one_by_one(
     return rejections, inserted
 
 
-async def _outcomes(
-    conn: AsyncConnection[Any], candidates: list[_Candidate]
+async def _stored(
+    conn: AsyncConnection[Any], candidates: list[_Candidate], inserted: dict[UUID, int]
 ) -> tuple[dict[UUID, tuple[int, str | None]], dict[str, UUID]]:
-    """Stored rows for the batch's client_uuids (id, ticket) and reference codes (owner)."""
-    cursor = await conn.execute(
-        """
-        SELECT f.client_uuid, f.feedback_id, t.ticket_number, f.reference_code
-        FROM service_feedback f LEFT JOIN tickets t ON t.feedback_id = f.feedback_id
-        WHERE f.client_uuid = ANY(%(uuids)s) OR f.reference_code = ANY(%(codes)s)
-        """,
-        {
-            "uuids": [c.item.client_uuid for c in candidates],
-            "codes": [c.item.reference_code for c in candidates],
-        },
-    )
-    by_uuid: dict[UUID, tuple[int, str | None]] = {}
+    """Stored rows for the batch: by client_uuid (feedback id, ticket) and, for the items the
+    insert skipped, the owner of each reference code. The common case, everything new, costs
+    one look-up of tickets by feedback id."""
+    skipped = [c.item for c in candidates if c.item.client_uuid not in inserted]
+    by_uuid: dict[UUID, tuple[int, str | None]] = {uid: (fid, None) for uid, fid in inserted.items()}
     by_code: dict[str, UUID] = {}
-    for client_uuid, feedback_id, ticket_number, reference_code in await cursor.fetchall():
-        by_uuid[client_uuid] = (feedback_id, ticket_number)
-        if reference_code is not None:
-            by_code[reference_code] = client_uuid
-    return by_uuid, by_code
+    if skipped:
+        cursor = await conn.execute(
+            "SELECT client_uuid, feedback_id, reference_code FROM service_feedback "
+            "WHERE client_uuid = ANY(%s) "
+            "UNION ALL "
+            "SELECT client_uuid, feedback_id, reference_code FROM service_feedback "
+            "WHERE reference_code = ANY(%s)",
+            ([item.client_uuid for item in skipped], [item.reference_code for item in skipped]),
+        )
+        for client_uuid, feedback_id, reference_code in await cursor.fetchall():
+            by_uuid[client_uuid] = (feedback_id, None)
+            if reference_code is not None:
+                by_code[reference_code] = client_uuid
+    ids = [fid for fid, _ in by_uuid.values()]
+    cursor = await conn.execute(
+        "SELECT feedback_id, ticket_number FROM tickets WHERE feedback_id = ANY(%s)", (ids,)
+    )
+    tickets = dict(await cursor.fetchall())
+    return {uid: (fid, tickets.get(fid)) for uid, (fid, _) in by_uuid.items()}, by_code
 
 
 async def record_device_status(
@@ -434,11 +440,11 @@ async def _settle(
 
 
 async def _classify(
-    conn: AsyncConnection[Any], valid: list[_Candidate], inserted: set[UUID]
+    conn: AsyncConnection[Any], valid: list[_Candidate], inserted: dict[UUID, int]
 ) -> dict[int, ItemResult]:
     if not valid:
         return {}
-    by_uuid, by_code = await _outcomes(conn, valid)
+    by_uuid, by_code = await _stored(conn, valid, inserted)
     results: dict[int, ItemResult] = {}
     for c in valid:
         uid = c.item.client_uuid

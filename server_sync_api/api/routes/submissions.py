@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from server_sync_api.api.deps import AuthorizedDevice, Connection
+from server_sync_api.api.deps import POOL_TIMEOUT_S, AuthorizedDevice, Pool
 from server_sync_api.api.errors import ApiError, describe_validation_errors
 from server_sync_api.api.schemas import (
     BATCH_MAX_BYTES,
@@ -43,7 +43,7 @@ _BODY_SCHEMA = {
         503: {"model": ErrorResponse},
     },
 )
-async def submit(request: Request, device: AuthorizedDevice, conn: Connection) -> SubmissionResults:
+async def submit(request: Request, device: AuthorizedDevice, pool: Pool) -> SubmissionResults:
     """Submit a batch of up to 500 items (2 MiB); each item is settled on its own.
 
     An empty `items` list is a heartbeat that only records the device's health.
@@ -66,7 +66,9 @@ async def submit(request: Request, device: AuthorizedDevice, conn: Connection) -
     except ValidationError as exc:
         errors = [{**e, "loc": ("device_status", *e["loc"])} for e in exc.errors()]
         raise ApiError(422, "invalid_request", describe_validation_errors(errors)) from None
-    results = await ingest_batch(conn, device, items, status, received_at)
+    # Only now, with the whole body in hand, does the request take a database connection.
+    async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
+        results = await ingest_batch(conn, device, items, status, received_at)
     return SubmissionResults(results=results)
 
 
