@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 import psycopg
+import sqlalchemy.exc
 from sqlalchemy import Engine
 
 from server_sync_api import __version__, demo, migrate
@@ -44,6 +45,17 @@ def _engine(settings: ServerSettings) -> Engine:
     return engine
 
 
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """A refusal by the database (missing rights, a full disk...) as one line, not a traceback."""
+    try:
+        yield
+    except (sqlalchemy.exc.DBAPIError, psycopg.Error) as exc:
+        cause = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+        first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise EnvironmentProblem(f"the database refused: {first_line}") from None
+
+
 def _require_head(engine: Engine) -> None:
     current, head = migrate.current_revision(engine), migrate.head_revision()
     if current != head:
@@ -64,9 +76,10 @@ def migrate_command() -> None:
     """Create or upgrade feedback_db to the latest schema (safe to run again)."""
     settings = _settings()
     engine = _engine(settings)
-    before = migrate.current_revision(engine)
-    migrate.upgrade(engine, timezone=settings.timezone)
-    after = migrate.current_revision(engine)
+    with _database_errors():
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine, timezone=settings.timezone)
+        after = migrate.current_revision(engine)
     where = settings.url.render_as_string(hide_password=True)
     if before == after:
         click.echo(f"feedback_db at {where} is already at revision {after}; time zone {settings.timezone}.")
@@ -82,7 +95,7 @@ def seed_demo_command() -> None:
     """Load the demo catalog (ministries, services, categories, QR codes); idempotent."""
     engine = _engine(_settings())
     _require_head(engine)
-    with engine.begin() as connection:
+    with _database_errors(), engine.begin() as connection:
         report = demo.seed_demo(connection)
     if report.total == 0:
         click.echo("The demo catalog is already loaded; nothing changed.")
@@ -138,7 +151,7 @@ def _connection(settings: ServerSettings) -> Iterator[psycopg.Connection[Any]]:
     engine = _engine(settings)
     _require_head(engine)
     engine.dispose()
-    with psycopg.connect(libpq_conninfo(settings.url)) as conn:
+    with _database_errors(), psycopg.connect(libpq_conninfo(settings.url)) as conn:
         yield conn
 
 

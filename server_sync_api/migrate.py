@@ -47,6 +47,9 @@ def upgrade(engine: Engine, timezone: str = DEFAULT_TIMEZONE, revision: str = "h
             schema.set_timezone(connection, timezone)
             connection.commit()
         finally:
+            # After a failure the transaction is aborted; end it, or the unlock would fail too
+            # and hide the real error. (Closing the session releases the lock in any case.)
+            connection.rollback()
             connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
             connection.commit()
 
