@@ -7,6 +7,8 @@ to that shape. Unexpected errors are logged with the request id and never show a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -20,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger("server_sync_api.api")
 
 DATABASE_RETRY_AFTER_S = 5
+POOL_CHECK_TIMEOUT_S = 2.0
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -93,6 +96,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(psycopg.OperationalError)
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable (request %s): %s", request_id(request), type(exc).__name__)
+        pool = getattr(request.app.state, "pool", None)
+        if isinstance(exc, psycopg.OperationalError) and pool is not None:
+            # The connection may have died with a restarted server: drop the pool's dead ones
+            # now, so the kiosk's retry gets a live connection.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pool.check(), POOL_CHECK_TIMEOUT_S)
         return error_response(
             503,
             "database_unavailable",

@@ -14,6 +14,8 @@ COMMENT_HARD_CAP = 10_000  # what the server refuses beyond
 BATCH_MAX_ITEMS = 500
 BATCH_MAX_BYTES = 2 * 1024 * 1024
 
+INT4_MAX = 2**31 - 1  # the database's INT columns
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 REFERENCE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,15}-[0-9]{6}-[0-9A-HJKMNP-TV-Z]{4}$"
 
 Channel = Literal["kiosk", "walk_in", "portal", "qr_code", "api"]
@@ -74,10 +76,10 @@ class SubmissionItem(BaseModel):
 class DeviceStatus(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    queue_depth: StrictInt | None = Field(default=None, ge=0)
+    queue_depth: StrictInt | None = Field(default=None, ge=0, le=INT4_MAX)
     oldest_pending_at: datetime | None = None
     device_time: datetime | None = None
-    app_version: str | None = Field(default=None, max_length=50)
+    app_version: str | None = Field(default=None, max_length=50, pattern=NO_NUL)
     printer: PrinterState | None = None
 
 

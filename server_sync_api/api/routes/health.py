@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection, errors
@@ -15,6 +16,15 @@ router = APIRouter(tags=["health"])
 READY_TIMEOUT_S = 2.0
 
 
+async def _current_revision(pool: AsyncConnectionPool[AsyncConnection[Any]]) -> tuple[Any, ...] | None:
+    async with pool.connection(timeout=READY_TIMEOUT_S) as conn:
+        try:
+            cursor = await conn.execute("SELECT version_num FROM alembic_version")
+            return await cursor.fetchone()
+        except errors.UndefinedTable:
+            return None  # never migrated
+
+
 @router.get("/healthz", response_model=Health, response_model_exclude_none=True)
 async def healthz() -> Health:
     """The process is alive (it does not touch the database)."""
@@ -26,14 +36,13 @@ async def readyz(request: Request) -> JSONResponse:
     """Ready to serve: the database answers and its schema is at the head revision."""
     pool: AsyncConnectionPool[AsyncConnection[Any]] = request.app.state.pool
     head: str = request.app.state.head_revision
-    row: tuple[Any, ...] | None = None
     try:
-        async with pool.connection(timeout=READY_TIMEOUT_S) as conn:
-            try:
-                cursor = await conn.execute("SELECT version_num FROM alembic_version")
-                row = await cursor.fetchone()
-            except errors.UndefinedTable:
-                row = None  # never migrated
+        try:
+            row = await _current_revision(pool)
+        except psycopg.OperationalError:
+            # Pooled connections die with a restarted server; drop them and ask once more.
+            await pool.check()
+            row = await _current_revision(pool)
     except Exception as exc:  # any failure here means "not ready", which is the answer
         message = f"The database cannot be reached ({type(exc).__name__})."
         return JSONResponse(error_body("not_ready", message), status_code=503, headers={"Retry-After": "5"})
