@@ -30,7 +30,8 @@ pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/db_ingest.py
+	$(BIN)/python -m bench.db_ingest
+	$(BIN)/python -m bench.sync_server
 
 # Refresh the pinned versions after changing dependency ranges in pyproject.toml.
 lock: $(STAMP)
