@@ -90,7 +90,8 @@ def _rejected(client_uuid: str | None, code: str, message: str) -> ItemResult:
 
 def _raw_uuid(raw: Any) -> str | None:
     value = raw.get("client_uuid") if isinstance(raw, dict) else None
-    return value if isinstance(value, str) and len(value) <= 64 else None
+    # Echoed back in the result, so it must be something JSON can carry.
+    return value if isinstance(value, str) and len(value) <= 64 and _encodable(value) else None
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -132,7 +133,7 @@ def parse_item(raw: Any, device: Device) -> SubmissionItem:
             f"feedback_text has {len(item.feedback_text):,} characters; at most {COMMENT_HARD_CAP:,} "
             "are accepted.",
         )
-    if not _REFERENCE_CODE.match(item.reference_code):
+    if not _REFERENCE_CODE.fullmatch(item.reference_code):
         raise _Rejected(
             "invalid_item",
             "reference_code must look like K0007-000123-7QX4 (device code, six digits, four characters).",

@@ -35,7 +35,7 @@ STATUS_MEANINGS = {
 
 
 async def by_reference_code(conn: AsyncConnection[Any], reference_code: str) -> SubmissionStatus | None:
-    if not _REFERENCE_CODE.match(reference_code):
+    if not _REFERENCE_CODE.fullmatch(reference_code):
         return None
     cursor = await conn.execute(_SELECT + "WHERE f.reference_code = %s", (reference_code,))
     return _status(await cursor.fetchone())
@@ -45,7 +45,7 @@ async def by_ticket_number(
     conn: AsyncConnection[Any], ticket_number: str, entity_id: str
 ) -> SubmissionStatus | None:
     """A ticket of the device's entity or the entities under it; others are not found."""
-    if not TICKET_NUMBER_PATTERN.match(ticket_number):
+    if not TICKET_NUMBER_PATTERN.fullmatch(ticket_number):
         return None
     cursor = await conn.execute(
         """

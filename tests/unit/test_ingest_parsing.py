@@ -65,6 +65,8 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
         (item(feedback_text="lone \ud800 surrogate"), "invalid_item"),
         (item(reference_code="K0007-123-7QX4"), "invalid_item"),
         (item(reference_code="K0008-000123-7QX4"), "reference_code_foreign"),
+        (item(reference_code="K0007-000123-7QX4\n"), "invalid_item"),
+        (item(client_uuid="\ud800"), "invalid_item"),
     ],
 )
 def test_each_broken_rule_has_its_code(raw: Any, code: str) -> None:

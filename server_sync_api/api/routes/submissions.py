@@ -91,8 +91,10 @@ async def _read_json(request: Request) -> Any:
         chunks.append(chunk)
     try:
         return json.loads(b"".join(chunks))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(
+            400, "malformed_json", "The body is not valid JSON (or is nested too deeply)."
+        ) from None
 
 
 __all__ = ["SubmissionBatch", "router"]
