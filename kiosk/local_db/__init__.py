@@ -1,1 +1,1 @@
-"""The kiosk's SQLite file: outbox, catalog cache, local settings (no Qt)."""
+"""The kiosk's SQLite file: outbox, catalog cache, device identity, local settings. No Qt."""

@@ -1,0 +1,313 @@
+"""The outbox: every submission, written durably before anything else happens to it.
+
+States (ARCHITECTURE 6): open → pending → sending → synced | rejected. Each function here
+is one transaction. Any process may add rows; only the process holding the data directory's
+lock claims rows for sending and runs `recover()`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from kiosk.local_db.models import DeviceIdentity, OutboxItem, OutboxState, ReferenceSequence
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_RANDOM_CHARS = 4
+SYNCED_RETENTION = timedelta(days=30)
+# Details a citizen may add to an open submission after the first tap.
+DETAIL_FIELDS = frozenset(
+    {"service_quality", "staff_behavior", "waiting_time", "cleanliness", "feedback_text", "grievance_flag"}
+)
+
+
+class NotEnrolled(Exception):
+    """The kiosk has no device code yet, so it cannot make reference codes."""
+
+
+class NotOpen(Exception):
+    """The submission was already finished (or never existed): details can no longer change."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    client_uuid: str
+    reference_code: str
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    client_uuid: str
+    reference_code: str
+    payload: dict[str, Any]
+    recorded_at: datetime
+    state: OutboxState
+    state_changed_at: datetime
+    attempts: int
+    next_attempt_at: datetime | None
+    error_code: str | None
+    last_error: str | None
+    feedback_id: int | None
+    ticket_number: str | None
+
+    @classmethod
+    def of(cls, item: OutboxItem) -> OutboxRow:
+        return cls(
+            client_uuid=item.client_uuid,
+            reference_code=item.reference_code,
+            payload=dict(item.payload),
+            recorded_at=item.recorded_at,
+            state=item.state,
+            state_changed_at=item.state_changed_at,
+            attempts=item.attempts,
+            next_attempt_at=item.next_attempt_at,
+            error_code=item.error_code,
+            last_error=item.last_error,
+            feedback_id=item.feedback_id,
+            ticket_number=item.ticket_number,
+        )
+
+    def wire_item(self) -> dict[str, Any]:
+        """The item as POST /api/v1/submissions takes it."""
+        return {
+            **self.payload,
+            "client_uuid": self.client_uuid,
+            "reference_code": self.reference_code,
+            "recorded_at": self.recorded_at.isoformat(),
+        }
+
+
+def _rowcount(result: object) -> int:
+    """Rows changed by an UPDATE or DELETE (SQLAlchemy types execute() too loosely for it)."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def reference_code(device_code: str, sequence: int) -> str:
+    """K0007-000123-7QX4: device, local sequence, and random characters so that nobody can
+    walk the public status pages by counting."""
+    suffix = "".join(secrets.choice(CROCKFORD) for _ in range(REFERENCE_RANDOM_CHARS))
+    return f"{device_code}-{sequence:06d}-{suffix}"
+
+
+def _new_row(
+    session: Session, payload: dict[str, Any], state: OutboxState, recorded_at: datetime
+) -> Submission:
+    identity = session.get(DeviceIdentity, 1)
+    if identity is None:
+        raise NotEnrolled("This kiosk is not enrolled yet: run gea-kiosk enroll.")
+    # The sequence is allocated in the same transaction as the row: a crash loses both or neither.
+    sequence = session.execute(
+        update(ReferenceSequence)
+        .where(ReferenceSequence.id == 1)
+        .values(last_value=ReferenceSequence.last_value + 1)
+        .returning(ReferenceSequence.last_value)
+    ).scalar_one()
+    submission = Submission(str(uuid.uuid4()), reference_code(identity.device_code, sequence))
+    session.add(
+        OutboxItem(
+            client_uuid=submission.client_uuid,
+            reference_code=submission.reference_code,
+            sequence=sequence,
+            payload=payload,
+            recorded_at=recorded_at,
+            state=state,
+            state_changed_at=utcnow(),
+            attempts=0,
+        )
+    )
+    return submission
+
+
+def begin(engine: Engine, payload: dict[str, Any], recorded_at: datetime | None = None) -> Submission:
+    """The citizen's first tap: a durable `open` row. Returns once it is committed."""
+    with Session(engine) as session, session.begin():
+        return _new_row(session, payload, OutboxState.OPEN, recorded_at or utcnow())
+
+
+def enqueue(engine: Engine, payload: dict[str, Any], recorded_at: datetime | None = None) -> Submission:
+    """A finished submission (a walk-in, a paper card): straight to `pending`."""
+    with Session(engine) as session, session.begin():
+        return _new_row(session, payload, OutboxState.PENDING, recorded_at or utcnow())
+
+
+def add_details(engine: Engine, client_uuid: str, details: dict[str, Any]) -> None:
+    """Answers given after the first tap update the same, still open, row."""
+    unknown = set(details) - DETAIL_FIELDS
+    if unknown:
+        raise ValueError(f"not a detail of a submission: {', '.join(sorted(unknown))}")
+    with Session(engine) as session, session.begin():
+        item = session.scalars(
+            select(OutboxItem).where(
+                OutboxItem.client_uuid == client_uuid, OutboxItem.state == OutboxState.OPEN
+            )
+        ).one_or_none()
+        if item is None:
+            raise NotOpen(f"submission {client_uuid} is finished; details cannot change")
+        item.payload = {**item.payload, **details}
+
+
+def finish(engine: Engine, client_uuid: str) -> bool:
+    """open → pending (the citizen finished, left, or the next one started). False if it
+    was not open, which is harmless: finishing twice changes nothing."""
+    with Session(engine) as session, session.begin():
+        result = session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.client_uuid == client_uuid, OutboxItem.state == OutboxState.OPEN)
+            .values(state=OutboxState.PENDING, state_changed_at=utcnow())
+        )
+        return bool(_rowcount(result))
+
+
+@dataclass(frozen=True)
+class Recovery:
+    reopened_open: int
+    returned_sending: int
+
+
+def recover(engine: Engine) -> Recovery:
+    """At start-up, by the lock holder: unfinished and in-flight rows become pending again.
+    Re-sending an item that did reach the server is answered `duplicate`, never a second row."""
+    now = utcnow()
+    with Session(engine) as session, session.begin():
+        opened = _rowcount(
+            session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.state == OutboxState.OPEN)
+                .values(state=OutboxState.PENDING, state_changed_at=now)
+            )
+        )
+        sending = _rowcount(
+            session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.state == OutboxState.SENDING)
+                .values(state=OutboxState.PENDING, state_changed_at=now)
+            )
+        )
+    return Recovery(opened, sending)
+
+
+def claim(
+    engine: Engine, limit: int, now: datetime | None = None, ignore_backoff: bool = False
+) -> list[OutboxRow]:
+    """Take up to `limit` pending rows that are due, oldest first, and mark them `sending`."""
+    now = now or utcnow()
+    with Session(engine) as session, session.begin():
+        query = select(OutboxItem).where(OutboxItem.state == OutboxState.PENDING)
+        if not ignore_backoff:
+            query = query.where((OutboxItem.next_attempt_at.is_(None)) | (OutboxItem.next_attempt_at <= now))
+        items = session.scalars(query.order_by(OutboxItem.sequence).limit(limit)).all()
+        for item in items:
+            item.state = OutboxState.SENDING
+            item.state_changed_at = now
+            item.attempts += 1
+        return [OutboxRow.of(item) for item in items]
+
+
+def mark_synced(engine: Engine, settled: Iterable[tuple[str, int | None, str | None]]) -> None:
+    """The server has these (created or duplicate). Their free text is cleared: the kiosk
+    keeps as little personal data as it can; the server has the text."""
+    now = utcnow()
+    with Session(engine) as session, session.begin():
+        for client_uuid, feedback_id, ticket_number in settled:
+            item = session.scalars(select(OutboxItem).where(OutboxItem.client_uuid == client_uuid)).one()
+            item.state = OutboxState.SYNCED
+            item.state_changed_at = now
+            item.feedback_id = feedback_id
+            item.ticket_number = ticket_number
+            item.error_code = item.last_error = None
+            item.next_attempt_at = None
+            if item.payload.get("feedback_text") is not None:
+                item.payload = {**item.payload, "feedback_text": None}
+
+
+def mark_rejected(engine: Engine, rejected: Iterable[tuple[str, str, str]]) -> None:
+    """The server can never accept these: kept, shown to staff with the reason, not retried."""
+    now = utcnow()
+    with Session(engine) as session, session.begin():
+        for client_uuid, code, message in rejected:
+            session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.client_uuid == client_uuid)
+                .values(state=OutboxState.REJECTED, state_changed_at=now, error_code=code, last_error=message)
+            )
+
+
+def release(
+    engine: Engine, client_uuids: Sequence[str], error: str, next_attempt_at: datetime | None
+) -> None:
+    """A batch that did not get through goes back to `pending`, to be retried after the backoff."""
+    now = utcnow()
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.client_uuid.in_(client_uuids), OutboxItem.state == OutboxState.SENDING)
+            .values(
+                state=OutboxState.PENDING,
+                state_changed_at=now,
+                last_error=error,
+                next_attempt_at=next_attempt_at,
+            )
+        )
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with Session(engine) as session:
+        rows = session.execute(select(OutboxItem.state, func.count()).group_by(OutboxItem.state)).all()
+    found = {state.value: int(n) for state, n in rows}
+    return {state.value: found.get(state.value, 0) for state in OutboxState}
+
+
+def oldest_pending_at(engine: Engine) -> datetime | None:
+    with Session(engine) as session:
+        return session.scalars(
+            select(OutboxItem.recorded_at)
+            .where(OutboxItem.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
+            .order_by(OutboxItem.recorded_at)
+            .limit(1)
+        ).first()
+
+
+def find(engine: Engine, reference_code: str) -> OutboxRow | None:
+    with Session(engine) as session:
+        item = session.scalars(
+            select(OutboxItem).where(OutboxItem.reference_code == reference_code)
+        ).one_or_none()
+        return None if item is None else OutboxRow.of(item)
+
+
+def find_by_ticket(engine: Engine, ticket_number: str) -> OutboxRow | None:
+    with Session(engine) as session:
+        item = session.scalars(select(OutboxItem).where(OutboxItem.ticket_number == ticket_number)).first()
+        return None if item is None else OutboxRow.of(item)
+
+
+def rejected(engine: Engine) -> list[OutboxRow]:
+    with Session(engine) as session:
+        items = session.scalars(
+            select(OutboxItem).where(OutboxItem.state == OutboxState.REJECTED).order_by(OutboxItem.sequence)
+        ).all()
+        return [OutboxRow.of(item) for item in items]
+
+
+def purge_synced(engine: Engine, now: datetime | None = None, keep: timedelta = SYNCED_RETENTION) -> int:
+    """Synced rows are kept 30 days (reprint, status look-up), then removed."""
+    cutoff = (now or utcnow()) - keep
+    with Session(engine) as session, session.begin():
+        return _rowcount(
+            session.execute(
+                delete(OutboxItem).where(
+                    OutboxItem.state == OutboxState.SYNCED, OutboxItem.state_changed_at < cutoff
+                )
+            )
+        )
