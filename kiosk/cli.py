@@ -1,16 +1,155 @@
-"""`gea-kiosk`: the kiosk's command line. Only a placeholder until the kiosk is built."""
+"""`gea-kiosk`: the kiosk's command line (ARCHITECTURE section 2).
+
+Environment faults (no catalog yet, not enrolled, another process syncing, a broken
+kiosk.toml) end with one clear line and exit status 2; bad input with exit status 2 too, as
+click does for usage errors. Nothing here prints the device token or the PIN.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kiosk import __version__, config, paths, pin
+from kiosk.local_db import database, identity, outbox
+from kiosk.services import InvalidInput, KioskServices, NoCatalog
+
+PIN_ENV = "GEA_KIOSK_PIN"
 
 
-def main() -> int:
-    sys.stderr.write(
-        "gea-kiosk is not built yet: this release contains the central database and " "`gea-server` only.\n"
+class EnvironmentProblem(click.ClickException):
+    exit_code = 2
+
+
+class Context:
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = config_path
+        self.data_dir = paths.data_dir()
+
+    def settings(self) -> config.KioskSettings:
+        try:
+            return config.load_settings(self.config_path)
+        except config.KioskConfigError as exc:
+            raise EnvironmentProblem(str(exc)) from None
+
+    def engine(self) -> Any:
+        return database.open_database(self.data_dir)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"kiosk.toml to read (default: ${paths.CONFIG_ENV} or {paths.config_file()}).",
+)
+@click.version_option(__version__, prog_name="gea-kiosk")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """The GEA counter kiosk. Without a command, starts the kiosk."""
+    ctx.obj = Context(config_path)
+    ctx.obj.settings()  # a broken kiosk.toml is reported by every command, before it acts
+    if ctx.invoked_subcommand is None:
+        raise EnvironmentProblem(
+            "The kiosk's touchscreen UI is not built yet; the queue, sync and CLI commands are "
+            "(see gea-kiosk --help)."
+        )
+
+
+@main.command("pin-hash")
+def pin_hash_command() -> None:
+    """Print an argon2id hash of a staff PIN, for pin_hash in kiosk.toml."""
+    value = _read_pin()
+    click.echo(pin.hash_pin(value))
+
+
+def _read_pin() -> str:
+    """The PIN from GEA_KIOSK_PIN (for scripted installs) or asked twice, never an argument."""
+    value = os.environ.get(PIN_ENV)
+    if value is None:
+        if not sys.stdin.isatty():
+            raise EnvironmentProblem(f"Set {PIN_ENV} or run this in a terminal to type the PIN.")
+        value = click.prompt("Staff PIN", hide_input=True, confirmation_prompt=True)
+    try:
+        pin.check_pin_format(value)
+    except pin.PinRefused as exc:
+        raise click.BadParameter(str(exc), param_hint="PIN") from None
+    return value
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (ARCHITECTURE section 6).")
+@click.pass_obj
+def status_command(ctx: Context, as_json: bool) -> None:
+    """The queue by state and the sync health."""
+    from kiosk import health
+
+    engine = ctx.engine()
+    report = health.report(engine, ctx.data_dir)
+    if as_json:
+        click.echo(json.dumps(report, default=str))
+        return
+    counts = report["counts"]
+    click.echo(
+        f"Device:        {report['device_code'] or 'not enrolled'}  ({report['server_url'] or 'no server'})"
     )
-    return 2
+    if report["device_code"]:
+        authorized = "yes" if report["authorized"] else "NO: ask IT to re-enroll this kiosk"
+        click.echo(f"Authorized:    {authorized}")
+    click.echo("Queue:         " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    click.echo(f"Oldest queued: {report['oldest_pending_at'] or '-'}")
+    click.echo(f"Last success:  {report['last_success_at'] or 'never'}")
+    if report["offline_since"]:
+        click.echo(f"Offline since: {report['offline_since']}")
+    for row in outbox.rejected(engine):
+        click.echo(f"Rejected:      {row.reference_code}: {row.error_code}: {row.last_error}")
+
+
+@main.command("submit")
+@click.option("--service", "service_id", required=True, help="Service id from the catalog, e.g. SVC-001.")
+@click.option("--rating", required=True, type=click.IntRange(1, 5), help="1 (very bad) to 5 (very good).")
+@click.option("--grievance", is_flag=True, help="The citizen wants to make a complaint.")
+@click.option("--text", default=None, help="The citizen's comment.")
+@click.option(
+    "--channel",
+    default="walk_in",
+    show_default=True,
+    type=click.Choice(["walk_in", "kiosk", "portal", "qr_code", "api"]),
+    help="Where the feedback came from (a paper card at the counter is walk_in).",
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"reference_code": ..., "client_uuid": ...}.')
+@click.pass_obj
+def submit_command(
+    ctx: Context, service_id: str, rating: int, grievance: bool, text: str | None, channel: str, as_json: bool
+) -> None:
+    """Queue a finished submission (paper feedback cards, IT smoke tests); prints its reference."""
+    services = KioskServices(ctx.engine())
+    try:
+        submission = services.submit_card(service_id, rating, grievance=grievance, text=text, channel=channel)
+    except InvalidInput as exc:
+        raise click.BadParameter(str(exc)) from None
+    except (NoCatalog, outbox.NotEnrolled) as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    if as_json:
+        click.echo(
+            json.dumps({"reference_code": submission.reference_code, "client_uuid": submission.client_uuid})
+        )
+    else:
+        click.echo(f"Queued {submission.reference_code}. It is sent when the kiosk is online.")
+
+
+def _identity_or_fail(engine: Any) -> identity.Identity:
+    found = identity.load(engine)
+    if found is None:
+        raise EnvironmentProblem("This kiosk is not enrolled: run gea-kiosk enroll --server URL --code CODE.")
+    return found
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -1,0 +1,71 @@
+"""The sync worker's health, kept in the local database so every process (the app, the
+`gea-kiosk status` command, staff mode) sees the same answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
+
+from kiosk.local_db.models import LocalSetting
+
+LAST_SUCCESS = "sync.last_success_at"
+OFFLINE_SINCE = "sync.offline_since"
+NOT_AUTHORIZED = "sync.not_authorized"
+LAST_ERROR = "sync.last_error"
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    last_success_at: datetime | None
+    offline_since: datetime | None
+    authorized: bool
+    last_error: str | None
+
+
+def load(engine: Engine) -> SyncHealth:
+    with Session(engine) as session:
+        rows = session.scalars(select(LocalSetting).where(LocalSetting.key.like("sync.%")))
+        values = {row.key: row.value for row in rows}
+    return SyncHealth(
+        last_success_at=_time(values.get(LAST_SUCCESS)),
+        offline_since=_time(values.get(OFFLINE_SINCE)),
+        authorized=values.get(NOT_AUTHORIZED) != "1",
+        last_error=values.get(LAST_ERROR),
+    )
+
+
+def record_success(engine: Engine, at: datetime) -> None:
+    _write(
+        engine, {LAST_SUCCESS: at.isoformat(), OFFLINE_SINCE: None, NOT_AUTHORIZED: None, LAST_ERROR: None}
+    )
+
+
+def record_offline(engine: Engine, since: datetime, error: str) -> None:
+    """Keeps the first moment of an outage: `since` only counts if none is recorded yet."""
+    current = load(engine)
+    start = current.offline_since or since
+    _write(engine, {OFFLINE_SINCE: start.isoformat(), LAST_ERROR: error[:500]})
+
+
+def record_not_authorized(engine: Engine, error: str) -> None:
+    _write(engine, {NOT_AUTHORIZED: "1", LAST_ERROR: error[:500]})
+
+
+def clear_not_authorized(engine: Engine) -> None:
+    _write(engine, {NOT_AUTHORIZED: None})
+
+
+def _write(engine: Engine, values: dict[str, str | None]) -> None:
+    with Session(engine) as session, session.begin():
+        for key, value in values.items():
+            if value is None:
+                session.execute(delete(LocalSetting).where(LocalSetting.key == key))
+            else:
+                session.merge(LocalSetting(key=key, value=value))
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
