@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from kiosk.local_db import database
 from kiosk.local_db.models import CatalogCache
 
 DEFAULT_COMMENT_MAX_CHARS = 2_000
@@ -45,6 +46,6 @@ class Catalog:
 
 
 def load(engine: Engine) -> Catalog | None:
-    with Session(engine) as session:
+    with Session(database.reader(engine)) as session:
         row = session.get(CatalogCache, 1)
         return None if row is None else Catalog(dict(row.body))

@@ -1,9 +1,9 @@
 """Opening the kiosk's SQLite file: pragmas for durability, migrations at start-up.
 
 WAL with synchronous=FULL: once a write transaction commits, it survives a power cut.
-Write transactions start with BEGIN IMMEDIATE, so two processes never both read and then
-both try to write (which SQLite would refuse with "database is locked"); the busy timeout
-makes the second one wait instead.
+Transactions start with BEGIN IMMEDIATE, so two processes never both read and then both try
+to write (which SQLite would refuse with "database is locked"); the busy timeout makes the
+second one wait instead. Units that only read say so (`reader(engine)`) and take no lock.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from sqlalchemy import Engine, create_engine, event
 DB_FILENAME = "kiosk.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 SCRIPT_LOCATION = "kiosk.local_db:migrations"
+# Every transaction begins IMMEDIATE (it may write) unless a unit says it only reads.
+BEGIN_OPTION = "sqlite_begin"
 
 
 def database_path(data_dir: Path) -> Path:
@@ -41,9 +43,16 @@ def make_engine(path: Path) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = connection.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for units that only read: a deferred BEGIN takes no write lock, so a
+    long read never holds up the sync worker or another process's insert."""
+    return engine.execution_options(**{BEGIN_OPTION: "DEFERRED"})
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from kiosk.local_db import database
 from kiosk.local_db.models import DeviceIdentity
 
 TOKEN_FILENAME = "device_token"
@@ -39,7 +40,7 @@ def save(engine: Engine, data_dir: Path, identity: Identity, token: str) -> None
 
 
 def load(engine: Engine) -> Identity | None:
-    with Session(engine) as session:
+    with Session(database.reader(engine)) as session:
         row = session.get(DeviceIdentity, 1)
         if row is None:
             return None
@@ -61,6 +62,12 @@ def write_token(data_dir: Path, token: str) -> None:
         os.close(descriptor)
     os.chmod(temporary, 0o600)  # in case the file existed with other permissions
     os.replace(temporary, path)
+    # The rename itself must reach the disk, or a power cut could bring back the old token.
+    directory = os.open(data_dir, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def read_token(data_dir: Path) -> str | None:

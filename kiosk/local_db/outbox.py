@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from kiosk.local_db import database
 from kiosk.local_db.models import DeviceIdentity, OutboxItem, OutboxState, ReferenceSequence
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -262,14 +263,14 @@ def release(
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    with Session(engine) as session:
+    with Session(database.reader(engine)) as session:
         rows = session.execute(select(OutboxItem.state, func.count()).group_by(OutboxItem.state)).all()
     found = {state.value: int(n) for state, n in rows}
     return {state.value: found.get(state.value, 0) for state in OutboxState}
 
 
 def oldest_pending_at(engine: Engine) -> datetime | None:
-    with Session(engine) as session:
+    with Session(database.reader(engine)) as session:
         return session.scalars(
             select(OutboxItem.recorded_at)
             .where(OutboxItem.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
@@ -279,7 +280,7 @@ def oldest_pending_at(engine: Engine) -> datetime | None:
 
 
 def find(engine: Engine, reference_code: str) -> OutboxRow | None:
-    with Session(engine) as session:
+    with Session(database.reader(engine)) as session:
         item = session.scalars(
             select(OutboxItem).where(OutboxItem.reference_code == reference_code)
         ).one_or_none()
@@ -287,13 +288,13 @@ def find(engine: Engine, reference_code: str) -> OutboxRow | None:
 
 
 def find_by_ticket(engine: Engine, ticket_number: str) -> OutboxRow | None:
-    with Session(engine) as session:
+    with Session(database.reader(engine)) as session:
         item = session.scalars(select(OutboxItem).where(OutboxItem.ticket_number == ticket_number)).first()
         return None if item is None else OutboxRow.of(item)
 
 
 def rejected(engine: Engine) -> list[OutboxRow]:
-    with Session(engine) as session:
+    with Session(database.reader(engine)) as session:
         items = session.scalars(
             select(OutboxItem).where(OutboxItem.state == OutboxState.REJECTED).order_by(OutboxItem.sequence)
         ).all()

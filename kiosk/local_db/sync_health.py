@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from kiosk.local_db import database
 from kiosk.local_db.models import LocalSetting
 
 LAST_SUCCESS = "sync.last_success_at"
@@ -26,7 +27,7 @@ class SyncHealth:
 
 
 def load(engine: Engine) -> SyncHealth:
-    with Session(engine) as session:
+    with Session(database.reader(engine)) as session:
         rows = session.scalars(select(LocalSetting).where(LocalSetting.key.like("sync.%")))
         values = {row.key: row.value for row in rows}
     return SyncHealth(

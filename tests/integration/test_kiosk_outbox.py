@@ -1,0 +1,752 @@
+"""The kiosk's outbox (ARCHITECTURE 6) on a real SQLite file: states, reference codes,
+durability, the sync worker's claim/settle cycle, pragmas, several processes on one file,
+the device token file and the data directory's sync lock."""
+
+from __future__ import annotations
+
+import queue
+import re
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import StatementError
+
+from kiosk.local_db import database, identity, lock, outbox
+from kiosk.local_db.models import OutboxState
+
+REPO = Path(__file__).resolve().parents[2]
+DEVICE_CODE = "K0007"
+IDENTITY = identity.Identity(
+    device_code=DEVICE_CODE,
+    entity_id="AGY-002",
+    server_url="https://feedback.gov.example",
+    public_base_url="https://status.gov.example",
+)
+TOKEN = "gea_dev_4fT9qLm2Zx7RkP0wYc3NbV8sJd1HgE6u"
+REFERENCE_CODE = re.compile(rf"^{DEVICE_CODE}-(\d{{6}})-([0-9A-HJKMNP-TV-Z]{{4}})$")
+CHILD_TIMEOUT_S = 60.0
+
+
+def kiosk_payload(**overrides: Any) -> dict[str, Any]:
+    """A first tap at the passport office's kiosk, as the services build it."""
+    return {
+        "channel": "kiosk",
+        "service_id": "SVC-001",
+        "entity_id": "AGY-002",
+        "rating": 4,
+        "grievance_flag": False,
+        "misuse_suspected": False,
+        **overrides,
+    }
+
+
+def sequence_of(code: str) -> int:
+    match = REFERENCE_CODE.match(code)
+    assert match, f"{code!r} is not a reference code of {DEVICE_CODE}"
+    return int(match.group(1))
+
+
+def row(engine: Engine, submission: outbox.Submission) -> outbox.OutboxRow:
+    found = outbox.find(engine, submission.reference_code)
+    assert found is not None, f"{submission.reference_code} is not in the outbox"
+    assert found.client_uuid == submission.client_uuid
+    return found
+
+
+def state_of(engine: Engine, submission: outbox.Submission) -> OutboxState:
+    return row(engine, submission).state
+
+
+def last_sequence(path: Path) -> int:
+    with sqlite3.connect(path) as connection:
+        (value,) = connection.execute("SELECT last_value FROM reference_sequence WHERE id = 1").fetchone()
+    connection.close()
+    return int(value)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "kiosk-data"
+
+
+@pytest.fixture
+def unenrolled(data_dir: Path) -> Iterator[Engine]:
+    engine = database.open_database(data_dir)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(unenrolled: Engine, data_dir: Path) -> Engine:
+    identity.save(unenrolled, data_dir, IDENTITY, TOKEN)
+    return unenrolled
+
+
+# --- open rows: the first tap, details, finishing -----------------------------------------
+
+
+def test_begin_commits_an_open_row_that_a_second_engine_and_a_plain_connection_see(
+    engine: Engine, data_dir: Path
+) -> None:
+    recorded_at = datetime(2026, 11, 23, 14, 5, 9, 123456, tzinfo=UTC)
+    submission = outbox.begin(engine, kiosk_payload(rating=2), recorded_at=recorded_at)
+
+    other = database.make_engine(database.database_path(data_dir))
+    try:
+        seen = row(other, submission)
+    finally:
+        other.dispose()
+    assert seen.state is OutboxState.OPEN
+    assert seen.payload == kiosk_payload(rating=2)
+    assert seen.recorded_at == recorded_at
+    assert seen.attempts == 0
+    with sqlite3.connect(database.database_path(data_dir)) as plain:
+        rows = plain.execute("SELECT client_uuid, reference_code, state FROM outbox").fetchall()
+    plain.close()
+    assert rows == [(submission.client_uuid, submission.reference_code, "open")]
+
+
+def test_begin_and_enqueue_raise_not_enrolled_before_identity_is_saved_and_write_nothing(
+    unenrolled: Engine, data_dir: Path
+) -> None:
+    with pytest.raises(outbox.NotEnrolled):
+        outbox.begin(unenrolled, kiosk_payload())
+    with pytest.raises(outbox.NotEnrolled):
+        outbox.enqueue(unenrolled, kiosk_payload())
+    assert sum(outbox.counts(unenrolled).values()) == 0
+    assert last_sequence(database.database_path(data_dir)) == 0
+
+    identity.save(unenrolled, data_dir, IDENTITY, TOKEN)
+    assert sequence_of(outbox.begin(unenrolled, kiosk_payload()).reference_code) == 1
+
+
+def test_add_details_updates_the_same_open_row_durably(engine: Engine, data_dir: Path) -> None:
+    submission = outbox.begin(engine, kiosk_payload(rating=1))
+    outbox.add_details(engine, submission.client_uuid, {"service_quality": 2, "waiting_time": 1})
+    outbox.add_details(
+        engine, submission.client_uuid, {"feedback_text": "Waited 3 h — nobody came", "grievance_flag": True}
+    )
+
+    other = database.make_engine(database.database_path(data_dir))
+    try:
+        seen = row(other, submission)
+        assert outbox.counts(other)["open"] == 1
+    finally:
+        other.dispose()
+    assert seen.state is OutboxState.OPEN
+    assert seen.payload == kiosk_payload(
+        rating=1,
+        service_quality=2,
+        waiting_time=1,
+        feedback_text="Waited 3 h — nobody came",
+        grievance_flag=True,
+    )
+
+
+def test_add_details_refuses_unknown_fields_and_leaves_the_row_unchanged(engine: Engine) -> None:
+    submission = outbox.begin(engine, kiosk_payload())
+    before = row(engine, submission)
+
+    with pytest.raises(ValueError, match="rating"):
+        outbox.add_details(engine, submission.client_uuid, {"rating": 5})
+    with pytest.raises(ValueError, match="client_uuid"):
+        outbox.add_details(engine, submission.client_uuid, {"comment": "x", "client_uuid": "y"})
+    with pytest.raises(ValueError, match="state"):
+        outbox.add_details(engine, submission.client_uuid, {"feedback_text": "ok", "state": "synced"})
+
+    assert row(engine, submission) == before
+
+
+def test_add_details_raises_not_open_once_finished_or_for_an_unknown_submission(engine: Engine) -> None:
+    submission = outbox.begin(engine, kiosk_payload())
+    assert outbox.finish(engine, submission.client_uuid)
+    finished = row(engine, submission)
+
+    with pytest.raises(outbox.NotOpen):
+        outbox.add_details(engine, submission.client_uuid, {"feedback_text": "too late"})
+    with pytest.raises(outbox.NotOpen):
+        outbox.add_details(engine, "00000000-0000-4000-8000-000000000000", {"feedback_text": "who?"})
+    walk_in = outbox.enqueue(engine, kiosk_payload(channel="walk_in"))
+    with pytest.raises(outbox.NotOpen):
+        outbox.add_details(engine, walk_in.client_uuid, {"feedback_text": "after the fact"})
+
+    assert row(engine, submission) == finished
+    assert "feedback_text" not in row(engine, walk_in).payload
+
+
+def test_finish_moves_open_to_pending_once_and_a_second_finish_changes_nothing(engine: Engine) -> None:
+    submission = outbox.begin(engine, kiosk_payload())
+
+    assert outbox.finish(engine, submission.client_uuid) is True
+    finished = row(engine, submission)
+    assert finished.state is OutboxState.PENDING
+
+    assert outbox.finish(engine, submission.client_uuid) is False
+    assert row(engine, submission) == finished
+    assert outbox.finish(engine, "00000000-0000-4000-8000-000000000000") is False
+
+
+def test_finish_leaves_rows_that_are_not_open_alone(engine: Engine) -> None:
+    walk_in = outbox.enqueue(engine, kiosk_payload(channel="walk_in", grievance_flag=True))
+    in_flight = outbox.enqueue(engine, kiosk_payload())
+    outbox.claim(engine, limit=10)
+    in_flight_before = row(engine, in_flight)
+    assert state_of(engine, walk_in) is OutboxState.SENDING  # claimed with the other
+
+    assert outbox.finish(engine, walk_in.client_uuid) is False
+    assert outbox.finish(engine, in_flight.client_uuid) is False
+    assert row(engine, in_flight) == in_flight_before
+    assert state_of(engine, walk_in) is OutboxState.SENDING
+
+
+def test_enqueue_writes_a_pending_row_straight_away(engine: Engine, data_dir: Path) -> None:
+    recorded_at = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    submission = outbox.enqueue(
+        engine, kiosk_payload(channel="paper", feedback_text="Card #12"), recorded_at=recorded_at
+    )
+
+    other = database.make_engine(database.database_path(data_dir))
+    try:
+        seen = row(other, submission)
+    finally:
+        other.dispose()
+    assert seen.state is OutboxState.PENDING
+    assert seen.recorded_at == recorded_at
+    assert seen.payload["feedback_text"] == "Card #12"
+    assert outbox.counts(engine) == {"open": 0, "pending": 1, "sending": 0, "synced": 0, "rejected": 0}
+
+
+# --- reference codes ----------------------------------------------------------------------
+
+
+def test_reference_codes_are_device_six_digit_sequence_and_four_crockford_characters_all_unique(
+    engine: Engine, data_dir: Path
+) -> None:
+    submissions = [(outbox.begin if i % 3 else outbox.enqueue)(engine, kiosk_payload()) for i in range(150)]
+    codes = [s.reference_code for s in submissions]
+
+    for code in codes:
+        assert REFERENCE_CODE.match(code), code
+    assert [sequence_of(code) for code in codes] == list(range(1, 151))
+    assert len(set(codes)) == len(codes)
+    assert len({s.client_uuid for s in submissions}) == len(submissions)
+    # Not guessable: the suffix is random, not a function of the sequence.
+    assert len({code.rsplit("-", 1)[1] for code in codes}) > 100
+    assert last_sequence(database.database_path(data_dir)) == 150
+
+
+def test_sequence_is_never_reused_after_every_row_is_purged(engine: Engine) -> None:
+    first = [outbox.enqueue(engine, kiosk_payload()) for _ in range(3)]
+    claimed = outbox.claim(engine, limit=10)
+    outbox.mark_synced(engine, [(item.client_uuid, 100 + i, None) for i, item in enumerate(claimed)])
+    assert outbox.purge_synced(engine, now=outbox.utcnow() + timedelta(days=31)) == 3
+    assert sum(outbox.counts(engine).values()) == 0
+
+    after = outbox.begin(engine, kiosk_payload())
+
+    assert sequence_of(after.reference_code) == 4
+    assert after.reference_code not in {s.reference_code for s in first}
+
+
+def test_a_rolled_back_begin_leaves_no_row_and_the_next_code_is_new(engine: Engine, data_dir: Path) -> None:
+    issued = [outbox.begin(engine, kiosk_payload()) for _ in range(2)]
+
+    with pytest.raises(StatementError, match="not JSON serializable"):
+        outbox.begin(engine, kiosk_payload(rating=object()))  # not JSON: fails inside the transaction
+
+    assert sum(outbox.counts(engine).values()) == 2
+    assert last_sequence(database.database_path(data_dir)) == 2  # allocated with the row, rolled back with it
+    after = outbox.begin(engine, kiosk_payload())
+    assert sequence_of(after.reference_code) == 3
+    assert after.reference_code not in {s.reference_code for s in issued}
+    assert state_of(engine, after) is OutboxState.OPEN
+
+
+# --- recovery, claiming and settling ------------------------------------------------------
+
+
+def one_row_in_each_state(engine: Engine) -> dict[OutboxState, outbox.Submission]:
+    synced = outbox.enqueue(engine, kiosk_payload(feedback_text="Fast and kind"))
+    rejected = outbox.enqueue(engine, kiosk_payload(service_id="SVC-999"))
+    sending = outbox.enqueue(engine, kiosk_payload())
+    claimed = outbox.claim(engine, limit=3)
+    assert [c.client_uuid for c in claimed] == [synced.client_uuid, rejected.client_uuid, sending.client_uuid]
+    outbox.mark_synced(engine, [(synced.client_uuid, 501, "GRV-2026-000042")])
+    outbox.mark_rejected(engine, [(rejected.client_uuid, "unknown_service", "No service SVC-999")])
+    pending = outbox.enqueue(engine, kiosk_payload(rating=5))
+    still_open = outbox.begin(engine, kiosk_payload(rating=3))
+    return {
+        OutboxState.OPEN: still_open,
+        OutboxState.PENDING: pending,
+        OutboxState.SENDING: sending,
+        OutboxState.SYNCED: synced,
+        OutboxState.REJECTED: rejected,
+    }
+
+
+def test_recover_returns_open_and_sending_rows_to_pending_and_leaves_settled_rows_untouched(
+    engine: Engine,
+) -> None:
+    rows = one_row_in_each_state(engine)
+    for state, submission in rows.items():
+        assert state_of(engine, submission) is state
+    before = {state: row(engine, submission) for state, submission in rows.items()}
+
+    recovery = outbox.recover(engine)
+
+    assert recovery == outbox.Recovery(reopened_open=1, returned_sending=1)
+    assert state_of(engine, rows[OutboxState.OPEN]) is OutboxState.PENDING
+    assert state_of(engine, rows[OutboxState.SENDING]) is OutboxState.PENDING
+    for state in (OutboxState.PENDING, OutboxState.SYNCED, OutboxState.REJECTED):
+        assert row(engine, rows[state]) == before[state]
+    assert outbox.counts(engine) == {"open": 0, "pending": 3, "sending": 0, "synced": 1, "rejected": 1}
+    assert outbox.recover(engine) == outbox.Recovery(reopened_open=0, returned_sending=0)
+
+
+def test_claim_takes_the_oldest_pending_rows_first_marks_them_sending_and_counts_attempts(
+    engine: Engine,
+) -> None:
+    still_open = outbox.begin(engine, kiosk_payload())
+    queued = [outbox.enqueue(engine, kiosk_payload(rating=r)) for r in (1, 2, 3, 4, 5)]
+    now = outbox.utcnow()
+
+    first = outbox.claim(engine, limit=2, now=now)
+    second = outbox.claim(engine, limit=10, now=now)
+
+    assert [r.reference_code for r in first] == [s.reference_code for s in queued[:2]]
+    assert [r.reference_code for r in second] == [s.reference_code for s in queued[2:]]
+    for claimed in first + second:
+        assert claimed.state is OutboxState.SENDING
+        assert claimed.attempts == 1
+        stored = outbox.find(engine, claimed.reference_code)
+        assert stored is not None
+        assert stored.state is OutboxState.SENDING
+        assert stored.attempts == 1
+        assert stored.state_changed_at == now
+    assert state_of(engine, still_open) is OutboxState.OPEN  # open rows are never sent
+    assert outbox.claim(engine, limit=10, now=now) == []
+
+    outbox.release(engine, [s.client_uuid for s in queued], "timeout", next_attempt_at=None)
+    again = outbox.claim(engine, limit=10)
+    assert [r.attempts for r in again] == [2] * 5
+    assert [r.wire_item()["client_uuid"] for r in again] == [s.client_uuid for s in queued]
+
+
+def test_claim_skips_rows_whose_next_attempt_is_later_unless_told_to_ignore_backoff(engine: Engine) -> None:
+    backing_off = outbox.enqueue(engine, kiosk_payload(rating=1))
+    outbox.claim(engine, limit=1)
+    now = outbox.utcnow()
+    outbox.release(engine, [backing_off.client_uuid], "503 Service Unavailable", now + timedelta(minutes=2))
+    due = outbox.enqueue(engine, kiosk_payload(rating=2))
+
+    assert [r.client_uuid for r in outbox.claim(engine, limit=10, now=now)] == [due.client_uuid]
+    assert outbox.claim(engine, limit=10, now=now + timedelta(minutes=1)) == []
+    assert state_of(engine, backing_off) is OutboxState.PENDING
+
+    outbox.release(engine, [due.client_uuid], "timeout", now + timedelta(minutes=2))
+    at_backoff_end = outbox.claim(engine, limit=1, now=now + timedelta(minutes=2))
+    assert [r.client_uuid for r in at_backoff_end] == [backing_off.client_uuid]
+
+    outbox.release(engine, [backing_off.client_uuid], "timeout", now + timedelta(hours=1))
+    forced = outbox.claim(engine, limit=10, now=now, ignore_backoff=True)
+    assert [r.client_uuid for r in forced] == [backing_off.client_uuid, due.client_uuid]
+
+
+def test_mark_synced_stores_the_server_ids_clears_free_text_and_errors(engine: Engine) -> None:
+    complaint = outbox.begin(engine, kiosk_payload(rating=1))
+    outbox.add_details(
+        engine, complaint.client_uuid, {"feedback_text": "Rude clerk at desk 3", "grievance_flag": True}
+    )
+    outbox.finish(engine, complaint.client_uuid)
+    praise = outbox.enqueue(engine, kiosk_payload(rating=5))
+    outbox.claim(engine, limit=10)
+    outbox.release(engine, [complaint.client_uuid, praise.client_uuid], "timeout", outbox.utcnow())
+    outbox.claim(engine, limit=10, ignore_backoff=True)
+
+    outbox.mark_synced(
+        engine, [(complaint.client_uuid, 9001, "GRV-2026-000123"), (praise.client_uuid, 9002, None)]
+    )
+
+    synced = row(engine, complaint)
+    assert synced.state is OutboxState.SYNCED
+    assert (synced.feedback_id, synced.ticket_number) == (9001, "GRV-2026-000123")
+    assert synced.payload["feedback_text"] is None
+    assert synced.payload == kiosk_payload(rating=1, grievance_flag=True, feedback_text=None)
+    assert (synced.last_error, synced.error_code, synced.next_attempt_at) == (None, None, None)
+    assert synced.attempts == 2
+    other = row(engine, praise)
+    assert (other.state, other.feedback_id, other.ticket_number) == (OutboxState.SYNCED, 9002, None)
+    assert other.payload == kiosk_payload(rating=5)
+    found = outbox.find_by_ticket(engine, "GRV-2026-000123")
+    assert found is not None
+    assert found.reference_code == complaint.reference_code
+
+
+def test_mark_rejected_keeps_the_code_and_message_and_the_row_is_never_claimed_again(engine: Engine) -> None:
+    bad = outbox.enqueue(engine, kiosk_payload(service_id="SVC-999"))
+    good = outbox.enqueue(engine, kiosk_payload())
+    outbox.claim(engine, limit=10)
+
+    outbox.mark_rejected(engine, [(bad.client_uuid, "unknown_service", "service SVC-999 does not exist")])
+    outbox.release(engine, [good.client_uuid], "timeout", None)
+
+    rejected = row(engine, bad)
+    assert rejected.state is OutboxState.REJECTED
+    assert (rejected.error_code, rejected.last_error) == ("unknown_service", "service SVC-999 does not exist")
+    assert [r.client_uuid for r in outbox.rejected(engine)] == [bad.client_uuid]
+    assert outbox.recover(engine) == outbox.Recovery(0, 0)
+    assert [r.client_uuid for r in outbox.claim(engine, limit=10, ignore_backoff=True)] == [good.client_uuid]
+    assert state_of(engine, bad) is OutboxState.REJECTED
+
+
+def test_release_returns_sending_rows_to_pending_with_the_error_and_next_attempt(engine: Engine) -> None:
+    batch = [outbox.enqueue(engine, kiosk_payload()) for _ in range(3)]
+    outbox.claim(engine, limit=10)
+    retry_at = datetime(2030, 1, 1, 12, 0, 30, 250000, tzinfo=UTC)
+
+    outbox.release(engine, [s.client_uuid for s in batch[:2]], "ConnectError: connection refused", retry_at)
+
+    for submission in batch[:2]:
+        released = row(engine, submission)
+        assert released.state is OutboxState.PENDING
+        assert released.last_error == "ConnectError: connection refused"
+        assert released.next_attempt_at == retry_at
+        assert released.attempts == 1
+    assert state_of(engine, batch[2]) is OutboxState.SENDING
+    assert outbox.oldest_pending_at(engine) == row(engine, batch[0]).recorded_at
+
+
+def test_a_late_release_does_not_undo_a_row_already_synced_or_rejected(engine: Engine) -> None:
+    synced, rejected = outbox.enqueue(engine, kiosk_payload()), outbox.enqueue(engine, kiosk_payload())
+    outbox.claim(engine, limit=10)
+    outbox.mark_synced(engine, [(synced.client_uuid, 7, None)])
+    outbox.mark_rejected(engine, [(rejected.client_uuid, "invalid", "rating out of range")])
+    before = row(engine, synced), row(engine, rejected)
+
+    outbox.release(engine, [synced.client_uuid, rejected.client_uuid], "timeout", None)
+
+    assert (row(engine, synced), row(engine, rejected)) == before
+
+
+def test_counts_report_all_five_states_as_integers(engine: Engine) -> None:
+    assert outbox.counts(engine) == {"open": 0, "pending": 0, "sending": 0, "synced": 0, "rejected": 0}
+
+    one_row_in_each_state(engine)
+    outbox.begin(engine, kiosk_payload())
+
+    counts = outbox.counts(engine)
+    assert counts == {"open": 2, "pending": 1, "sending": 1, "synced": 1, "rejected": 1}
+    assert all(type(n) is int for n in counts.values())
+
+
+def test_oldest_pending_at_is_the_earliest_recorded_pending_or_sending_row(engine: Engine) -> None:
+    assert outbox.oldest_pending_at(engine) is None
+    base = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    outbox.begin(engine, kiosk_payload(), recorded_at=base - timedelta(days=9))  # open: not queued
+    rejected = outbox.enqueue(engine, kiosk_payload(), recorded_at=base - timedelta(days=8))
+    synced = outbox.enqueue(engine, kiosk_payload(), recorded_at=base - timedelta(days=7))
+    outbox.claim(engine, limit=2)
+    outbox.mark_rejected(engine, [(rejected.client_uuid, "invalid", "bad")])
+    outbox.mark_synced(engine, [(synced.client_uuid, 1, None)])
+    assert outbox.oldest_pending_at(engine) is None
+
+    outbox.enqueue(engine, kiosk_payload(), recorded_at=base + timedelta(hours=5))
+    in_flight = outbox.enqueue(engine, kiosk_payload(), recorded_at=base - timedelta(hours=3))  # a paper card
+    outbox.enqueue(engine, kiosk_payload(), recorded_at=base)
+    assert outbox.oldest_pending_at(engine) == base - timedelta(hours=3)
+
+    outbox.claim(engine, limit=10)
+    assert state_of(engine, in_flight) is OutboxState.SENDING
+    assert outbox.oldest_pending_at(engine) == base - timedelta(hours=3)
+
+
+def test_purge_synced_keeps_synced_rows_30_days_and_never_purges_unsent_or_rejected_rows(
+    engine: Engine,
+) -> None:
+    rows = one_row_in_each_state(engine)
+    synced_at = row(engine, rows[OutboxState.SYNCED]).state_changed_at
+    retention = timedelta(days=30)
+
+    assert outbox.purge_synced(engine, now=synced_at + retention) == 0
+    assert state_of(engine, rows[OutboxState.SYNCED]) is OutboxState.SYNCED
+
+    assert outbox.purge_synced(engine, now=synced_at + retention + timedelta(microseconds=1)) == 1
+    assert outbox.find(engine, rows[OutboxState.SYNCED].reference_code) is None
+
+    assert outbox.purge_synced(engine, now=synced_at + timedelta(days=3650)) == 0
+    for state in (OutboxState.OPEN, OutboxState.PENDING, OutboxState.SENDING, OutboxState.REJECTED):
+        assert state_of(engine, rows[state]) is state
+
+
+# --- the file: pragmas, several processes -------------------------------------------------
+
+
+def test_pragmas_are_in_force_on_every_connection(engine: Engine, data_dir: Path) -> None:
+    other = database.make_engine(database.database_path(data_dir))
+    try:
+        connections = [engine.connect(), engine.connect(), engine.connect(), other.connect()]
+        try:
+            ids = set()
+            for connection in connections:
+                # Asked on the driver's connection, outside any transaction: every transaction
+                # here is BEGIN IMMEDIATE, so four open ones in one thread would wait on each other.
+                driver = connection.connection.driver_connection
+                assert driver is not None
+                ids.add(id(driver))
+                pragmas = {
+                    name: driver.execute(f"PRAGMA {name}").fetchone()[0]
+                    for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+                }
+                assert pragmas == {
+                    "journal_mode": "wal",
+                    "synchronous": 2,  # FULL
+                    "foreign_keys": 1,
+                    "busy_timeout": database.BUSY_TIMEOUT_MS,
+                }
+            assert len(ids) == len(connections)  # really distinct connections
+        finally:
+            for connection in connections:
+                connection.close()
+    finally:
+        other.dispose()
+
+
+INSERTER = """
+import sys
+from pathlib import Path
+from kiosk.local_db import database, outbox
+
+engine = database.open_database(Path(sys.argv[1]))
+print("ready", flush=True)
+sys.stdin.readline()  # start together
+for i in range(int(sys.argv[2])):
+    add = outbox.begin if i % 2 else outbox.enqueue
+    submission = add(engine, {"channel": "kiosk", "service_id": "SVC-001", "rating": 1 + i % 5})
+    print(submission.reference_code, submission.client_uuid, flush=True)
+"""
+
+
+class Child:
+    """A `python -c` process whose stdout lines arrive in a queue, so that the test waits on
+    them with a timeout instead of sleeping."""
+
+    def __init__(self, script: str, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def read_line(self) -> str:
+        try:
+            line = self._lines.get(timeout=CHILD_TIMEOUT_S)
+        except queue.Empty:
+            self.process.kill()
+            raise AssertionError(f"no output from the child in {CHILD_TIMEOUT_S} s") from None
+        if line is None:
+            raise AssertionError(f"the child ended early:\n{self.stderr()}")
+        return line.rstrip("\n")
+
+    def rest(self) -> list[str]:
+        """Every remaining line, once the child has ended."""
+        self.process.wait(timeout=CHILD_TIMEOUT_S)
+        lines = []
+        while (line := self._lines.get(timeout=CHILD_TIMEOUT_S)) is not None:
+            lines.append(line.rstrip("\n"))
+        return lines
+
+    def send(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text)
+        self.process.stdin.flush()
+
+    def close_stdin(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+
+    def stderr(self) -> str:
+        self.process.wait(timeout=CHILD_TIMEOUT_S)
+        assert self.process.stderr is not None
+        return self.process.stderr.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=CHILD_TIMEOUT_S)
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def children() -> Iterator[list[Child]]:
+    started: list[Child] = []
+    yield started
+    for child in started:
+        child.stop()
+
+
+def test_two_processes_inserting_at_once_lose_nothing_reuse_no_code_and_never_see_a_lock_error(
+    engine: Engine, data_dir: Path, children: list[Child]
+) -> None:
+    per_process = 200
+    children.extend(Child(INSERTER, str(data_dir), str(per_process)) for _ in range(2))
+    for child in children:
+        assert child.read_line() == "ready"
+    for child in children:
+        child.send("go\n")
+
+    printed: list[tuple[str, str]] = []
+    for child in children:
+        lines = child.rest()
+        errors = child.stderr()
+        assert child.process.returncode == 0, errors
+        assert "database is locked" not in errors
+        assert len(lines) == per_process
+        printed.extend((code, uuid) for code, uuid in (line.split() for line in lines))
+
+    codes = [code for code, _ in printed]
+    assert len(set(codes)) == len(codes) == 2 * per_process
+    assert sorted(sequence_of(code) for code in codes) == list(range(1, 2 * per_process + 1))
+    with sqlite3.connect(database.database_path(data_dir)) as plain:
+        stored = set(plain.execute("SELECT reference_code, client_uuid FROM outbox").fetchall())
+    plain.close()
+    assert stored == set(printed)
+    assert outbox.counts(engine)["open"] == outbox.counts(engine)["pending"] == per_process
+
+
+# --- the device token ---------------------------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_token_file_is_owner_only_and_holds_exactly_the_token(engine: Engine, data_dir: Path) -> None:
+    path = identity.token_path(data_dir)
+
+    assert mode(path) == 0o600
+    assert path.read_bytes() == TOKEN.encode("ascii")
+    assert identity.read_token(data_dir) == TOKEN
+    assert identity.load(engine) == IDENTITY
+
+    replacement = "gea_dev_short"
+    identity.save(engine, data_dir, IDENTITY, replacement)  # re-enrolled: a shorter token
+    assert mode(path) == 0o600
+    assert path.read_bytes() == replacement.encode("ascii")
+    assert sorted(p.name for p in data_dir.iterdir() if "token" in p.name) == [identity.TOKEN_FILENAME]
+
+
+def test_token_rewrite_makes_an_existing_readable_file_owner_only(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    path = identity.token_path(data_dir)
+    path.write_text("an old token that was much longer than the new one\n", "ascii")
+    path.chmod(0o644)
+    stale = path.with_suffix(".tmp")
+    stale.write_text("leftover from a crash, longer than the token", "ascii")
+    stale.chmod(0o666)
+
+    identity.write_token(data_dir, TOKEN)
+
+    assert mode(path) == 0o600
+    assert path.read_bytes() == TOKEN.encode("ascii")
+    assert not stale.exists()
+
+
+def test_token_is_not_stored_in_the_database_file(engine: Engine, data_dir: Path) -> None:
+    outbox.begin(engine, kiosk_payload())
+    engine.dispose()  # checkpoint the WAL into the file
+
+    for path in data_dir.iterdir():
+        if path != identity.token_path(data_dir):
+            assert TOKEN.encode("ascii") not in path.read_bytes(), path.name
+
+
+# --- the sync lock ------------------------------------------------------------------------
+
+LOCK_HOLDER = """
+import sys
+from pathlib import Path
+from kiosk.local_db import lock
+
+held = lock.acquire(Path(sys.argv[1]))
+print("held", flush=True)
+sys.stdin.read()  # hold it until the test closes stdin (or kills this process)
+"""
+
+LOCK_TRIER = """
+import sys
+from pathlib import Path
+from kiosk.local_db import lock
+
+for _ in sys.stdin:  # one attempt per line the test sends
+    try:
+        held = lock.acquire(Path(sys.argv[1]))
+    except lock.SyncLockHeld:
+        print("refused", flush=True)
+    else:
+        print("acquired", flush=True)
+        held.release()
+"""
+
+
+def test_sync_lock_is_refused_to_a_second_process_until_the_holder_exits(
+    data_dir: Path, children: list[Child]
+) -> None:
+    holder = Child(LOCK_HOLDER, str(data_dir))
+    children.append(holder)
+    assert holder.read_line() == "held"
+
+    with pytest.raises(lock.SyncLockHeld):
+        lock.acquire(data_dir)
+
+    holder.close_stdin()
+    assert holder.rest() == []
+    assert holder.process.returncode == 0, holder.stderr()
+    mine = lock.acquire(data_dir)
+    try:
+        trier = Child(LOCK_TRIER, str(data_dir))
+        children.append(trier)
+        trier.send("try\n")
+        assert trier.read_line() == "refused"  # now this process holds it
+    finally:
+        mine.release()
+    trier.send("try\n")
+    assert trier.read_line() == "acquired"
+
+
+def test_sync_lock_is_released_when_the_holder_is_killed_with_sigkill(
+    data_dir: Path, children: list[Child]
+) -> None:
+    holder = Child(LOCK_HOLDER, str(data_dir))
+    children.append(holder)
+    assert holder.read_line() == "held"
+    with pytest.raises(lock.SyncLockHeld):
+        lock.acquire(data_dir)
+
+    holder.process.kill()  # SIGKILL: no cleanup code runs in the holder
+    assert holder.process.wait(timeout=CHILD_TIMEOUT_S) == -9
+
+    mine = lock.acquire(data_dir)
+    mine.release()
