@@ -7,16 +7,19 @@ click does for usage errors. Nothing here prints the device token or the PIN.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import click
 
 from kiosk import __version__, config, paths, pin
-from kiosk.local_db import database, identity, outbox
+from kiosk.local_db import database, identity, local_settings, lock, outbox, sync_health
 from kiosk.services import InvalidInput, KioskServices, NoCatalog
 
 PIN_ENV = "GEA_KIOSK_PIN"
@@ -81,6 +84,114 @@ def _read_pin() -> str:
     except pin.PinRefused as exc:
         raise click.BadParameter(str(exc), param_hint="PIN") from None
     return value
+
+
+@main.command("enroll")
+@click.option("--server", "server_url", required=True, help="The sync server, e.g. https://feedback.gov.gd.")
+@click.option("--code", required=True, help="The one-time code from gea-server devices add (or reenroll).")
+@click.pass_obj
+def enroll_command(ctx: Context, server_url: str, code: str) -> None:
+    """Enroll this kiosk with the sync server and set the staff PIN (asked, or GEA_KIOSK_PIN)."""
+    from kiosk import bootstrap
+    from kiosk.sync import client as sync_client
+    from kiosk.sync import errors as sync_errors
+
+    settings = ctx.settings()
+    staff_pin = _read_pin()
+    engine = ctx.engine()
+    previous = identity.load(engine)
+    try:
+        enrolled = sync_client.enroll(
+            server_url, code, timeouts=bootstrap.timeouts(settings), verify=bootstrap.tls_verify(settings)
+        )
+    except sync_errors.SyncError as exc:
+        raise EnvironmentProblem(f"Enrollment failed: {exc.message}") from None
+    unsent = sum(n for state, n in outbox.counts(engine).items() if state in ("open", "pending", "sending"))
+    if previous is not None and previous.device_code != enrolled.device_code and unsent:
+        raise EnvironmentProblem(
+            f"This kiosk holds {unsent} unsent submissions of {previous.device_code}; enrolling it as "
+            f"{enrolled.device_code} would strand them. Ask IT for a code for the same device: "
+            f"gea-server devices reenroll {previous.device_code}"
+        )
+    identity.save(
+        engine,
+        ctx.data_dir,
+        identity.Identity(
+            enrolled.device_code, enrolled.entity_id, server_url.rstrip("/"), enrolled.public_base_url
+        ),
+        enrolled.device_token,
+    )
+    local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, pin.hash_pin(staff_pin))
+    sync_health.clear_not_authorized(engine)
+    click.echo(f"Enrolled as {enrolled.device_code} for {enrolled.entity_id}.")
+    try:
+        with bootstrap.sync_session(ctx.data_dir, settings) as session:
+            session.worker.refresh_catalog()
+        click.echo("Catalog downloaded.")
+    except lock.SyncLockHeld:
+        click.echo("The running kiosk will download the catalog.")
+    except sync_errors.SyncError as exc:
+        click.echo(f"The catalog could not be downloaded yet ({exc.message}); it will be when online.")
+
+
+@main.command("sync")
+@click.option("--once", "mode", flag_value="once", help="Send everything queued now, then exit.")
+@click.option("--watch", "mode", flag_value="watch", help="Run the sync worker until stopped (no windows).")
+@click.pass_obj
+def sync_command(ctx: Context, mode: str | None) -> None:
+    """Send the queue to the server.
+
+    \b
+    Exit status: 0 everything due was delivered; 1 the server could not be reached or
+    failed (the queue is kept and retried); 2 not enrolled or misconfigured; 3 another
+    process (the kiosk app) syncs this data directory; 4 this kiosk is not authorized.
+    """
+    from kiosk import bootstrap
+    from kiosk.sync import errors as sync_errors
+
+    if mode is None:
+        raise click.UsageError("say --once or --watch")
+    settings = ctx.settings()
+    try:
+        with bootstrap.sync_session(ctx.data_dir, settings) as session:
+            recovered = session.recovered
+            if recovered.reopened_open or recovered.returned_sending:
+                click.echo(
+                    f"Recovered after a stop: {recovered.reopened_open} unfinished and "
+                    f"{recovered.returned_sending} in-flight submissions queued again."
+                )
+            if mode == "watch":
+                _watch(session.worker)
+                return
+            with contextlib.suppress(sync_errors.SyncError):
+                session.worker.refresh_catalog()
+            report = session.worker.drain_once(ignore_backoff=True)
+    except lock.SyncLockHeld as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(3) from None
+    except outbox.NotEnrolled as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    except sync_errors.NotAuthorized as exc:
+        click.echo(f"This kiosk is not authorized ({exc.message}). Ask IT to re-enroll it.", err=True)
+        raise SystemExit(4) from None
+    click.echo(
+        f"Sent {report.sent}: {report.synced} delivered, {report.rejected} rejected, {report.released} kept."
+    )
+    if not report.ok:
+        click.echo(f"Not everything could be delivered: {report.last_error}. The queue is kept.", err=True)
+        raise SystemExit(1)
+
+
+def _watch(worker: Any) -> None:
+    """Run the worker until SIGTERM or Ctrl-C, then stop it cleanly."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    worker.start()
+    click.echo("Syncing; stop with Ctrl-C or SIGTERM.", err=True)
+    stop.wait()
+    worker.stop()
+    click.echo("Stopped.", err=True)
 
 
 @main.command("status")

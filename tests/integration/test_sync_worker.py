@@ -1,0 +1,415 @@
+"""The kiosk's sync client and worker against the real server and real PostgreSQL
+(ARCHITECTURE 5 and 6): a kiosk data directory on a real SQLite file, enrolled as AGY-002."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import Engine, update
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from kiosk.local_db import identity, outbox
+from kiosk.local_db.database import open_database
+from kiosk.local_db.models import OutboxItem, OutboxState
+from kiosk.sync.client import SyncClient, enroll, open_client
+from kiosk.sync.errors import EnrollmentRefused, NotAuthorized
+from kiosk.sync.worker import Phase, SyncSettings, SyncState, SyncWorker, cached_catalog
+from server_sync_api.services import devices
+from tests.helpers import server
+from tests.helpers.server import EnrolledDevice, LiveServer
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+# Bounds a wait for the worker thread; a healthy run takes well under a second.
+EVENT_TIMEOUT_S = 30.0
+PUBLIC_BASE_URL = "https://feedback.example.gd"
+
+
+@dataclass
+class Kiosk:
+    data_dir: Path
+    engine: Engine
+    device: EnrolledDevice
+
+
+@pytest.fixture
+def kiosk(tmp_path: Path, live_server: LiveServer, device: EnrolledDevice) -> Iterator[Kiosk]:
+    data_dir = tmp_path / "kiosk"
+    engine = open_database(data_dir)
+    me = identity.Identity(device.device_code, device.entity_id, live_server.base_url, PUBLIC_BASE_URL)
+    identity.save(engine, data_dir, me, device.token)
+    yield Kiosk(data_dir, engine, device)
+    engine.dispose()
+
+
+WorkerFactory = Callable[..., SyncWorker]
+
+
+@pytest.fixture
+def make_worker(kiosk: Kiosk) -> Iterator[WorkerFactory]:
+    """Workers on the kiosk's data directory; stopped and closed after the test."""
+    made: list[tuple[SyncWorker, SyncClient]] = []
+
+    def make(
+        settings: SyncSettings | None = None,
+        transport: httpx.BaseTransport | None = None,
+        server_url: str | None = None,
+        **kwargs: Any,
+    ) -> SyncWorker:
+        if server_url is None:
+            client = open_client(kiosk.engine, kiosk.data_dir, transport=transport)
+        else:
+            client = SyncClient(server_url, kiosk.device.token, transport=transport)
+        worker = SyncWorker(kiosk.engine, client, settings, **kwargs)
+        made.append((worker, client))
+        return worker
+
+    yield make
+    for worker, client in made:
+        assert worker.stop(EVENT_TIMEOUT_S), "the sync worker did not stop"
+        client.close()
+
+
+def payload(rating: int = 4, **extra: Any) -> dict[str, Any]:
+    return {"service_id": "SVC-001", "entity_id": "AGY-002", "rating": rating, "channel": "kiosk", **extra}
+
+
+def row_of(engine: Engine, submission: outbox.Submission) -> outbox.OutboxRow:
+    found = outbox.find(engine, submission.reference_code)
+    assert found is not None
+    return found
+
+
+def stored(conn: Conn, submissions: list[outbox.Submission]) -> dict[str, tuple[int, str | None, int]]:
+    """client_uuid → (feedback_id, ticket_number, how many rows) in feedback_db."""
+    rows = conn.execute(
+        "SELECT f.client_uuid::text, min(f.feedback_id), min(t.ticket_number), count(*) "
+        "FROM service_feedback f LEFT JOIN tickets t ON t.feedback_id = f.feedback_id "
+        "WHERE f.client_uuid::text = ANY(%s) GROUP BY f.client_uuid",
+        ([s.client_uuid for s in submissions],),
+    ).fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+class RecordingTransport(httpx.HTTPTransport):
+    """A real HTTP transport that notes each response's status."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.statuses.append(response.status_code)
+        return response
+
+
+# --- drain_once ----------------------------------------------------------------------------
+
+
+def test_drain_once_delivers_each_submission_exactly_once(
+    kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn
+) -> None:
+    ratings = [1, 2, 3, 4, 5, 1, 4]
+    submissions = [outbox.enqueue(kiosk.engine, payload(r)) for r in ratings]
+    worker = make_worker(SyncSettings(batch_size=3))
+
+    report = worker.drain_once()
+
+    assert (report.batches, report.sent, report.synced, report.rejected) == (3, 7, 7, 0)
+    assert report.ok
+    in_db = stored(conn, submissions)
+    for submission, rating in zip(submissions, ratings, strict=True):
+        row = row_of(kiosk.engine, submission)
+        assert row.state is OutboxState.SYNCED
+        assert row.feedback_id is not None
+        assert (row.ticket_number is not None) == (rating <= 2), row
+        assert in_db[submission.client_uuid] == (row.feedback_id, row.ticket_number, 1)
+    assert worker.state.phase is Phase.IDLE
+    assert worker.state.last_success_at is not None
+
+    # The responses were lost (say): the same rows are sent again and answered `duplicate`.
+    with Session(kiosk.engine) as session, session.begin():
+        session.execute(update(OutboxItem).values(state=OutboxState.PENDING))
+    again = worker.drain_once()
+    assert again.synced == 7
+    assert stored(conn, submissions) == in_db
+    assert [row_of(kiosk.engine, s).feedback_id for s in submissions] == [
+        in_db[s.client_uuid][0] for s in submissions
+    ]
+
+    # Nothing left: only a heartbeat goes out.
+    assert worker.drain_once().batches == 0
+
+
+def test_rejected_item_is_kept_with_its_code_and_not_retried(
+    kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn
+) -> None:
+    good = outbox.enqueue(kiosk.engine, payload(4))
+    bad = outbox.enqueue(kiosk.engine, payload(9))
+    worker = make_worker()
+
+    report = worker.drain_once()
+    assert (report.synced, report.rejected) == (1, 1)
+    assert row_of(kiosk.engine, good).state is OutboxState.SYNCED
+    rejected = row_of(kiosk.engine, bad)
+    assert rejected.state is OutboxState.REJECTED
+    assert rejected.error_code == "rating_out_of_range"
+    assert rejected.last_error
+
+    assert worker.drain_once().sent == 0
+    assert row_of(kiosk.engine, bad).attempts == 1
+    assert [r.client_uuid for r in outbox.rejected(kiosk.engine)] == [bad.client_uuid]
+    assert set(stored(conn, [good, bad])) == {good.client_uuid}
+
+
+def test_split_on_413_from_the_real_server(kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn) -> None:
+    """240 items of 9,500-character comments are over 2 MiB; their halves are not."""
+    submissions = [outbox.enqueue(kiosk.engine, payload(4, feedback_text="x" * 9_500)) for _ in range(240)]
+    worker = make_worker(SyncSettings(batch_size=240))
+
+    report = worker.drain_once()
+
+    assert (report.batches, report.synced, report.released) == (3, 240, 0)
+    assert outbox.counts(kiosk.engine)["synced"] == 240
+    in_db = stored(conn, submissions)
+    assert len(in_db) == 240
+    assert all(n == 1 for _, _, n in in_db.values())
+    assert row_of(kiosk.engine, submissions[0]).payload["feedback_text"] is None  # cleared after sync
+
+
+# --- authorization -------------------------------------------------------------------------
+
+
+def test_revoked_device_stops_and_its_rows_arrive_after_reenrollment(
+    kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn, live_server: LiveServer
+) -> None:
+    submissions = [outbox.enqueue(kiosk.engine, payload()) for _ in range(3)]
+    devices.revoke_device(conn, kiosk.device.device_code)
+    worker = make_worker()
+
+    with pytest.raises(NotAuthorized, match="not authorized"):
+        worker.drain_once()
+
+    state = worker.state
+    assert state.phase is Phase.NOT_AUTHORIZED
+    assert not state.authorized
+    assert state.counts["pending"] == 3
+    assert state.counts["sending"] == 0
+    assert all(row_of(kiosk.engine, s).next_attempt_at is None for s in submissions)
+    assert stored(conn, submissions) == {}
+
+    # IT re-enrolls the kiosk under its own code; the queue then arrives.
+    code = devices.reenroll_device(conn, kiosk.device.device_code, ttl_hours=1).enrollment_code
+    enrolled = enroll(live_server.base_url, code)
+    assert enrolled.device_code == kiosk.device.device_code
+    identity.write_token(kiosk.data_dir, enrolled.device_token)
+    worker.reauthorize(enrolled.device_token)
+    assert worker.state.phase is Phase.IDLE
+
+    assert worker.drain_once().synced == 3
+    assert len(stored(conn, submissions)) == 3
+
+
+def test_enroll_refuses_a_used_code(live_server: LiveServer, db_url: URL) -> None:
+    code = server.add_device(db_url, "AGY-002").enrollment_code
+    first = enroll(live_server.base_url, code)
+    assert first.entity_id == "AGY-002"
+    assert first.public_base_url == PUBLIC_BASE_URL
+    with pytest.raises(EnrollmentRefused) as refused:
+        enroll(live_server.base_url, code)
+    assert refused.value.code == "invalid_enrollment_code"
+
+
+# --- the thread ----------------------------------------------------------------------------
+
+
+def test_worker_thread_sends_at_once_on_wake(kiosk: Kiosk, make_worker: WorkerFactory) -> None:
+    worker = make_worker()
+    states: list[SyncState] = []
+    threads: set[str] = set()
+    delivered = threading.Event()
+
+    def observe(state: SyncState) -> None:
+        states.append(state)
+        threads.add(threading.current_thread().name)
+        if state.counts["synced"] == 3:
+            delivered.set()
+
+    worker.add_observer(observe)
+    worker.start()
+    for _ in range(3):
+        outbox.enqueue(kiosk.engine, payload())
+    worker.wake()
+
+    assert delivered.wait(EVENT_TIMEOUT_S), f"not delivered; last state {states[-1:]}"
+    assert worker.stop(EVENT_TIMEOUT_S)
+    assert threads == {worker.name}
+    assert Phase.SYNCING in {s.phase for s in states}
+    assert states[-1].last_success_at is not None
+    assert outbox.counts(kiosk.engine)["pending"] == 0
+
+
+def test_worker_thread_picks_up_rows_added_by_another_process(
+    kiosk: Kiosk, make_worker: WorkerFactory
+) -> None:
+    """No wake(): the CLI in another process cannot call it; the idle poll finds the row."""
+    worker = make_worker(SyncSettings(idle_poll_s=0.05))
+    first_cycle_done = threading.Event()  # the first state is published at the end of a cycle
+    delivered = threading.Event()
+
+    def observe(state: SyncState) -> None:
+        first_cycle_done.set()
+        if state.counts["synced"] == 1:
+            delivered.set()
+
+    worker.add_observer(observe)
+    worker.start()
+    assert first_cycle_done.wait(EVENT_TIMEOUT_S)
+    outbox.enqueue(kiosk.engine, payload())
+    assert delivered.wait(EVENT_TIMEOUT_S)
+    assert worker.stop(EVENT_TIMEOUT_S)
+    assert outbox.counts(kiosk.engine)["synced"] == 1
+
+
+def test_server_going_away_makes_the_worker_offline_and_keeps_the_rows(
+    kiosk: Kiosk, make_worker: WorkerFactory, db_url: URL
+) -> None:
+    settings = SyncSettings(backoff_initial_s=60, backoff_jitter=0.5)
+    phases: list[Phase] = []
+    delivered = threading.Event()
+    offline = threading.Event()
+
+    def observe(state: SyncState) -> None:
+        phases.append(state.phase)
+        if state.counts["synced"] == 1:
+            delivered.set()
+        if state.phase is Phase.OFFLINE:
+            offline.set()
+
+    with server.serve(server.settings_for(db_url)) as second:
+        worker = make_worker(settings, server_url=second.base_url)
+        # Done here, so that the thread has no catalog or heartbeat to send while this
+        # server shuts down: its only request is the push below.
+        worker.refresh_catalog()
+        worker.send_heartbeat()
+        worker.add_observer(observe)
+        worker.start()
+        outbox.enqueue(kiosk.engine, payload())
+        worker.wake()
+        assert delivered.wait(EVENT_TIMEOUT_S), "the first row was not delivered"
+    # The second server has exited: nothing listens on its port any more.
+    assert not offline.is_set()
+    before = outbox.utcnow()
+    queued = [outbox.enqueue(kiosk.engine, payload()) for _ in range(2)]
+    worker.wake()
+    assert offline.wait(EVENT_TIMEOUT_S), f"never offline; phases {phases}"
+    assert worker.stop(EVENT_TIMEOUT_S)
+
+    state = worker.state
+    assert state.phase is Phase.OFFLINE
+    assert state.offline_since is not None
+    assert state.offline_since >= before
+    assert state.last_error
+    assert state.counts["pending"] == 2
+    for submission in queued:
+        row = row_of(kiosk.engine, submission)
+        assert row.state is OutboxState.PENDING
+        assert row.attempts == 1
+        assert row.next_attempt_at is not None
+        assert row.next_attempt_at >= before + timedelta(seconds=30)  # 60 s less the jitter
+
+
+def test_drain_once_with_the_server_down_reports_and_keeps_the_rows(
+    kiosk: Kiosk, make_worker: WorkerFactory
+) -> None:
+    nowhere = f"http://127.0.0.1:{server.free_port()}"
+    submission = outbox.enqueue(kiosk.engine, payload())
+    worker = make_worker(server_url=nowhere)
+
+    report = worker.drain_once()
+
+    assert report.last_error is not None
+    assert "cannot be reached" in report.last_error
+    assert (report.synced, report.released) == (0, 1)
+    assert row_of(kiosk.engine, submission).state is OutboxState.PENDING
+    assert worker.state.phase is Phase.OFFLINE
+
+
+# --- catalog, heartbeat, look-ups ----------------------------------------------------------
+
+
+def test_catalog_is_cached_and_refetched_with_its_etag(kiosk: Kiosk, make_worker: WorkerFactory) -> None:
+    transport = RecordingTransport()
+    worker = make_worker(transport=transport)
+
+    assert worker.refresh_catalog() is True
+    first = cached_catalog(kiosk.engine)
+    assert first is not None
+    assert first.etag
+    assert "SVC-001" in {s["service_id"] for s in first.body["services"]}
+    assert first.body["limits"]["comment_max_chars"] == 2000
+
+    assert worker.refresh_catalog() is False
+    second = cached_catalog(kiosk.engine)
+    assert second is not None
+    assert (second.etag, second.body) == (first.etag, first.body)
+    assert second.fetched_at >= first.fetched_at
+    assert transport.statuses == [200, 304]
+
+
+def test_heartbeat_updates_the_devices_health(kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn) -> None:
+    for _ in range(2):
+        outbox.enqueue(kiosk.engine, payload())
+    # Both rows wait out a backoff, so the drain below sends no batch: only a heartbeat.
+    claimed = outbox.claim(kiosk.engine, 10)
+    later = outbox.utcnow() + timedelta(hours=1)
+    outbox.release(kiosk.engine, [r.client_uuid for r in claimed], "test backoff", later)
+    before = conn.execute(
+        "SELECT last_seen_at FROM kiosk_devices WHERE device_code = %s", (kiosk.device.device_code,)
+    ).fetchone()
+    assert before is not None
+    worker = make_worker(printer_state=lambda: "ok", version="9.8.7")
+
+    report = worker.drain_once(ignore_backoff=False)
+
+    assert report.batches == 0
+    assert report.ok
+    health = conn.execute(
+        "SELECT last_seen_at, queue_depth, printer_state, app_version, oldest_pending_at "
+        "FROM kiosk_devices WHERE device_code = %s",
+        (kiosk.device.device_code,),
+    ).fetchone()
+    assert health is not None
+    last_seen_at, queue_depth, printer_state, app_version, oldest_pending_at = health
+    assert last_seen_at is not None
+    assert last_seen_at != before[0]
+    assert (queue_depth, printer_state, app_version) == (2, "ok", "9.8.7")
+    assert oldest_pending_at == outbox.oldest_pending_at(kiosk.engine)
+    assert outbox.counts(kiosk.engine)["pending"] == 2
+
+
+def test_status_and_ticket_look_ups(kiosk: Kiosk, make_worker: WorkerFactory) -> None:
+    submission = outbox.enqueue(kiosk.engine, payload(1))
+    make_worker().drain_once()
+    ticket_number = row_of(kiosk.engine, submission).ticket_number
+    assert ticket_number is not None
+
+    with open_client(kiosk.engine, kiosk.data_dir) as client:
+        by_reference = client.status(submission.reference_code)
+        by_ticket = client.ticket(ticket_number)
+        assert client.status(f"{kiosk.device.device_code}-999999-ZZZZ") is None
+        assert client.ticket("209901-999999") is None
+    assert by_reference is not None
+    assert by_reference["ticket_number"] == ticket_number
+    assert by_reference["reference_code"] == submission.reference_code
+    assert by_ticket is not None
+    assert by_ticket["reference_code"] == submission.reference_code

@@ -1,0 +1,529 @@
+"""The sync client's own logic over httpx.MockTransport: status → exception mapping, Retry-After,
+contract checks; the backoff formula's bounds; the 413 splitting decision (ARCHITECTURE 5).
+
+Every behaviour here is also exercised against the real server in
+tests/integration/test_sync_worker.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from kiosk.local_db import identity, outbox
+from kiosk.local_db.database import open_database
+from kiosk.local_db.models import OutboxState
+from kiosk.sync.client import (
+    SyncClient,
+    enroll,
+    normalize_server_url,
+    parse_retry_after,
+    tls_verify,
+)
+from kiosk.sync.errors import (
+    BatchTooLarge,
+    EnrollmentRefused,
+    NeedsAttention,
+    NotAuthorized,
+    RequestRefused,
+    RetryLater,
+    SyncError,
+)
+from kiosk.sync.worker import (
+    DrainReport,
+    Phase,
+    SyncSettings,
+    SyncWorker,
+    backoff_delay,
+    split_batch,
+)
+
+SERVER = "https://sync.example.gd"
+TOKEN = "tok-SECRET-do-not-log"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def error(status: int, code: str, message: str = "A sentence.", **headers: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": code, "message": message}}, headers=headers)
+
+
+def client_for(handler: Handler) -> SyncClient:
+    return SyncClient(SERVER, TOKEN, transport=httpx.MockTransport(handler))
+
+
+def item(client_uuid: str | None = None) -> dict[str, Any]:
+    return {"client_uuid": client_uuid or str(uuid.uuid4()), "rating": 4}
+
+
+def result(client_uuid: str, status: str = "created", **overrides: Any) -> dict[str, Any]:
+    return {
+        "client_uuid": client_uuid,
+        "status": status,
+        "feedback_id": 1,
+        "ticket_number": None,
+        "error": None,
+        **overrides,
+    }
+
+
+def answering(response: httpx.Response) -> SyncClient:
+    return client_for(lambda _request: response)
+
+
+# --- requests ------------------------------------------------------------------------------
+
+
+def test_submit_sends_token_user_agent_and_batch() -> None:
+    seen: list[httpx.Request] = []
+    items = [item(), item()]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = json.loads(request.content)
+        return httpx.Response(200, json={"results": [result(i["client_uuid"]) for i in body["items"]]})
+
+    with client_for(handler) as client:
+        results = client.submit(items, {"queue_depth": 2})
+    [request] = seen
+    assert request.method == "POST"
+    assert request.url == f"{SERVER}/api/v1/submissions"
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["User-Agent"].startswith("gea-kiosk/")
+    assert json.loads(request.content) == {"items": items, "device_status": {"queue_depth": 2}}
+    assert [r["client_uuid"] for r in results] == [i["client_uuid"] for i in items]
+
+
+def test_set_token_replaces_the_bearer() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Authorization"])
+        return httpx.Response(200, json={"results": []})
+
+    client = client_for(handler)
+    client.set_token("new-token")
+    client.submit([], {})
+    assert seen == ["Bearer new-token"]
+    with pytest.raises(ValueError, match="token"):
+        client.set_token("two words")
+
+
+# --- status → exception --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (401, NotAuthorized),
+        (403, NotAuthorized),
+        (413, BatchTooLarge),
+        (429, RetryLater),
+        (408, RetryLater),
+        (500, RetryLater),
+        (502, RetryLater),
+        (503, RetryLater),
+        (504, RetryLater),
+        (400, RequestRefused),
+        (404, RequestRefused),
+        (415, RequestRefused),
+        (422, RequestRefused),
+    ],
+)
+def test_status_maps_to_exception(status: int, expected: type[SyncError]) -> None:
+    client = answering(error(status, "some_code", "Server says why."))
+    with pytest.raises(SyncError) as caught:
+        client.submit([item()], {})
+    exc = caught.value
+    assert type(exc) is expected
+    assert exc.status == status
+    assert exc.code == "some_code"
+    assert isinstance(exc.__cause__, httpx.HTTPStatusError)
+    assert exc.__cause__.response.status_code == status
+    assert TOKEN not in str(exc)
+
+
+def test_tree_of_exceptions() -> None:
+    assert issubclass(NotAuthorized, NeedsAttention)
+    assert issubclass(RequestRefused, NeedsAttention)
+    assert issubclass(EnrollmentRefused, NeedsAttention)
+    assert not issubclass(RetryLater, NeedsAttention)
+    assert not issubclass(BatchTooLarge, RetryLater | NeedsAttention)
+    assert all(issubclass(e, SyncError) for e in (RetryLater, BatchTooLarge, NeedsAttention))
+
+
+def test_not_authorized_keeps_the_servers_message() -> None:
+    client = answering(error(401, "device_not_authorized", "This kiosk is not authorized: re-enroll it."))
+    with pytest.raises(NotAuthorized, match="re-enroll it"):
+        client.catalog()
+
+
+def test_forbidden_from_a_proxy_says_what_it_was() -> None:
+    client = answering(httpx.Response(403, text="<html>Forbidden</html>"))
+    with pytest.raises(NotAuthorized, match="HTTP 403") as caught:
+        client.submit([], {})
+    assert caught.value.code is None
+
+
+def test_redirect_is_refused_with_the_new_address() -> None:
+    client = answering(httpx.Response(301, headers={"Location": "https://new.example.gd/api/v1/submissions"}))
+    with pytest.raises(RequestRefused, match="new.example.gd"):
+        client.submit([], {})
+
+
+def test_status_and_ticket_404_is_none() -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.raw_path.decode())
+        return error(404, "unknown_reference_code")
+
+    client = client_for(handler)
+    assert client.status("K0001-000001-7QX4") is None
+    assert client.ticket("202611/000001") is None
+    assert paths == ["/api/v1/status/K0001-000001-7QX4", "/api/v1/tickets/202611%2F000001"]
+
+
+def test_status_body_is_returned() -> None:
+    body = {
+        "reference_code": "K0001-000001-7QX4",
+        "received_at": "2026-11-22T10:00:00Z",
+        "ticket_number": None,
+        "status": "received",
+        "last_updated": "2026-11-22T10:00:00Z",
+    }
+    assert answering(httpx.Response(200, json=body)).status("K0001-000001-7QX4") == body
+
+
+# --- Retry-After ---------------------------------------------------------------------------
+
+
+def test_retry_after_seconds_on_429() -> None:
+    client = answering(error(429, "too_many_requests", **{"Retry-After": "120"}))
+    with pytest.raises(RetryLater) as caught:
+        client.submit([item()], {})
+    assert caught.value.retry_after == 120.0
+
+
+def test_retry_after_http_date_on_503() -> None:
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    client = answering(
+        error(503, "database_unavailable", **{"Retry-After": format_datetime(later, usegmt=True)})
+    )
+    with pytest.raises(RetryLater) as caught:
+        client.submit([item()], {})
+    assert caught.value.retry_after is not None
+    assert 0 < caught.value.retry_after <= 600
+
+
+def test_no_retry_after_on_500() -> None:
+    with pytest.raises(RetryLater) as caught:
+        answering(error(500, "internal_error")).submit([item()], {})
+    assert caught.value.retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("0", 0.0),
+        (" 30 ", 30.0),
+        ("soon", None),
+        ("-5", None),
+        ("Sun, 22 Nov 2026 10:01:00 GMT", 60.0),
+        ("Sun, 22 Nov 2026 09:00:00 GMT", 0.0),  # in the past
+        ("Sunday, 22-Nov-26 10:02:00 GMT", 120.0),  # RFC 850 form
+    ],
+)
+def test_parse_retry_after(header: str | None, expected: float | None) -> None:
+    now = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    assert parse_retry_after(header, now) == expected
+
+
+# --- network failures ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ConnectError, httpx.ReadTimeout, httpx.ConnectTimeout, httpx.ReadError, httpx.RemoteProtocolError],
+)
+def test_network_failures_are_retry_later(failure: type[httpx.RequestError]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise failure("it broke", request=request)
+
+    with pytest.raises(RetryLater) as caught:
+        client_for(handler).submit([item()], {})
+    assert isinstance(caught.value.__cause__, failure)
+    assert caught.value.status is None
+    assert caught.value.retry_after is None
+
+
+# --- a 200 that is not the contract --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make_body", "reason"),
+    [
+        (lambda _: [], "no results list"),
+        (lambda _: {"results": "ok"}, "no results list"),
+        (lambda _: {"results": []}, "0 results for 1 items"),
+        (lambda uuids: {"results": [result(uuids[0], "stored")]}, "unknown status"),
+        (lambda _: {"results": [result(str(uuid.uuid4()))]}, "order"),
+        (lambda uuids: {"results": [result(uuids[0], feedback_id=None)]}, "no feedback_id"),
+        (lambda uuids: {"results": [result(uuids[0], feedback_id="7")]}, "not an integer"),
+        (lambda uuids: {"results": [result(uuids[0], "rejected", error=None)]}, "no error code"),
+        (lambda _: {"results": [42]}, "not an object"),
+    ],
+)
+def test_malformed_200_is_retry_later_and_logged(
+    make_body: Callable[[list[str]], Any], reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = item()
+    client = answering(httpx.Response(200, json=make_body([sent["client_uuid"]])))
+    with caplog.at_level(logging.WARNING, logger="kiosk.sync"), pytest.raises(RetryLater, match=reason):
+        client.submit([sent], {})
+    assert any(reason in record.getMessage() for record in caplog.records)
+    assert TOKEN not in caplog.text
+
+
+def test_not_json_200_is_retry_later() -> None:
+    client = answering(httpx.Response(200, text="<html>captive portal</html>"))
+    with pytest.raises(RetryLater, match="not JSON") as caught:
+        client.submit([item()], {})
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_a_rejected_result_with_no_client_uuid_is_accepted() -> None:
+    """The server cannot echo the client_uuid of an item too malformed to have one."""
+    sent = item()
+    rejected = result(sent["client_uuid"], "rejected", feedback_id=None)
+    rejected.update(client_uuid=None, error={"code": "invalid_item", "message": "m"})
+    assert answering(httpx.Response(200, json={"results": [rejected]})).submit([sent], {}) == [rejected]
+
+
+# --- catalog -------------------------------------------------------------------------------
+
+
+CATALOG = {
+    "entities": [],
+    "services": [{"service_id": "SVC-001"}],
+    "categories": [],
+    "priorities": [],
+    "limits": {"comment_max_chars": 2000},
+}
+
+
+def test_catalog_sends_etag_and_304_is_none() -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("If-None-Match"))
+        if request.headers.get("If-None-Match") == '"v1"':
+            return httpx.Response(304, headers={"ETag": '"v1"'})
+        return httpx.Response(200, json=CATALOG, headers={"ETag": '"v1"'})
+
+    client = client_for(handler)
+    assert client.catalog(None) == ('"v1"', CATALOG)
+    assert client.catalog('"v1"') is None
+    assert seen == [None, '"v1"']
+
+
+def test_catalog_without_its_lists_is_retry_later() -> None:
+    with pytest.raises(RetryLater, match="services"):
+        answering(httpx.Response(200, json={"services": []})).catalog()
+
+
+# --- enrollment ----------------------------------------------------------------------------
+
+
+def test_enroll_returns_identity_and_hides_the_token() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert "Authorization" not in request.headers
+        assert json.loads(request.content) == {"enrollment_code": "WAX3-7SC8-GHP7"}
+        return httpx.Response(
+            200,
+            json={
+                "device_code": "K0001",
+                "device_token": TOKEN,
+                "entity_id": "AGY-002",
+                "public_base_url": "https://feedback.example.gd",
+            },
+        )
+
+    enrolled = enroll(SERVER + "/", "WAX3-7SC8-GHP7", transport=httpx.MockTransport(handler))
+    device_code, token, entity_id, public_base_url = enrolled
+    assert (device_code, token, entity_id, public_base_url) == (
+        "K0001",
+        TOKEN,
+        "AGY-002",
+        "https://feedback.example.gd",
+    )
+    assert TOKEN not in repr(enrolled)
+
+
+def test_enroll_wrong_code_is_refused_with_the_servers_reason() -> None:
+    transport = httpx.MockTransport(lambda _r: error(400, "invalid_enrollment_code", "Check the code."))
+    with pytest.raises(EnrollmentRefused, match="Check the code") as caught:
+        enroll(SERVER, "nope", transport=transport)
+    assert caught.value.code == "invalid_enrollment_code"
+
+
+def test_enroll_too_many_attempts_is_retry_later() -> None:
+    transport = httpx.MockTransport(lambda _r: error(429, "too_many_attempts", **{"Retry-After": "900"}))
+    with pytest.raises(RetryLater) as caught:
+        enroll(SERVER, "nope", transport=transport)
+    assert caught.value.retry_after == 900.0
+
+
+def test_enroll_incomplete_answer_is_retry_later() -> None:
+    transport = httpx.MockTransport(lambda _r: httpx.Response(200, json={"device_code": "K0001"}))
+    with pytest.raises(RetryLater, match="device_token"):
+        enroll(SERVER, "code", transport=transport)
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def test_bad_server_url_and_ca_bundle_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="https://"):
+        normalize_server_url("ftp://sync.example.gd")
+    with pytest.raises(ValueError, match="CA bundle"):
+        tls_verify(tmp_path / "missing.pem")
+    assert tls_verify(True) is True
+    assert normalize_server_url(" https://sync.example.gd/ ") == SERVER
+
+
+# --- backoff -------------------------------------------------------------------------------
+
+
+class FixedRandom(random.Random):
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+@pytest.mark.parametrize("failures", [1, 2, 3, 5, 8, 9, 20, 10_000])
+def test_backoff_bounds(failures: int) -> None:
+    settings = SyncSettings()
+    ceiling = min(settings.backoff_max_s, settings.backoff_initial_s * 2 ** min(failures - 1, 100))
+    floor = ceiling * (1 - settings.backoff_jitter)
+    for rng in (FixedRandom(0.0), FixedRandom(0.999999), random.Random(failures)):
+        delay = backoff_delay(failures, settings, rng=rng)
+        assert floor <= delay <= ceiling <= settings.backoff_max_s
+    assert backoff_delay(failures, settings, rng=FixedRandom(0.0)) == ceiling
+
+
+def test_backoff_doubles_until_the_cap() -> None:
+    settings = SyncSettings(backoff_initial_s=2, backoff_max_s=300, backoff_jitter=0)
+    delays = [backoff_delay(n, settings) for n in range(1, 11)]
+    assert delays == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+
+
+def test_backoff_honours_retry_after_up_to_its_cap() -> None:
+    settings = SyncSettings(retry_after_max_s=3600)
+    rng = FixedRandom(0.0)
+    assert backoff_delay(1, settings, retry_after=120, rng=rng) == 120
+    assert backoff_delay(9, settings, retry_after=1, rng=rng) == settings.backoff_max_s
+    assert backoff_delay(1, settings, retry_after=10**9, rng=rng) == 3600
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"batch_size": 0},
+        {"batch_size": 501},
+        {"backoff_jitter": 1.0},
+        {"backoff_initial_s": 0},
+        {"backoff_max_s": 1, "backoff_initial_s": 2},
+        {"idle_poll_s": 0},
+    ],
+)
+def test_settings_refuse_nonsense(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must"):
+        SyncSettings(**bad)
+
+
+# --- splitting on 413 ----------------------------------------------------------------------
+
+
+def test_split_batch_decision() -> None:
+    assert split_batch([]) is None
+    assert split_batch(["a"]) is None
+    assert split_batch(["a", "b"]) == (["a"], ["b"])
+    assert split_batch([1, 2, 3]) == ([1, 2], [3])
+    rows = list(range(100))
+    halves = split_batch(rows)
+    assert halves is not None
+    assert [len(h) for h in halves] == [50, 50]
+    assert halves[0] + halves[1] == rows
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = open_database(tmp_path)
+    identity.save(engine, tmp_path, identity.Identity("K0001", "AGY-002", SERVER, SERVER), TOKEN)
+    yield engine
+    engine.dispose()
+
+
+def payload(rating: int = 4) -> dict[str, Any]:
+    return {"service_id": "SVC-001", "entity_id": "AGY-002", "rating": rating, "channel": "kiosk"}
+
+
+def test_worker_splits_on_413_until_batches_fit(engine: Engine) -> None:
+    """A fake server taking at most 2 items: 5 → 413, 3 → 413, 2, 1, then 2."""
+    sizes: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        items = json.loads(request.content)["items"]
+        sizes.append(len(items))
+        if len(items) > 2:
+            return error(413, "too_many_items")
+        return httpx.Response(200, json={"results": [result(i["client_uuid"]) for i in items]})
+
+    for _ in range(5):
+        outbox.enqueue(engine, payload())
+    worker = SyncWorker(engine, client_for(handler), SyncSettings(batch_size=5))
+    report = worker.drain_once()
+    assert sizes == [5, 3, 2, 1, 2]
+    assert report == DrainReport(batches=5, sent=5, synced=5, rejected=0, released=0, last_error=None)
+    assert outbox.counts(engine)["synced"] == 5
+
+
+def test_worker_rejects_a_single_item_that_is_too_large(engine: Engine) -> None:
+    submission = outbox.enqueue(engine, payload())
+    worker = SyncWorker(engine, answering(error(413, "payload_too_large")))
+    report = worker.drain_once()
+    row = outbox.find(engine, submission.reference_code)
+    assert row is not None
+    assert row.state is OutboxState.REJECTED
+    assert row.error_code == "payload_too_large"
+    assert report.rejected == 1
+
+
+def test_worker_honours_retry_after(engine: Engine) -> None:
+    submission = outbox.enqueue(engine, payload())
+    worker = SyncWorker(engine, answering(error(429, "too_many_requests", **{"Retry-After": "600"})))
+    before = outbox.utcnow()
+    report = worker.drain_once()
+    row = outbox.find(engine, submission.reference_code)
+    assert row is not None
+    assert row.state is OutboxState.PENDING
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at >= before + timedelta(seconds=600)
+    assert report.released == 1
+    assert report.last_error is not None
+    assert worker.state.phase is Phase.OFFLINE
