@@ -31,13 +31,18 @@ def insert_feedback(conn: psycopg.Connection[Any], **overrides: object) -> int:
         if found is not None:  # an unknown service is left for its foreign key to refuse
             row["entity_id"] = found[0]
     row.update(overrides)
-    query = sql.SQL(
-        "INSERT INTO service_feedback ({columns}) VALUES ({values}) RETURNING feedback_id"
-    ).format(
+    return insert_row(conn, "service_feedback", row, "feedback_id")
+
+
+def insert_row(conn: psycopg.Connection[Any], table: str, row: dict[str, object], key: str) -> int:
+    """INSERT one row of the given columns and return its `key` column."""
+    query = sql.SQL("INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {key}").format(
+        table=sql.Identifier(table),
         columns=sql.SQL(", ").join(sql.Identifier(column) for column in row),
         values=sql.SQL(", ").join(sql.Placeholder() for _ in row),
+        key=sql.Identifier(key),
     )
     inserted = conn.execute(query, tuple(row.values())).fetchone()
     assert inserted is not None
-    feedback_id: int = inserted[0]
-    return feedback_id
+    value: int = inserted[0]
+    return value

@@ -14,9 +14,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from tests.helpers.feedback import insert_feedback
+from tests.helpers.tickets import insert_ticket as _insert_ticket
+from tests.helpers.tickets import update_ticket as _update_ticket
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -47,32 +48,6 @@ def _ticket_from_feedback(conn: Conn, *, created_at: datetime) -> int:
     feedback_id = insert_feedback(conn, rating=1, created_at=created_at)
     ticket_id: int = _one(conn, "SELECT ticket_id FROM tickets WHERE feedback_id = %s", (feedback_id,))[0]
     return ticket_id
-
-
-def _insert_ticket(conn: Conn, **columns: object) -> int:
-    """Insert a ticket row directly, with explicit targets and times where given."""
-    row: dict[str, object] = {
-        "entity_id": "DEPT-003",
-        "service_id": "SVC-003",
-        "title": "Certificate printed with the wrong name",
-    }
-    row.update(columns)
-    query = sql.SQL("INSERT INTO tickets ({}) VALUES ({}) RETURNING ticket_id").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in row),
-        sql.SQL(", ").join(sql.Placeholder() for _ in row),
-    )
-    inserted = conn.execute(query, tuple(row.values())).fetchone()
-    assert inserted is not None
-    ticket_id: int = inserted[0]
-    return ticket_id
-
-
-def _update_ticket(conn: Conn, ticket_id: int, **columns: object) -> None:
-    query = sql.SQL("UPDATE tickets SET {} WHERE ticket_id = {}").format(
-        sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder()) for c in columns),
-        sql.Placeholder(),
-    )
-    conn.execute(query, (*columns.values(), ticket_id))
 
 
 def _ticket(conn: Conn, ticket_id: int) -> dict[str, Any]:

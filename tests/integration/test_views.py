@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from tests.helpers.feedback import insert_feedback
+from tests.helpers.tickets import insert_ticket
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -32,17 +32,8 @@ def _now(conn: Conn) -> datetime:
 
 
 def _insert_ticket(conn: Conn, **columns: object) -> int:
-    """A ticket written straight into the table (no feedback), returning its id."""
-    row: dict[str, object] = {"entity_id": "UNIT-001", "service_id": "SVC-002", "title": "Counter complaint"}
-    row.update(columns)
-    query = sql.SQL("INSERT INTO tickets ({}) VALUES ({}) RETURNING ticket_id").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in row),
-        sql.SQL(", ").join(sql.Placeholder() for _ in row),
-    )
-    inserted = conn.execute(query, tuple(row.values())).fetchone()
-    assert inserted is not None
-    ticket_id: int = inserted[0]
-    return ticket_id
+    """A ticket of the driver's licence unit (UNIT-001, SVC-002) written straight into the table."""
+    return insert_ticket(conn, **{"entity_id": "UNIT-001", "service_id": "SVC-002", **columns})
 
 
 def _insert_breach(conn: Conn, ticket_id: int, breach_type: str, expected: datetime) -> None:
