@@ -9,12 +9,8 @@ the file must keep. The test drives the kills by reading those lines, never by s
 
 from __future__ import annotations
 
-import queue
 import random
 import sqlite3
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +18,10 @@ from pathlib import Path
 import pytest
 
 from kiosk.local_db import database, outbox
+from tests.helpers.child import Child
 
-REPO = Path(__file__).resolve().parents[2]
 RUNS = 24
 MAX_LINES_BEFORE_KILL = 30
-CHILD_TIMEOUT_S = 60.0
 
 # argv: data dir, seed. Imports first, then waits for "go", so the next child can load while
 # the current one runs. Prints "ready" once started, then one line per call that returned:
@@ -89,60 +84,6 @@ while True:
 """
 
 
-class Child:
-    """The submitter; its complete stdout lines arrive in a queue the test waits on."""
-
-    def __init__(self, data_dir: Path, seed: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", SUBMITTER, str(data_dir), str(seed)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.endswith("\n"):  # a line cut by the kill was never completed
-                self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def go(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write("go\n")
-        self.process.stdin.flush()
-
-    def read_line(self) -> str:
-        line = self.lines.get(timeout=CHILD_TIMEOUT_S)
-        if line is None:
-            raise AssertionError(f"the submitter ended by itself:\n{self.stop()}")
-        return line
-
-    def kill_and_drain(self) -> list[str]:
-        """SIGKILL, then every line it had printed before dying."""
-        self.process.kill()
-        assert self.process.wait(timeout=CHILD_TIMEOUT_S) == -9, self.stop()
-        rest = []
-        while (line := self.lines.get(timeout=CHILD_TIMEOUT_S)) is not None:
-            rest.append(line)
-        return rest
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=CHILD_TIMEOUT_S)
-        assert self.process.stderr is not None
-        errors = self.process.stderr.read()
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-        return errors
-
-
 @dataclass
 class Promises:
     """What the killed children told their callers, in the order they said it."""
@@ -184,14 +125,14 @@ def test_kill_9_at_random_moments_loses_no_returned_submission_and_reuses_no_cod
     promises = Promises()
     kills = 0
 
-    upcoming = Child(data_dir, rng.randrange(2**32))
+    upcoming = Child(SUBMITTER, str(data_dir), str(rng.randrange(2**32)))
     started.append(upcoming)
     for run in range(RUNS):
         child = upcoming
         if run + 1 < RUNS:
-            upcoming = Child(data_dir, rng.randrange(2**32))  # loads while this one runs
+            upcoming = Child(SUBMITTER, str(data_dir), str(rng.randrange(2**32)))  # loads while this one runs
             started.append(upcoming)
-        child.go()
+        child.send("go\n")
         if run == 0 or rng.random() > 0.1:  # now and then, kill it while it is still starting
             assert child.read_line() == "ready", context
             for _ in range(rng.randint(0, MAX_LINES_BEFORE_KILL)):

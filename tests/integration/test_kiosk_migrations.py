@@ -9,11 +9,7 @@ as that schema knew them, upgrade, and check that every row survived, value for 
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +21,8 @@ from sqlalchemy import Engine, inspect
 
 from kiosk.local_db import database, identity, outbox
 from kiosk.local_db.models import Base, OutboxState
+from tests.helpers.child import CHILD_TIMEOUT_S, Child
 
-REPO = Path(__file__).resolve().parents[2]
-CHILD_TIMEOUT_S = 60.0
 APP_TABLES = {"outbox", "reference_sequence", "device_identity", "catalog_cache", "local_settings"}
 # The schema an installed kiosk may have before this release's migrations run. While 0001 is
 # the only revision it is head itself; when 0002 arrives, this stays "0001" and the rows below
@@ -324,42 +319,6 @@ print(sum(outbox.counts(engine).values()), flush=True)
 """
 
 
-class Child:
-    """A `python -c` process; its stdout lines arrive in a queue the test waits on."""
-
-    def __init__(self, script: str, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", script, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def read_line(self) -> str | None:
-        return self.lines.get(timeout=CHILD_TIMEOUT_S)
-
-    def stop(self) -> str:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=CHILD_TIMEOUT_S)
-        assert self.process.stderr is not None
-        errors = self.process.stderr.read()
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-        return errors
-
-
 def test_processes_opening_a_new_data_dir_at_once_all_reach_head_with_one_seeded_sequence(
     data_dir: Path,
 ) -> None:
@@ -368,9 +327,7 @@ def test_processes_opening_a_new_data_dir_at_once_all_reach_head_with_one_seeded
         for child in children:
             assert child.read_line() == "ready"
         for child in children:
-            assert child.process.stdin is not None
-            child.process.stdin.write("go\n")
-            child.process.stdin.flush()
+            child.send("go\n")
         results = [child.read_line() for child in children]
         for child in children:
             child.process.wait(timeout=CHILD_TIMEOUT_S)

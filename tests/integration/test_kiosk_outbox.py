@@ -4,13 +4,9 @@ the device token file and the data directory's sync lock."""
 
 from __future__ import annotations
 
-import queue
 import re
 import sqlite3
 import stat
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +18,8 @@ from sqlalchemy.exc import StatementError
 
 from kiosk.local_db import database, identity, lock, outbox
 from kiosk.local_db.models import OutboxState
+from tests.helpers.child import CHILD_TIMEOUT_S, Child
 
-REPO = Path(__file__).resolve().parents[2]
 DEVICE_CODE = "K0007"
 IDENTITY = identity.Identity(
     device_code=DEVICE_CODE,
@@ -33,7 +29,6 @@ IDENTITY = identity.Identity(
 )
 TOKEN = "gea_dev_4fT9qLm2Zx7RkP0wYc3NbV8sJd1HgE6u"
 REFERENCE_CODE = re.compile(rf"^{DEVICE_CODE}-(\d{{6}})-([0-9A-HJKMNP-TV-Z]{{4}})$")
-CHILD_TIMEOUT_S = 60.0
 
 
 def kiosk_payload(**overrides: Any) -> dict[str, Any]:
@@ -533,70 +528,6 @@ for i in range(int(sys.argv[2])):
     submission = add(engine, {"channel": "kiosk", "service_id": "SVC-001", "rating": 1 + i % 5})
     print(submission.reference_code, submission.client_uuid, flush=True)
 """
-
-
-class Child:
-    """A `python -c` process whose stdout lines arrive in a queue, so that the test waits on
-    them with a timeout instead of sleeping."""
-
-    def __init__(self, script: str, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", script, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._pump, daemon=True)
-        self._reader.start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def read_line(self) -> str:
-        try:
-            line = self._lines.get(timeout=CHILD_TIMEOUT_S)
-        except queue.Empty:
-            self.process.kill()
-            raise AssertionError(f"no output from the child in {CHILD_TIMEOUT_S} s") from None
-        if line is None:
-            raise AssertionError(f"the child ended early:\n{self.stderr()}")
-        return line.rstrip("\n")
-
-    def rest(self) -> list[str]:
-        """Every remaining line, once the child has ended."""
-        self.process.wait(timeout=CHILD_TIMEOUT_S)
-        lines = []
-        while (line := self._lines.get(timeout=CHILD_TIMEOUT_S)) is not None:
-            lines.append(line.rstrip("\n"))
-        return lines
-
-    def send(self, text: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(text)
-        self.process.stdin.flush()
-
-    def close_stdin(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-
-    def stderr(self) -> str:
-        self.process.wait(timeout=CHILD_TIMEOUT_S)
-        assert self.process.stderr is not None
-        return self.process.stderr.read()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=CHILD_TIMEOUT_S)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 @pytest.fixture
