@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest bench lock clean
+.PHONY: test lint typecheck pytest bench lock clean demo translations screenshots
 
 test: lint typecheck pytest
 
@@ -32,6 +32,12 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.db_ingest
 	$(BIN)/python -m bench.sync_server
+
+# Extract the UI's strings, fill in the Spanish (tools/spanish.py) and compile them.
+translations: $(STAMP)
+	$(BIN)/pyside6-lupdate $$(find kiosk/ui -name '*.py' | sort) -ts resources/i18n/kiosk_es.ts -no-obsolete
+	$(BIN)/python tools/spanish.py resources/i18n/kiosk_es.ts
+	$(BIN)/pyside6-lrelease resources/i18n/kiosk_es.ts -qm resources/i18n/kiosk_es.qm
 
 # Refresh the pinned versions after changing dependency ranges in pyproject.toml.
 lock: $(STAMP)

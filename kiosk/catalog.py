@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -43,6 +44,39 @@ class Catalog:
     @property
     def priority_ids(self) -> set[int]:
         return {int(p["priority_id"]) for p in self.body.get("priorities", [])}
+
+    @property
+    def priorities(self) -> list[tuple[int, str]]:
+        """(id, name) in the server's order, most urgent last as priority_order says."""
+        return [(int(p["priority_id"]), str(p["name"])) for p in self.body.get("priorities", [])]
+
+    def entity_name(self, entity_id: str) -> str:
+        for entity in self.body.get("entities", []):
+            if entity.get("entity_id") == entity_id:
+                return str(entity.get("name") or entity_id)
+        return entity_id
+
+    def categories_of(self, service: Service) -> list[tuple[int, str]]:
+        """The categories a grievance about `service` may take, most specific first."""
+        names = {int(c["category_id"]): str(c["name"]) for c in self.body.get("categories", [])}
+        return [(cid, names.get(cid, str(cid))) for cid in service.category_ids]
+
+    def counter_services(self, wanted: list[str]) -> list[Service]:
+        """The services this counter offers: those IT listed (in IT's order) or every active one."""
+        services = self.services
+        if wanted:
+            return [services[s] for s in wanted if s in services and services[s].active]
+        return sorted((s for s in services.values() if s.active), key=lambda s: s.name)
+
+
+def store(engine: Engine, body: dict[str, Any], etag: str | None = None) -> None:
+    """Replace the cached catalog (the demo and the screenshots start from a built-in one)."""
+    with Session(engine) as session, session.begin():
+        row = session.get(CatalogCache, 1) or CatalogCache(id=1)
+        row.etag = etag
+        row.body = body
+        row.fetched_at = datetime.now(UTC)
+        session.add(row)
 
 
 def load(engine: Engine) -> Catalog | None:

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from kiosk import __version__, config, paths, pin
+from kiosk import demo as demo_setup
 from kiosk.local_db import database, identity, local_settings, lock, outbox, sync_health
 from kiosk.services import InvalidInput, KioskServices, NoCatalog
 
@@ -52,17 +53,81 @@ class Context:
     default=None,
     help=f"kiosk.toml to read (default: ${paths.CONFIG_ENV} or {paths.config_file()}).",
 )
+@click.option("--windowed", is_flag=True, help="A normal window instead of full screen (kiosk mode).")
 @click.version_option(__version__, prog_name="gea-kiosk")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path | None) -> None:
-    """The GEA counter kiosk. Without a command, starts the kiosk."""
+def main(ctx: click.Context, config_path: Path | None, windowed: bool) -> None:
+    """The GEA counter kiosk. Without a command, starts the kiosk (full screen)."""
     ctx.obj = Context(config_path)
-    ctx.obj.settings()  # a broken kiosk.toml is reported by every command, before it acts
+    settings = ctx.obj.settings()  # a broken kiosk.toml is reported by every command, before it acts
     if ctx.invoked_subcommand is None:
-        raise EnvironmentProblem(
-            "The kiosk's touchscreen UI is not built yet; the queue, sync and CLI commands are "
-            "(see gea-kiosk --help)."
+        from kiosk.ui import app
+
+        raise SystemExit(app.run(ctx.obj.data_dir, settings, windowed=windowed))
+
+
+@main.command("demo")
+@click.option("--offline", is_flag=True, help="Do not look for PostgreSQL: the built-in catalog, offline.")
+@click.option(
+    "--database-url",
+    default=lambda: os.environ.get("GEA_DEMO_DATABASE_URL", demo_setup.DEMO_DATABASE_URL),
+    show_default="$GEA_DEMO_DATABASE_URL or " + demo_setup.DEMO_DATABASE_URL,
+    help="Where the demo server keeps feedback_db (a database it may create).",
+)
+@click.option(
+    "--port", default=8765, show_default=True, type=click.IntRange(1, 65535), help="Demo server port."
+)
+@click.pass_obj
+def demo_command(ctx: Context, offline: bool, database_url: str, port: int) -> None:
+    """The product on this machine: the server on 127.0.0.1 with the demo catalog, an enrolled
+    kiosk in a window. Without PostgreSQL, the kiosk alone, offline, on a built-in catalog."""
+    from kiosk.ui import app
+
+    configured = ctx.settings()
+    # The demo counter serves passports alone (one tap to rate) unless kiosk.toml lists services.
+    settings = configured.model_copy(
+        update={
+            "print_to_pdf": configured.print_to_pdf or demo_setup.data_dir() / "receipts",
+            "services": configured.services or ["SVC-001"],
+        }
+    )
+    with contextlib.ExitStack() as stack:
+        directory = demo_setup.data_dir() / "online"
+        server = None
+        if not offline:
+            try:
+                server = stack.enter_context(demo_setup.online(directory, database_url, port))
+            except demo_setup.NoDatabase as exc:
+                click.echo(f"No PostgreSQL for the demo server ({exc}).", err=True)
+            except (RuntimeError, OSError) as exc:
+                click.echo(f"The demo server could not start: {exc}", err=True)
+        if server is None:
+            directory = demo_setup.data_dir() / "offline"
+            demo_setup.prepare_offline(directory)
+            click.echo(
+                "The kiosk runs OFFLINE on a built-in demo catalog: ratings are queued in "
+                f"{directory} and never sent."
+            )
+        else:
+            click.echo(f"Demo server: {server.url} (status pages at {server.url}/s/<reference>).")
+        click.echo(
+            f"Staff PIN: {os.environ.get(PIN_ENV, demo_setup.DEMO_PIN)} "
+            "(the staff button is at the top right). "
+            f"Receipts are saved as PDF files in {settings.print_to_pdf}."
         )
+        raise SystemExit(app.run(directory, settings, windowed=True))
+
+
+@main.command("screenshots")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the PNG files."
+)
+def screenshots_command(out: Path) -> None:
+    """Write a PNG of every screen and state, in each language (1920x1080)."""
+    from kiosk.ui import screenshots
+
+    written = screenshots.take(out)
+    click.echo(f"Wrote {len(written)} screenshots to {out}.")
 
 
 @main.command("pin-hash")

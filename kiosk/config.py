@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -33,11 +33,21 @@ class KioskSettings(BaseSettings):
     pin_hash: str | None = None
     # The services of this counter; empty means every active service in the catalog.
     services: list[str] = Field(default_factory=list)
-    language: str = "en"
+    language: Literal["en", "es"] = "en"
     idle_timeout_s: int = Field(default=30, ge=5, le=600)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     read_timeout_s: float = Field(default=30.0, gt=0, le=600)
     batch_size: int = Field(default=100, ge=1, le=500)
+    # Receipts: the Qt printer's name (empty: the system default), or a folder to write PDFs to
+    # instead (a kiosk with no printer, tests, the demo). Paper is an 80 mm thermal roll or A4.
+    printer: str | None = None
+    print_to_pdf: Path | None = None
+    paper: Literal["80mm", "A4"] = "80mm"
+    # Staff mode returns to the citizen flow after this long untouched.
+    staff_timeout_s: int = Field(default=120, ge=15, le=3600)
+    high_contrast: bool = False
+    # Text size as a factor of the reference display's (1.0 at 1920x1080).
+    text_scale: float = Field(default=1.0, ge=0.75, le=2.0)
 
     @field_validator("server_url")
     @classmethod

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
 from kiosk import catalog as catalog_cache
 from kiosk.local_db import outbox
+from kiosk.sync.errors import SyncError
 
 SUB_RATINGS = ("service_quality", "staff_behavior", "waiting_time", "cleanliness")
 CHANNELS = ("kiosk", "walk_in", "portal", "qr_code", "api")
@@ -93,7 +94,7 @@ class KioskServices:
         _check_rating("rating", rating)
         if not description.strip():
             raise InvalidInput("describe the grievance")
-        catalog = self._catalog()
+        catalog = self.catalog()
         if category_id is not None and category_id not in service.category_ids:
             raise InvalidInput(f"category {category_id} is not one of {service.name}'s categories")
         if priority_id is not None and priority_id not in catalog.priority_ids:
@@ -141,6 +142,26 @@ class KioskServices:
 
     # --- look-ups ---------------------------------------------------------------------------
 
+    def lookup(self, code: str, server: Lookups | None) -> LookupResult | None:
+        """A reference code or ticket number: the server's answer when it can be reached (the
+        ticket may have moved on since), else what the outbox knows."""
+        code = code.strip().upper()
+        if server is not None:
+            try:
+                found = server.status(code) if _looks_like_reference(code) else server.ticket(code)
+            except SyncError:
+                found = None  # offline or failing: the outbox still knows our own submissions
+            else:
+                if found is not None:
+                    return LookupResult(
+                        found.get("reference_code") or (code if _looks_like_reference(code) else None),
+                        found.get("ticket_number"),
+                        str(found["status"]),
+                        "server",
+                        _parse_time(found.get("received_at")),
+                    )
+        return self.lookup_local(code)
+
     def lookup_local(self, code: str) -> LookupResult | None:
         """A reference code or ticket number from the outbox (when the server is out of reach)."""
         code = code.strip().upper()
@@ -151,7 +172,7 @@ class KioskServices:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _catalog(self) -> catalog_cache.Catalog:
+    def catalog(self) -> catalog_cache.Catalog:
         found = catalog_cache.load(self.engine)
         if found is None:
             raise NoCatalog(
@@ -160,17 +181,41 @@ class KioskServices:
         return found
 
     def _service(self, service_id: str) -> catalog_cache.Service:
-        service = self._catalog().services.get(service_id)
+        service = self.catalog().services.get(service_id)
         if service is None:
             raise InvalidInput(f"service {service_id} is not in this kiosk's catalog")
         return service
 
     def _checked_text(self, text: str) -> str:
         text = text.replace("\x00", "")
-        limit = self._catalog().comment_max_chars
+        limit = self.catalog().comment_max_chars
         if len(text) > limit:
             raise InvalidInput(f"the text has {len(text):,} characters; at most {limit:,} are allowed")
         return text
+
+
+class Lookups(Protocol):
+    """The server's look-ups (kiosk.sync.client.SyncClient); a protocol so this module needs
+    no HTTP."""
+
+    def status(self, reference_code: str) -> dict[str, Any] | None: ...
+
+    def ticket(self, ticket_number: str) -> dict[str, Any] | None: ...
+
+
+def _looks_like_reference(code: str) -> bool:
+    """Reference codes are DEVICE-000123-ABCD; ticket numbers have no such tail."""
+    parts = code.rsplit("-", 2)
+    return len(parts) == 3 and parts[1].isdigit() and len(parts[1]) == 6 and len(parts[2]) == 4
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _check_rating(name: str, value: object) -> None:

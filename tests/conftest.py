@@ -6,6 +6,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+# Without a display Qt aborts the interpreter; headless unless a developer asks for a screen.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 import psycopg
 import pytest
 from sqlalchemy.engine import URL

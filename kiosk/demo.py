@@ -1,0 +1,218 @@
+"""`gea-kiosk demo` (and `make demo`): the whole product on one machine, from a fresh clone.
+
+With a PostgreSQL on 127.0.0.1 it creates `gea_demo`, migrates and seeds it, serves the API on
+127.0.0.1 and enrolls a demo kiosk under the Ministry of National Security (three services,
+so the service picker shows). Without one, the kiosk starts offline on a built-in copy of the
+same catalog and says so. The demo has its own data directory; it never touches a real
+kiosk's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources as package_files
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from kiosk import catalog, pin
+from kiosk.local_db import database, identity, local_settings
+from kiosk.sync import client as sync_client
+from kiosk.sync import errors as sync_errors
+
+DEMO_PIN = "123456"  # printed when the demo starts; a real kiosk's PIN is set by IT
+DEMO_ENTITY = "MIN-004"
+DEMO_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/gea_demo"
+OFFLINE_DEVICE = "DEMO1"
+# Nothing listens on the discard port, so the offline demo's worker simply finds no server.
+OFFLINE_SERVER_URL = "http://127.0.0.1:9"
+# Where the online demo serves its status pages, so the offline demo's QR codes look the same.
+OFFLINE_STATUS_URL = "http://127.0.0.1:8765"
+READY_TIMEOUT_S = 30.0
+
+
+def data_dir() -> Path:
+    override = os.environ.get("GEA_DEMO_DATA_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir("gea-kiosk-demo", "GEA"))
+
+
+def builtin_catalog() -> dict[str, Any]:
+    text = package_files.files("kiosk").joinpath("demo_catalog.json").read_text("utf-8")
+    body: dict[str, Any] = json.loads(text)
+    return body
+
+
+def prepare_offline(directory: Path) -> None:
+    """A kiosk that has never reached a server, on the built-in catalog. Its queue is real:
+    what the demo records stays in the SQLite file."""
+    engine = database.open_database(directory)
+    current = identity.load(engine)
+    if current is None or current.device_code != OFFLINE_DEVICE:
+        identity.save(
+            engine,
+            directory,
+            identity.Identity(OFFLINE_DEVICE, DEMO_ENTITY, OFFLINE_SERVER_URL, OFFLINE_STATUS_URL),
+            "offline-demo-" + secrets.token_hex(8),
+        )
+    if catalog.load(engine) is None:
+        catalog.store(engine, builtin_catalog())
+    _set_pin(engine)
+
+
+def _set_pin(engine: Any) -> None:
+    staff_pin = os.environ.get("GEA_KIOSK_PIN", DEMO_PIN)
+    local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, pin.hash_pin(staff_pin))
+
+
+@dataclass
+class DemoServer:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+class NoDatabase(Exception):
+    """No PostgreSQL answered (or the server's packages are not installed)."""
+
+
+def _database_reachable(url: str) -> None:
+    try:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        import server_sync_api  # noqa: F401 (the demo server needs the [server] extra)
+    except ImportError as exc:
+        raise NoDatabase(f"the server's packages are not installed ({exc.name})") from None
+    target = make_url(url)
+    admin = target.set(database="postgres").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(admin.replace("+psycopg", ""), connect_timeout=3, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{target.database}"')
+    except psycopg.Error as exc:
+        raise NoDatabase(str(exc).strip().splitlines()[0]) from None
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free port on 127.0.0.1")
+
+
+def _server_env(directory: Path, database_url: str, public_url: str) -> dict[str, str]:
+    secret_file = directory / "demo-server-secret"
+    if not secret_file.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    return {
+        **os.environ,
+        "FEEDBACK_DB_URL": database_url,
+        "GEA_SERVER_IP_HASH_SECRET": secret_file.read_text().strip(),
+        "GEA_SERVER_PUBLIC_BASE_URL": public_url,
+    }
+
+
+def _server(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "server_sync_api.cli", *args], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"gea-server {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}"
+        )
+    return done.stdout
+
+
+@contextmanager
+def online(directory: Path, database_url: str, port: int) -> Iterator[DemoServer]:
+    """Migrate and seed the demo database, serve it, and enroll the demo kiosk (once)."""
+    _database_reachable(database_url)
+    port = _free_port(port)
+    url = f"http://127.0.0.1:{port}"
+    env = _server_env(directory, database_url, url)
+    _server(env, "migrate")
+    _server(env, "seed-demo")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server_sync_api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_ready(url, process)
+        _enroll(directory, url, env)
+        yield DemoServer(url, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the demo server exited with status {process.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the demo server did not become ready within {READY_TIMEOUT_S:.0f} s")
+
+
+def _enroll(directory: Path, url: str, env: dict[str, str]) -> None:
+    """Enroll once; later runs only follow the server to its (maybe new) port."""
+    engine = database.open_database(directory)
+    current = identity.load(engine)
+    token = identity.read_token(directory)
+    if current is not None and token is not None and current.device_code != OFFLINE_DEVICE:
+        if _still_enrolled(url, token):
+            identity.save(
+                engine, directory, identity.Identity(current.device_code, current.entity_id, url, url), token
+            )
+            _set_pin(engine)
+            return
+    added = json.loads(
+        _server(env, "devices", "add", "--name", "Demo counter", "--entity", DEMO_ENTITY, "--json")
+    )
+    enrolled = sync_client.enroll(url, added["enrollment_code"])
+    identity.save(
+        engine,
+        directory,
+        identity.Identity(enrolled.device_code, enrolled.entity_id, url, enrolled.public_base_url),
+        enrolled.device_token,
+    )
+    _set_pin(engine)
+
+
+def _still_enrolled(url: str, token: str) -> bool:
+    with sync_client.SyncClient(url, token) as client:
+        try:
+            client.catalog()
+        except sync_errors.SyncError:
+            return False
+    return True

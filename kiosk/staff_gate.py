@@ -1,0 +1,89 @@
+"""The staff PIN check with a lockout that grows after repeated failures (ARCHITECTURE 7).
+
+Failures are kept in the kiosk's database, so restarting the app (or pulling the plug) does
+not give someone guessing at the counter a fresh set of tries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from kiosk import pin
+from kiosk.local_db import local_settings
+
+FREE_ATTEMPTS = 3
+FIRST_LOCKOUT_S = 30.0
+MAX_LOCKOUT_S = 15 * 60.0
+
+_FAILURES = "staff.pin_failures"
+_LOCKED_UNTIL = "staff.pin_locked_until"
+
+
+class NoPinSet(Exception):
+    """Staff mode is closed until IT sets a PIN; it is never set from the touchscreen."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    ok: bool
+    locked_for_s: float  # > 0: no PIN is checked until then
+    failures: int
+
+
+def lockout_after(failures: int) -> float:
+    """No wait for the first few mistakes, then 30 s, 60 s, 120 s ... up to 15 minutes."""
+    if failures < FREE_ATTEMPTS:
+        return 0.0
+    return float(min(FIRST_LOCKOUT_S * 2 ** (failures - FREE_ATTEMPTS), MAX_LOCKOUT_S))
+
+
+class StaffGate:
+    def __init__(
+        self,
+        engine: Engine,
+        configured_hash: str | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._engine = engine
+        self._configured_hash = configured_hash
+        self._clock = clock
+
+    def pin_hash(self) -> str | None:
+        """kiosk.toml's pin_hash wins over the one `gea-kiosk enroll` stored."""
+        stored = local_settings.get_value(self._engine, local_settings.STAFF_PIN_HASH)
+        return self._configured_hash or stored or None
+
+    def locked_for(self) -> float:
+        until = float(local_settings.get_value(self._engine, _LOCKED_UNTIL) or 0)
+        return max(0.0, until - self._clock())
+
+    def failures(self) -> int:
+        return int(local_settings.get_value(self._engine, _FAILURES) or 0)
+
+    def reset(self) -> None:
+        """Forget past mistakes (a right PIN does this; so do the screenshots)."""
+        local_settings.set_value(self._engine, _FAILURES, "0")
+        local_settings.set_value(self._engine, _LOCKED_UNTIL, "0")
+
+    def try_pin(self, entered: str) -> Attempt:
+        stored = self.pin_hash()
+        if stored is None:
+            raise NoPinSet(
+                "Staff mode is not set up on this kiosk. IT sets the PIN with gea-kiosk enroll "
+                "or pin_hash in kiosk.toml."
+            )
+        waiting = self.locked_for()
+        if waiting > 0:
+            return Attempt(False, waiting, self.failures())
+        if pin.verify_pin(stored, entered):
+            self.reset()
+            return Attempt(True, 0.0, 0)
+        failures = self.failures() + 1
+        wait = lockout_after(failures)
+        local_settings.set_value(self._engine, _FAILURES, str(failures))
+        local_settings.set_value(self._engine, _LOCKED_UNTIL, str(self._clock() + wait))
+        return Attempt(False, wait, failures)

@@ -1,0 +1,502 @@
+"""Printed receipts: one QPainter layout, drawn on the configured printer, on a PDF file, or on
+an image for the receipt preview screen (ARCHITECTURE section 7, issue 5 "Receipts").
+
+A missing or failing printer never stops the citizen flow: `ReceiptPrinter.print_receipt`
+never raises, and its outcome carries a plain message for staff.
+
+The layout is worked out in tenths of a millimetre on the 80 mm roll's printable width (72 mm)
+and scaled to whatever rectangle it is drawn in, so the roll, the A4 block and the preview are
+the same drawing. Text is measured with pixel-size fonts, which do not depend on the device's
+resolution, so a page can be sized to its content before the printer is opened.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Final, Literal
+
+from PySide6.QtCore import QCoreApplication, QMarginsF, QPointF, QRectF, QSizeF, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QGuiApplication,
+    QImage,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPainterPath,
+    QPen,
+)
+from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
+
+from kiosk import receipt as receipts
+from kiosk.receipt import Receipt
+
+log = logging.getLogger("kiosk.ui")
+
+Paper = Literal["80mm", "A4"]
+# What staff see; the heartbeat gets `heartbeat_state()`, in the server's words.
+PrinterState = Literal["ok", "missing", "error"]
+HeartbeatPrinterState = Literal["ok", "error", "none"]
+
+# Layout units: tenths of a millimetre at the roll's scale.
+UNITS_PER_MM: Final = 10
+LAYOUT_WIDTH: Final = 720  # the 80 mm roll's printable 72 mm
+ROLL_WIDTH_MM: Final = 80.0
+ROLL_SIDE_MM: Final = (ROLL_WIDTH_MM - LAYOUT_WIDTH / UNITS_PER_MM) / 2
+ROLL_TOP_MM: Final = 4.0
+# Blank paper after the text, so the tear bar does not cut through the last line.
+ROLL_FEED_MM: Final = 12.0
+# On A4 the same receipt, half as large again, in a block at the top of the page.
+A4_BLOCK_WIDTH_MM: Final = 110.0
+A4_TOP_MM: Final = 20.0
+# 44 mm: a phone held at arm's length focuses on it, and it stays over 30 mm after snapping
+# its modules to whole printer dots.
+QR_SIZE: Final = 440
+QR_QUIET_MODULES: Final = 4
+# Font sizes, in layout units (35 is 3.5 mm, about 10 pt).
+TITLE_PX: Final = 60
+SERVICE_PX: Final = 42
+BODY_PX: Final = 35
+SMALL_PX: Final = 30
+CODE_PX: Final = 72
+CODE_MIN_PX: Final = 40
+RULE_WIDTH: Final = 3
+GAP: Final = 25
+# Characters kept from a reference code in a file name (codes are K0007-000123-7QX4).
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9-]")
+
+
+@dataclass(frozen=True)
+class PrintOutcome:
+    ok: bool
+    # For staff, in the kiosk's language.
+    message: str
+    pdf_path: Path | None = None
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Text:
+    top: float
+    font: QFont
+    lines: tuple[str, ...]
+    line_height: float
+    ascent: float
+
+
+@dataclass(frozen=True)
+class _Rule:
+    top: float
+
+
+@dataclass(frozen=True)
+class _Qr:
+    top: float
+    url: str
+
+
+@dataclass(frozen=True)
+class _Layout:
+    items: tuple[_Text | _Rule | _Qr, ...]
+    height: float
+
+
+def _font(pixel_size: int, *, bold: bool = False) -> QFont:
+    # The application's font (the shipped one in the kiosk), so receipts match the screens.
+    font = QFont(QGuiApplication.font())
+    font.setPixelSize(pixel_size)
+    font.setBold(bold)
+    # Unhinted metrics are the same on the screen, the image and the printer.
+    font.setHintingPreference(QFont.HintingPreference.PreferNoHinting)
+    return font
+
+
+def _break_anywhere(text: str, metrics: QFontMetricsF, width: float) -> Iterator[str]:
+    line = ""
+    for char in text:
+        if line and metrics.horizontalAdvance(line + char) > width:
+            yield line
+            line = ""
+        line += char
+    if line:
+        yield line
+
+
+def _wrap(text: str, metrics: QFontMetricsF, width: float, *, anywhere: bool = False) -> list[str]:
+    """Greedy word wrap; a word wider than the line (or any text, with `anywhere`) is cut
+    between characters, so nothing is ever clipped at the paper's edge."""
+    if anywhere:
+        return list(_break_anywhere(text, metrics, width))
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        candidate = f"{line} {word}" if line else word
+        if metrics.horizontalAdvance(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        if metrics.horizontalAdvance(word) <= width:
+            line = word
+        else:
+            *whole, line = _break_anywhere(word, metrics, width)
+            lines.extend(whole)
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _strings(receipt: Receipt) -> tuple[str, str]:
+    """The title and the closing sentence, in the current language."""
+    if receipt.complaint:
+        return (
+            QCoreApplication.translate("Receipt", "Complaint receipt"),
+            QCoreApplication.translate(
+                "Receipt",
+                "Your complaint will reach the ministry even if this kiosk is offline. "
+                "Keep this receipt to follow it up.",
+            ),
+        )
+    return (
+        QCoreApplication.translate("Receipt", "Feedback receipt"),
+        QCoreApplication.translate(
+            "Receipt", "Thank you for your feedback. Scan the code to see what becomes of it."
+        ),
+    )
+
+
+def _layout(receipt: Receipt) -> _Layout:
+    items: list[_Text | _Rule | _Qr] = []
+    y = 0.0
+
+    def text(
+        value: str, pixel_size: int, *, bold: bool = False, gap: float = 0, anywhere: bool = False
+    ) -> None:
+        nonlocal y
+        font = _font(pixel_size, bold=bold)
+        metrics = QFontMetricsF(font)
+        lines = _wrap(value, metrics, LAYOUT_WIDTH, anywhere=anywhere)
+        y += gap
+        items.append(_Text(y, font, tuple(lines), metrics.lineSpacing(), metrics.ascent()))
+        y += metrics.lineSpacing() * len(lines)
+
+    def rule() -> None:
+        nonlocal y
+        y += GAP
+        items.append(_Rule(y))
+        y += RULE_WIDTH + GAP
+
+    title, closing = _strings(receipt)
+    text(title, TITLE_PX, bold=True)
+    text(receipt.service_name, SERVICE_PX, bold=True, gap=GAP)
+    text(receipt.entity_name, BODY_PX)
+    text(receipt.local_time_text(), BODY_PX)
+    rule()
+    text(QCoreApplication.translate("Receipt", "Reference code"), SMALL_PX)
+    # The code is what a citizen reads out on the phone: as large as fits on one line.
+    code_px = CODE_PX
+    while (
+        code_px > CODE_MIN_PX
+        and QFontMetricsF(_font(code_px, bold=True)).horizontalAdvance(receipt.reference_code) > LAYOUT_WIDTH
+    ):
+        code_px -= 2
+    text(receipt.reference_code, code_px, bold=True, anywhere=True)
+    if receipt.ticket_number:
+        label = QCoreApplication.translate("Receipt", "Ticket number: %1")
+        text(label.replace("%1", receipt.ticket_number), BODY_PX, bold=True, gap=GAP / 2)
+    if receipt.rating is not None:
+        label = QCoreApplication.translate("Receipt", "Your rating: %1 of 5")
+        text(label.replace("%1", str(receipt.rating)), BODY_PX, gap=GAP / 2)
+    y += GAP
+    items.append(_Qr(y, receipt.status_url))
+    y += QR_SIZE
+    text(receipt.status_url, SMALL_PX, anywhere=True)
+    rule()
+    text(closing, BODY_PX)
+    label = QCoreApplication.translate("Receipt", "Kiosk %1")
+    text(label.replace("%1", receipt.device_code), SMALL_PX, gap=GAP)
+    return _Layout(tuple(items), y)
+
+
+def _draw_qr(painter: QPainter, top: float, url: str) -> None:
+    """The QR code as one filled path of whole modules: crisp on a thermal head and in a
+    PDF at any zoom, where a scaled bitmap would blur or leave seams between modules."""
+    image = receipts.qr_image(url, box_size=1, border=0)
+    count = image.width
+    modules = count + 2 * QR_QUIET_MODULES
+    to_device = painter.deviceTransform()
+    device_per_unit = math.hypot(to_device.m11(), to_device.m12())
+    # Whole device pixels per module, so every module prints the same size.
+    module = max(1, math.floor(QR_SIZE * device_per_unit / modules)) / device_per_unit
+    left = (LAYOUT_WIDTH - module * modules) / 2 + QR_QUIET_MODULES * module
+    origin = to_device.map(QPointF(left, top + QR_QUIET_MODULES * module))
+    origin = to_device.inverted()[0].map(QPointF(round(origin.x()), round(origin.y())))
+    path = QPainterPath()
+    path.setFillRule(Qt.FillRule.WindingFill)
+    pixels = image.tobytes()  # one bit per module, rows padded to whole bytes; a set bit is white
+    stride = (count + 7) // 8
+    for row in range(count):
+        start: int | None = None
+        for col in range(count + 1):
+            dark = col < count and not pixels[row * stride + col // 8] & (0x80 >> (col % 8))
+            if dark and start is None:
+                start = col
+            elif not dark and start is not None:
+                path.addRect(
+                    QRectF(
+                        origin.x() + start * module, origin.y() + row * module, (col - start) * module, module
+                    )
+                )
+                start = None
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+    painter.fillPath(path, QColor(Qt.GlobalColor.black))
+    painter.restore()
+
+
+def _draw(painter: QPainter, rect: QRectF, receipt: Receipt) -> float:
+    """Draw the receipt from the top of `rect`, scaled to its width; returns the height used."""
+    layout = _layout(receipt)
+    scale = rect.width() / LAYOUT_WIDTH
+    painter.save()
+    painter.translate(rect.topLeft())
+    painter.scale(scale, scale)
+    painter.setPen(QPen(QColor(Qt.GlobalColor.black)))
+    for item in layout.items:
+        if isinstance(item, _Qr):
+            _draw_qr(painter, item.top, item.url)
+        elif isinstance(item, _Rule):
+            painter.fillRect(QRectF(0, item.top, LAYOUT_WIDTH, RULE_WIDTH), QColor(Qt.GlobalColor.black))
+        else:
+            painter.setFont(item.font)
+            metrics = QFontMetricsF(item.font)
+            for index, line in enumerate(item.lines):
+                left = max(0.0, (LAYOUT_WIDTH - metrics.horizontalAdvance(line)) / 2)
+                painter.drawText(QPointF(left, item.top + index * item.line_height + item.ascent), line)
+    painter.restore()
+    return layout.height * scale
+
+
+def _geometry(receipt: Receipt, paper: Paper) -> tuple[QSizeF, QRectF]:
+    """The page (mm) and where the receipt goes on it (mm)."""
+    height_mm = _layout(receipt).height / UNITS_PER_MM
+    if paper == "80mm":
+        page = QSizeF(ROLL_WIDTH_MM, math.ceil(ROLL_TOP_MM + height_mm + ROLL_FEED_MM))
+        return page, QRectF(ROLL_SIDE_MM, ROLL_TOP_MM, LAYOUT_WIDTH / UNITS_PER_MM, height_mm)
+    page = QPageSize.definitionSize(QPageSize.PageSizeId.A4)
+    scale = A4_BLOCK_WIDTH_MM / (LAYOUT_WIDTH / UNITS_PER_MM)
+    left = (page.width() - A4_BLOCK_WIDTH_MM) / 2
+    return page, QRectF(left, A4_TOP_MM, A4_BLOCK_WIDTH_MM, height_mm * scale)
+
+
+def render_preview(receipt: Receipt, paper: Paper, width_px: int) -> QImage:
+    """The receipt as it will print, `width_px` wide for the paper's width: the whole roll
+    slip, or the top of the A4 page down to just below the receipt."""
+    page, block = _geometry(receipt, paper)
+    px_per_mm = width_px / page.width()
+    height_mm = page.height() if paper == "80mm" else block.bottom() + A4_TOP_MM
+    image = QImage(width_px, math.ceil(height_mm * px_per_mm), QImage.Format.Format_RGB32)
+    image.fill(QColor(Qt.GlobalColor.white))
+    painter = QPainter(image)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        target = QRectF(
+            block.x() * px_per_mm,
+            block.y() * px_per_mm,
+            block.width() * px_per_mm,
+            block.height() * px_per_mm,
+        )
+        _draw(painter, target, receipt)
+    finally:
+        painter.end()
+    return image
+
+
+# --- printing -------------------------------------------------------------------------------
+
+
+class ReceiptPrinter:
+    """Prints receipts on the named Qt printer (None or "": the system default), or writes
+    them as PDF files into `pdf_dir` when that is set (a kiosk without a printer, tests)."""
+
+    def __init__(self, printer_name: str | None, pdf_dir: Path | None, paper: Paper) -> None:
+        self._printer_name = printer_name or None
+        self._pdf_dir = pdf_dir
+        self._paper: Paper = paper
+        self._missing = False  # no printer found at the last look
+        self._unusable = False  # the PDF folder is a file, at the last look
+        self._last_failed = False  # the last receipt did not print, for another reason
+        self.refresh()
+
+    @property
+    def paper(self) -> Paper:
+        return self._paper
+
+    def state(self) -> PrinterState:
+        """ "missing" when no printer can be found, "error" when the last receipt failed, else
+        "ok". Cheap and safe from any thread (the sync worker's heartbeat reads it): it does
+        not ask the print system, `refresh()` and `print_receipt()` do, on the GUI thread."""
+        if self._missing:
+            return "missing"
+        return "error" if self._last_failed or self._unusable else "ok"
+
+    def heartbeat_state(self) -> HeartbeatPrinterState:
+        """The state in the words the server records (`ok`, `error`, `none`): a kiosk that
+        should print and cannot is a failing printer for the ministry's fleet view."""
+        return "ok" if self.state() == "ok" else "error"
+
+    def refresh(self) -> PrinterState:
+        """Ask the print system again whether the printer is there (GUI thread)."""
+        if self._pdf_dir is not None:
+            self._unusable = self._pdf_dir.exists() and not self._pdf_dir.is_dir()
+        else:
+            self._missing = self._find_printer() is None
+        return self.state()
+
+    def print_receipt(self, receipt: Receipt) -> PrintOutcome:
+        """Print one receipt. Never raises: a failure comes back as ok=False with a message
+        for staff, and the citizen flow goes on."""
+        try:
+            outcome = self._to_pdf(receipt) if self._pdf_dir is not None else self._to_printer(receipt)
+        except Exception:
+            # A bug, not a printer fault; still, a citizen must not see the kiosk break over a receipt.
+            log.exception("printing the receipt of %s failed", receipt.reference_code)
+            outcome = PrintOutcome(
+                False,
+                QCoreApplication.translate(
+                    "Receipt",
+                    "The receipt could not be printed. Write the reference code down for the citizen.",
+                ),
+            )
+        # A missing printer is its own state (it clears when one is plugged in), not a failure.
+        self._last_failed = not outcome.ok and not self._missing
+        if outcome.ok:
+            self._unusable = False
+        return outcome
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _find_printer(self) -> QPrinterInfo | None:
+        if self._printer_name is not None:
+            info = QPrinterInfo.printerInfo(self._printer_name)
+            return None if info.isNull() else info
+        info = QPrinterInfo.defaultPrinter()
+        if not info.isNull():
+            return info
+        available = QPrinterInfo.availablePrinters()
+        return available[0] if available else None
+
+    def _to_printer(self, receipt: Receipt) -> PrintOutcome:
+        info = self._find_printer()
+        self._missing = info is None
+        if info is None:
+            log.warning("no printer for a receipt (configured name: %r)", self._printer_name)
+            if self._printer_name is None:
+                message = QCoreApplication.translate(
+                    "Receipt", "No printer is connected. Check the printer's cable and power."
+                )
+            else:
+                message = QCoreApplication.translate(
+                    "Receipt",
+                    "The printer %1 is not connected. Check its cable and power, "
+                    "or ask IT to check the printer name in kiosk.toml.",
+                ).replace("%1", self._printer_name)
+            return PrintOutcome(False, message)
+        printer = QPrinter(info, QPrinter.PrinterMode.HighResolution)
+        if not self._paint(printer, receipt):
+            return PrintOutcome(
+                False,
+                QCoreApplication.translate(
+                    "Receipt",
+                    "The printer did not take the receipt. Check its paper and power, then reprint it.",
+                ),
+            )
+        log.info("receipt %s sent to printer %s", receipt.reference_code, info.printerName())
+        return PrintOutcome(True, QCoreApplication.translate("Receipt", "The receipt is printing."))
+
+    def _to_pdf(self, receipt: Receipt) -> PrintOutcome:
+        assert self._pdf_dir is not None
+        folder = self._pdf_dir
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        path = folder / f"receipt-{_UNSAFE_IN_NAME.sub('_', receipt.reference_code)}-{stamp}.pdf"
+        # Qt writes the file as it goes: a half-written one keeps a name nobody opens.
+        partial = path.with_name(path.name + ".part")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial.touch()  # Qt's own failure to open the file is only a warning on the console
+        except OSError as exc:
+            log.warning("receipts cannot be written to %s: %s", folder, exc)
+            return self._pdf_failed(folder, exc.strerror or str(exc))
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+        printer.setOutputFileName(str(partial))
+        painted = self._paint(printer, receipt)
+        try:
+            if not painted or partial.stat().st_size == 0:
+                partial.unlink(missing_ok=True)
+                return self._pdf_failed(folder, "the PDF could not be written")
+            os.replace(partial, path)
+        except OSError as exc:
+            log.warning("the receipt PDF %s could not be finished: %s", path, exc)
+            return self._pdf_failed(folder, exc.strerror or str(exc))
+        log.info("receipt %s written to %s", receipt.reference_code, path)
+        message = QCoreApplication.translate("Receipt", "The receipt was saved as %1.").replace(
+            "%1", path.name
+        )
+        return PrintOutcome(True, message, path)
+
+    def _pdf_failed(self, folder: Path, reason: str) -> PrintOutcome:
+        message = QCoreApplication.translate(
+            "Receipt", "Receipts cannot be saved in %1 (%2). Ask IT to check the folder in kiosk.toml."
+        )
+        return PrintOutcome(False, message.replace("%1", str(folder)).replace("%2", reason))
+
+    def _paint(self, printer: QPrinter, receipt: Receipt) -> bool:
+        page, block = _geometry(receipt, self._paper)
+        if self._paper == "80mm":
+            size = QPageSize(
+                page, QPageSize.Unit.Millimeter, "Receipt 80 mm", QPageSize.SizeMatchPolicy.ExactMatch
+            )
+        else:
+            size = QPageSize(QPageSize.PageSizeId.A4)
+        layout = QPageLayout(
+            size, QPageLayout.Orientation.Portrait, QMarginsF(0, 0, 0, 0), QPageLayout.Unit.Millimeter
+        )
+        # Our own margins: the driver's would move the receipt off the roll's printable width.
+        printer.setFullPage(True)
+        if not printer.setPageLayout(layout):
+            log.warning("the printer refused the %s page; printing on its own paper size", self._paper)
+        printer.setDocName(f"Receipt {receipt.reference_code}")
+        printer.setCreator("GEA feedback kiosk")
+        painter = QPainter()
+        if not painter.begin(printer):
+            log.warning(
+                "the printer %s could not be opened", printer.printerName() or printer.outputFileName()
+            )
+            return False
+        try:
+            dots_per_mm = printer.resolution() / 25.4
+            target = QRectF(
+                block.x() * dots_per_mm,
+                block.y() * dots_per_mm,
+                block.width() * dots_per_mm,
+                block.height() * dots_per_mm,
+            )
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+            _draw(painter, target, receipt)
+        finally:
+            ended = painter.end()
+        return ended

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout
+
+from kiosk.citizen_flow import Answer
+from kiosk.ui import parts
+from kiosk.ui.screens.base import Screen
+
+
+class ThankYouScreen(Screen):
+    """Shown at once after the tap: the rating is already saved. Its buttons wake up after
+    the misuse pause, so drumming on the screen does nothing."""
+
+    name = "thanks"
+    more = Signal()
+    complain = Signal()
+    done = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._answer: Answer | None = None
+        self.title = parts.label("title", center=True)
+        self.message = parts.label("subtitle", center=True)
+        self.more_button = parts.button(role="secondary", name="tell-more")
+        self.complain_button = parts.button(role="secondary", name="complain")
+        self.done_button = parts.button(role="primary", name="done")
+        self.more_button.clicked.connect(self.more)
+        self.complain_button.clicked.connect(self.complain)
+        self.done_button.clicked.connect(self.done)
+        row = QHBoxLayout()
+        row.setSpacing(32)
+        for b in (self.more_button, self.complain_button, self.done_button):
+            b.setMinimumWidth(380)
+            row.addWidget(b)
+        self._wake = QTimer(self)
+        self._wake.setSingleShot(True)
+        self._wake.timeout.connect(lambda: self._set_buttons(True))
+        self.body.addStretch(1)
+        self.body.addWidget(self.title)
+        self.body.addWidget(self.message)
+        self.body.addSpacing(48)
+        self.body.addLayout(row)
+        self.body.addStretch(2)
+        self.body.setAlignment(row, Qt.AlignmentFlag.AlignHCenter)
+        self.retranslate()
+
+    def show_answer(self, answer: Answer, pause_s: float) -> None:
+        self._answer = answer
+        self._set_buttons(False)
+        self._wake.start(int(pause_s * 1000))
+        self.retranslate()
+
+    def _set_buttons(self, enabled: bool) -> None:
+        for b in (self.more_button, self.complain_button, self.done_button):
+            b.setEnabled(enabled)
+
+    def retranslate(self) -> None:
+        low = self._answer is not None and self._answer.gets_ticket
+        self.title.setText(self.tr("Thank you!"))
+        self.message.setText(
+            self.tr("We are sorry it did not go well. Tell us what happened, so it can be put right.")
+            if low
+            else self.tr("Your rating has been recorded.")
+        )
+        self.more_button.setText(self.tr("Tell us more"))
+        self.complain_button.setText(self.tr("I want to make a complaint"))
+        self.done_button.setText(self.tr("Done"))

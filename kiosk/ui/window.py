@@ -1,0 +1,457 @@
+"""The kiosk's one window: a banner and the screens, and the moves between them.
+
+Every rule lives in CitizenFlow, StaffGate and KioskServices; this file only decides which
+screen shows what, and turns clicks into calls. Slow calls (a look-up over the network) run
+off the UI thread, so a tap never freezes the screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
+
+from kiosk import citizen_flow
+from kiosk.citizen_flow import CitizenFlow
+from kiosk.config import KioskSettings
+from kiosk.local_db import outbox
+from kiosk.receipt import Receipt
+from kiosk.services import InvalidInput, KioskServices, LookupResult, Lookups, NoCatalog
+from kiosk.staff_gate import NoPinSet, StaffGate
+from kiosk.sync.worker import SyncState, SyncWorker
+from kiosk.ui import parts, resources
+from kiosk.ui.i18n import LANGUAGES, LanguageSwitch
+from kiosk.ui.printing import ReceiptPrinter
+from kiosk.ui.screens.attract import AttractScreen
+from kiosk.ui.screens.base import Screen
+from kiosk.ui.screens.comment import CommentScreen
+from kiosk.ui.screens.details import DetailsScreen
+from kiosk.ui.screens.lookup import LookupScreen
+from kiosk.ui.screens.receipt import ReceiptScreen
+from kiosk.ui.screens.staff_home import StaffHomeScreen
+from kiosk.ui.screens.staff_login import StaffLoginScreen
+from kiosk.ui.screens.sync_health import SyncHealthScreen
+from kiosk.ui.screens.thanks import ThankYouScreen
+from kiosk.ui.screens.walk_in import WalkInScreen
+
+log = logging.getLogger(__name__)
+
+_ACTIVITY = {
+    QEvent.Type.MouseButtonPress,
+    QEvent.Type.TouchBegin,
+    QEvent.Type.KeyPress,
+}
+
+
+@dataclass
+class KioskParts:
+    """What the window works with; app.py builds them, tests build them over a temp dir."""
+
+    settings: KioskSettings
+    services: KioskServices
+    flow: CitizenFlow
+    gate: StaffGate
+    printer: ReceiptPrinter
+    health: Callable[[], dict[str, Any]]  # kiosk.health.report for this data directory
+    lookups: Lookups | None = None  # the server's look-ups; None when not enrolled
+    worker: SyncWorker | None = None
+    worker_where: str = "none"  # "running" here, "elsewhere" (another process), or "none"
+
+
+class _Bridge(QObject):
+    """Carries results from worker threads onto the UI thread (queued signals)."""
+
+    sync_state = Signal(object)
+    looked_up = Signal(str, object)
+
+
+class KioskWindow(QWidget):
+    exit_requested = Signal()
+
+    def __init__(self, parts_: KioskParts, language: LanguageSwitch | None = None) -> None:
+        super().__init__()
+        self.parts = parts_
+        self.settings = parts_.settings
+        self.flow = parts_.flow
+        self.language = language or LanguageSwitch()
+        self._exit_allowed = False
+        self._after_receipt = "attract"
+        self._bridge = _Bridge()
+        self._bridge.sync_state.connect(self._on_sync_state)
+        self._bridge.looked_up.connect(self._on_looked_up)
+        self.setObjectName("kiosk-window")
+        self.setWindowTitle("GEA feedback kiosk")
+
+        self.banner = QWidget()
+        self.banner.setProperty("role", "banner")
+        self.banner.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.banner_text = parts.label("banner-text", wrap=False)
+        self.language_button = parts.button(role="quiet", name="language")
+        self.language_button.clicked.connect(lambda: self.set_language(self.language.other()))
+        self.staff_button = parts.button(role="quiet", name="staff")
+        self.staff_button.setIcon(resources.icon("staff.svg"))
+        self.staff_button.setIconSize(QSize(40, 40))
+        self.staff_button.clicked.connect(self.open_staff)
+        banner_row = QHBoxLayout(self.banner)
+        banner_row.setContentsMargins(32, 4, 16, 4)
+        banner_row.addWidget(self.banner_text, 1)
+        banner_row.addWidget(self.language_button)
+        banner_row.addWidget(self.staff_button)
+
+        self.attract = AttractScreen()
+        self.thanks = ThankYouScreen()
+        self.details = DetailsScreen()
+        self.comment = CommentScreen()
+        self.receipt = ReceiptScreen()
+        self.staff_login = StaffLoginScreen()
+        self.staff_home = StaffHomeScreen()
+        self.walk_in = WalkInScreen()
+        self.lookup = LookupScreen()
+        self.sync_health = SyncHealthScreen()
+        self.stack = QStackedWidget()
+        self.screens: dict[str, Screen] = {}
+        for screen in (
+            self.attract,
+            self.thanks,
+            self.details,
+            self.comment,
+            self.receipt,
+            self.staff_login,
+            self.staff_home,
+            self.walk_in,
+            self.lookup,
+            self.sync_health,
+        ):
+            self.stack.addWidget(screen)
+            self.screens[screen.name] = screen
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.stack, 1)
+
+        self.idle_timer = QTimer(self)
+        self.idle_timer.setSingleShot(True)
+        self.idle_timer.timeout.connect(self._on_idle)
+        self._connect_screens()
+        if parts_.worker is not None:
+            parts_.worker.add_observer(self._bridge.sync_state.emit)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self.reload_catalog()
+        self.set_language(self.settings.language)
+        self.show_screen("attract")
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def _connect_screens(self) -> None:
+        self.attract.rated.connect(self._on_rated)
+        self.thanks.more.connect(lambda: self.show_screen("details"))
+        self.thanks.complain.connect(lambda: self.open_comment(complaint=True))
+        self.thanks.done.connect(self._citizen_done)
+        self.details.sub_rated.connect(self._on_sub_rated)
+        self.details.comment.connect(lambda: self.open_comment(complaint=False))
+        self.details.complain.connect(lambda: self.open_comment(complaint=True))
+        self.details.send.connect(self._citizen_done)
+        self.comment.send.connect(self._on_comment)
+        self.comment.back.connect(self._comment_back)
+        self.receipt.print_requested.connect(self._print_receipt)
+        self.receipt.finish.connect(self._receipt_finished)
+        self.staff_login.pin_entered.connect(self._on_pin)
+        self.staff_login.cancel.connect(self.to_attract)
+        self.staff_home.walk_in.connect(lambda: self.show_screen("walk_in"))
+        self.staff_home.lookup.connect(lambda: self.show_screen("lookup"))
+        self.staff_home.reprint.connect(lambda: self.show_screen("lookup"))
+        self.staff_home.health.connect(self.show_health)
+        self.staff_home.language.connect(lambda: self.set_language(self.language.other()))
+        self.staff_home.contrast.connect(self.toggle_contrast)
+        self.staff_home.leave.connect(self.to_attract)
+        self.staff_home.exit_kiosk.connect(self.request_exit)
+        self.walk_in.submit.connect(self._on_walk_in)
+        self.walk_in.cancel.connect(lambda: self.show_screen("staff_home"))
+        self.lookup.lookup.connect(self._on_lookup)
+        self.lookup.reprint.connect(self._reprint)
+        self.lookup.back.connect(lambda: self.show_screen("staff_home"))
+        self.sync_health.sync_now.connect(self._sync_now)
+        self.sync_health.back.connect(lambda: self.show_screen("staff_home"))
+
+    def reload_catalog(self) -> None:
+        """The counter's services from the cached catalog (after a catalog refresh too)."""
+        try:
+            catalog = self.parts.services.catalog()
+        except NoCatalog:
+            self.attract.set_services([])
+            return
+        services = catalog.counter_services(self.settings.services)
+        self.attract.set_services(services)
+        self.walk_in.set_catalog(catalog, services, self.language.language)
+        self.comment.max_chars = catalog.comment_max_chars
+        entities = {s.entity_id for s in services}
+        self._office = catalog.entity_name(next(iter(entities))) if len(entities) == 1 else ""
+        self._retranslate_banner()
+
+    # --- navigation ---------------------------------------------------------------------
+
+    @property
+    def current(self) -> Screen:
+        widget = self.stack.currentWidget()
+        assert isinstance(widget, Screen)
+        return widget
+
+    def show_screen(self, name: str) -> None:
+        screen = self.screens[name]
+        screen.entered()
+        self.stack.setCurrentWidget(screen)
+        self._restart_idle()
+
+    def to_attract(self) -> None:
+        self.show_screen("attract")
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() in _ACTIVITY:
+            self._restart_idle()
+        return super().eventFilter(watched, event)
+
+    def _restart_idle(self) -> None:
+        if self.current is self.attract:
+            self.idle_timer.stop()
+            return
+        seconds = self.settings.idle_timeout_s if self.current.citizen else self.settings.staff_timeout_s
+        self.idle_timer.start(seconds * 1000)
+
+    def _on_idle(self) -> None:
+        """The citizen walked away (or staff forgot to leave): keep what was given, finish the
+        submission as it stands, and show the attract screen to the next person."""
+        self.current.save_partial()
+        if self.current is self.comment and self.comment.typed() and self.flow.current is not None:
+            self._save_comment(self.comment.typed(), self.comment.complaint)
+        self.flow.finish()
+        self.to_attract()
+
+    # --- the citizen ----------------------------------------------------------------------
+
+    def _on_rated(self, service_id: str, rating: int) -> None:
+        try:
+            answer = self.flow.rate(service_id, rating)
+        except (InvalidInput, NoCatalog, outbox.NotEnrolled) as exc:
+            log.error("rating not recorded: %s", exc)
+            self.attract.hint.setText(self.tr("Sorry, this kiosk cannot take ratings now. Please ask staff."))
+            return
+        if answer is None:
+            return  # a tap during the thank-you pause
+        self.thanks.show_answer(answer, self.flow.thank_you_s)
+        self.show_screen("thanks")
+
+    def _on_sub_rated(self, which: str, value: int) -> None:
+        if self.flow.current is not None:
+            self.flow.add_details(**{which: value})
+
+    def open_comment(self, complaint: bool) -> None:
+        self.show_screen("comment")
+        self.comment.start(complaint, self.language.language)
+
+    def _on_comment(self, text: str, complaint: bool) -> None:
+        if self.flow.current is None:
+            self.to_attract()
+            return
+        try:
+            self._save_comment(text, complaint)
+        except InvalidInput as exc:
+            self.comment.show_error(str(exc))
+            return
+        if complaint:
+            self._citizen_done()
+        else:
+            self.show_screen("details")
+
+    def _save_comment(self, text: str, complaint: bool) -> None:
+        details: dict[str, Any] = {"feedback_text": text or None}
+        if complaint:
+            details["grievance_flag"] = True
+        self.flow.add_details(**details)
+
+    def _comment_back(self) -> None:
+        self.show_screen("details" if not self.comment.complaint else "thanks")
+
+    def _citizen_done(self) -> None:
+        """A submission that becomes a ticket gets the receipt offer; others end here."""
+        answer = self.flow.current
+        receipt = self.flow.receipt_for(answer) if answer is not None and answer.gets_ticket else None
+        if receipt is None:
+            self.flow.finish()
+            self.to_attract()
+            return
+        self._after_receipt = "attract"
+        self.show_receipt(receipt)
+
+    def show_receipt(self, receipt: Receipt) -> None:
+        self.show_screen("receipt")
+        self.receipt.show_receipt(receipt)
+
+    def _print_receipt(self) -> None:
+        if self.receipt.receipt is None:
+            return
+        outcome = self.parts.printer.print_receipt(self.receipt.receipt)
+        if not outcome.ok:
+            log.warning("receipt not printed: %s", outcome.message)
+        self.receipt.show_print_result(outcome.ok)
+
+    def _receipt_finished(self) -> None:
+        if self._after_receipt == "attract":
+            self.flow.finish()
+        self.show_screen(self._after_receipt)
+
+    # --- staff --------------------------------------------------------------------------
+
+    def open_staff(self) -> None:
+        """The staff button. Whatever the citizen was doing is finished as it stands."""
+        self.flow.finish()
+        self.show_screen("staff_login")
+        if self.parts.gate.pin_hash() is None:
+            self.staff_login.show_no_pin(str(NoPinSet()))
+            return
+        waiting = self.parts.gate.locked_for()
+        if waiting > 0:
+            self.staff_login.show_locked(waiting)
+        else:
+            self.staff_login.unlock()
+
+    def _on_pin(self, entered: str) -> None:
+        try:
+            attempt = self.parts.gate.try_pin(entered)
+        except NoPinSet as exc:
+            self.staff_login.show_no_pin(str(exc))
+            return
+        if attempt.ok:
+            self.show_screen("staff_home")
+        elif attempt.locked_for_s > 0:
+            self.staff_login.show_locked(attempt.locked_for_s)
+        else:
+            self.staff_login.show_wrong(attempt.failures)
+
+    def _on_walk_in(self, values: dict[str, Any]) -> None:
+        try:
+            submission = self.parts.services.log_walk_in(
+                values["service_id"],
+                values["rating"],
+                values["description"],
+                category_id=values["category_id"],
+                priority_id=values["priority_id"],
+            )
+        except (InvalidInput, NoCatalog, outbox.NotEnrolled) as exc:
+            self.walk_in.show_error(str(exc))
+            return
+        receipt = citizen_flow.receipt_for(self.parts.services, submission.reference_code)
+        self._after_receipt = "staff_home"
+        if receipt is not None:
+            self.show_receipt(receipt)
+        else:
+            self.show_screen("staff_home")
+
+    def _on_lookup(self, code: str) -> None:
+        self.lookup.show_busy()
+        services, lookups = self.parts.services, self.parts.lookups
+
+        def work() -> None:
+            try:
+                found: LookupResult | None = services.lookup(code, lookups)
+            except Exception:  # a look-up must never take the kiosk down
+                log.exception("look-up of %s failed", code)
+                found = None
+            self._bridge.looked_up.emit(code, found)
+
+        threading.Thread(target=work, name="lookup", daemon=True).start()
+
+    def _on_looked_up(self, code: str, found: object) -> None:
+        self.lookup.show_result(code.strip().upper(), found if isinstance(found, LookupResult) else None)
+
+    def _reprint(self, reference_code: str) -> None:
+        receipt = citizen_flow.receipt_for(self.parts.services, reference_code)
+        if receipt is not None:
+            self._after_receipt = "staff_home"
+            self.show_receipt(receipt)
+
+    def show_health(self) -> None:
+        self.show_screen("sync_health")
+        self.refresh_health()
+
+    def refresh_health(self, state: SyncState | None = None) -> None:
+        report = self.parts.health()
+        report["worker"] = self.parts.worker_where
+        report["printer"] = self.parts.printer.state()
+        report["rejected"] = [
+            {"reference_code": r.reference_code, "error_code": r.error_code, "last_error": r.last_error}
+            for r in outbox.rejected(self.parts.services.engine)
+        ]
+        if state is None and self.parts.worker is not None:
+            state = self.parts.worker.state
+        if state is not None:
+            report["phase"] = state.phase.value
+        elif not report.get("authorized"):
+            report["phase"] = "not_authorized"
+        elif report.get("offline_since"):
+            report["phase"] = "offline"
+        self.sync_health.show_report(report)
+
+    def _on_sync_state(self, state: object) -> None:
+        if isinstance(state, SyncState) and self.current is self.sync_health:
+            self.refresh_health(state)
+
+    def _sync_now(self) -> None:
+        if self.parts.worker is not None:
+            self.parts.worker.wake()
+
+    # --- look and language -----------------------------------------------------------------
+
+    def set_language(self, language: str) -> None:
+        self.language.set_language(language)
+        self.lookup.set_language(language)
+        self._retranslate_banner()
+
+    def toggle_contrast(self) -> None:
+        self.settings.high_contrast = not self.settings.high_contrast
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.setStyleSheet(resources.stylesheet(self.settings.high_contrast, self.settings.text_scale))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.LanguageChange:
+            self._retranslate_banner()
+        super().changeEvent(event)
+
+    def _retranslate_banner(self) -> None:
+        office = getattr(self, "_office", "")
+        self.banner_text.setText(office or self.tr("Citizen feedback"))
+        self.language_button.setText(LANGUAGES[self.language.other()])
+        self.staff_button.setAccessibleName(self.tr("Staff"))
+        self.staff_button.setToolTip(self.tr("Staff"))
+
+    # --- leaving ------------------------------------------------------------------------
+
+    def request_exit(self) -> None:
+        """Staff asked to leave kiosk mode: the only way this window closes in kiosk mode."""
+        self.flow.finish()
+        self._exit_allowed = True
+        self.exit_requested.emit()
+        self.close()
+
+    def allow_close(self) -> None:
+        """A windowed kiosk (--windowed, the demo) closes like any window."""
+        self._exit_allowed = True
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
+        if not self._exit_allowed:
+            event.ignore()  # Alt+F4 on a kiosk: nothing happens
+            return
+        self.flow.finish()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        super().closeEvent(event)

@@ -1,0 +1,811 @@
+<?xml version='1.0' encoding='utf-8'?>
+<TS version="2.1" language="es_ES">
+<context>
+    <name>AttractScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/attract.py" line="51" />
+        <source>How did we do today?</source>
+        <translation>¿Cómo le atendimos hoy?</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/attract.py" line="52" />
+        <source>Tap a face. One tap is enough.</source>
+        <translation>Toque una cara. Basta con un toque.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/attract.py" line="53" />
+        <source>Which service did you come for?</source>
+        <translation>¿Por qué servicio vino?</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/attract.py" line="69" />
+        <source>This kiosk has no services yet. Please ask at the counter.</source>
+        <translation>Este quiosco aún no tiene servicios. Por favor, pregunte en el mostrador.</translation>
+    </message>
+</context>
+<context>
+    <name>CommentScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/comment.py" line="69" />
+        <source>Please write what went wrong, so it can be put right.</source>
+        <translation>Por favor, escriba qué salió mal, para poder corregirlo.</translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../kiosk/ui/screens/comment.py" line="78" />
+        <source>%n characters left</source>
+        <translation><numerusform>Queda %n carácter</numerusform><numerusform>Quedan %n caracteres</numerusform></translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/comment.py" line="82" />
+        <source>Your complaint</source>
+        <translation>Su queja</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/comment.py" line="85" />
+        <source>Your complaint will reach the ministry even if this kiosk is offline. You will get a reference code to follow it up.</source>
+        <translation>Su queja llegará al ministerio aunque este quiosco no tenga conexión. Recibirá un código de referencia para darle seguimiento.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/comment.py" line="89" />
+        <source>Send complaint</source>
+        <translation>Enviar queja</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/comment.py" line="91" />
+        <source>Your comment</source>
+        <translation>Su comentario</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/comment.py" line="92" />
+        <source>Please do not write your name, phone number or ID here.</source>
+        <translation>Por favor, no escriba aquí su nombre, teléfono ni documento de identidad.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/comment.py" line="93" />
+        <source>Save comment</source>
+        <translation>Guardar comentario</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/comment.py" line="94" />
+        <source>Type here</source>
+        <translation>Escriba aquí</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/comment.py" line="95" />
+        <source>Back</source>
+        <translation>Atrás</translation>
+    </message>
+</context>
+<context>
+    <name>DetailsScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/details.py" line="61" />
+        <source>Tell us more (optional)</source>
+        <translation>Cuéntenos más (opcional)</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/details.py" line="63" />
+        <source>Quality of the service</source>
+        <translation>Calidad del servicio</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/details.py" line="64" />
+        <source>Staff courtesy</source>
+        <translation>Amabilidad del personal</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/details.py" line="65" />
+        <source>Waiting time</source>
+        <translation>Tiempo de espera</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/details.py" line="66" />
+        <source>Cleanliness</source>
+        <translation>Limpieza</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/details.py" line="70" />
+        <source>Add a comment</source>
+        <translation>Añadir un comentario</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/details.py" line="71" />
+        <source>I want to make a complaint</source>
+        <translation>Quiero presentar una queja</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/details.py" line="72" />
+        <source>Send</source>
+        <translation>Enviar</translation>
+    </message>
+</context>
+<context>
+    <name>FaceRow</name>
+    <message>
+        <location filename="../../kiosk/ui/parts.py" line="88" />
+        <source>Very bad</source>
+        <translation>Muy mal</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/parts.py" line="89" />
+        <source>Bad</source>
+        <translation>Mal</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/parts.py" line="90" />
+        <source>Okay</source>
+        <translation>Regular</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/parts.py" line="91" />
+        <source>Good</source>
+        <translation>Bien</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/parts.py" line="92" />
+        <source>Very good</source>
+        <translation>Muy bien</translation>
+    </message>
+</context>
+<context>
+    <name>KioskWindow</name>
+    <message>
+        <location filename="../../kiosk/ui/window.py" line="245" />
+        <source>Sorry, this kiosk cannot take ratings now. Please ask staff.</source>
+        <translation>Lo sentimos, este quiosco no puede recibir valoraciones ahora. Pregunte al personal.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/window.py" line="429" />
+        <source>Citizen feedback</source>
+        <translation>Opinión ciudadana</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/window.py" line="431" />
+        <location filename="../../kiosk/ui/window.py" line="432" />
+        <source>Staff</source>
+        <translation>Personal</translation>
+    </message>
+</context>
+<context>
+    <name>LookupScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="67" />
+        <source>Looking up…</source>
+        <translation>Buscando…</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="75" />
+        <source>Nothing found for %1. Check the code and try again.</source>
+        <translation>No se encontró nada para %1. Revise el código e inténtelo de nuevo.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="78" />
+        <source>as the ministry's system has it</source>
+        <translation>según el sistema del ministerio</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="80" />
+        <source>as this kiosk has it (the server cannot be reached)</source>
+        <translation>según este quiosco (no se puede contactar con el servidor)</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="83" />
+        <source>Reference: %1</source>
+        <translation>Referencia: %1</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="84" />
+        <source>Ticket: %1</source>
+        <translation>Caso: %1</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="84" />
+        <source>none yet</source>
+        <translation>aún ninguno</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="85" />
+        <source>Status: %1</source>
+        <translation>Estado: %1</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="100" />
+        <source>Look up a reference or ticket</source>
+        <translation>Buscar una referencia o un caso</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="101" />
+        <source>Reference code or ticket number</source>
+        <translation>Código de referencia o número de caso</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="102" />
+        <source>Look up</source>
+        <translation>Buscar</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="103" />
+        <source>Print its receipt</source>
+        <translation>Imprimir su comprobante</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="104" />
+        <source>Back</source>
+        <translation>Atrás</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="109" />
+        <source>being answered on this kiosk</source>
+        <translation>en curso en este quiosco</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="110" />
+        <source>queued on this kiosk, not yet sent</source>
+        <translation>en cola en este quiosco, aún sin enviar</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="111" />
+        <source>being sent</source>
+        <translation>enviándose</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="112" />
+        <source>delivered to the ministry</source>
+        <translation>entregado al ministerio</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="113" />
+        <source>refused by the server (see sync health)</source>
+        <translation>rechazado por el servidor (vea el estado de sincronización)</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="117" />
+        <source>received</source>
+        <translation>recibido</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="118" />
+        <source>open</source>
+        <translation>abierto</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="119" />
+        <source>in progress</source>
+        <translation>en curso</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="120" />
+        <source>waiting for information</source>
+        <translation>esperando información</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="121" />
+        <source>resolved</source>
+        <translation>resuelto</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="122" />
+        <source>closed</source>
+        <translation>cerrado</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="123" />
+        <source>reopened</source>
+        <translation>reabierto</translation>
+    </message>
+</context>
+<context>
+    <name>OnScreenKeyboard</name>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="204" />
+        <source>Delete</source>
+        <extracomment>Smallest side of any key, in pixels: 20 mm on the reference 21.5-inch 1920x1080 panel (ARCHITECTURE section 7). Languages with a letter layout; ``set_language`` accepts these (and region variants). Backspace repeats after this delay, at this interval, while held. A second shift tap within this many ms turns on caps lock; a slower one turns shift off.</extracomment>
+        <translation>Borrar</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="205" />
+        <source>Backspace</source>
+        <translation>Retroceso</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="207" />
+        <source>space</source>
+        <translation>espacio</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="208" />
+        <source>Space</source>
+        <translation>Espacio</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="210" />
+        <source>?123</source>
+        <translation>?123</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="211" />
+        <source>Numbers and symbols</source>
+        <translation>Números y símbolos</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="213" />
+        <source>ABC</source>
+        <translation>ABC</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="214" />
+        <source>Letters</source>
+        <translation>Letras</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="216" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="217" />
+        <source>Done</source>
+        <translation>Listo</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="326" />
+        <source>CAPS</source>
+        <translation>MAYÚS</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="326" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="327" />
+        <source>Shift</source>
+        <translation>Mayúscula</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="327" />
+        <source>Caps lock</source>
+        <translation>Bloqueo de mayúsculas</translation>
+    </message>
+</context>
+<context>
+    <name>PinPad</name>
+    <message>
+        <location filename="../../kiosk/ui/widgets/pin_pad.py" line="116" />
+        <location filename="../../kiosk/ui/widgets/pin_pad.py" line="117" />
+        <source>Clear</source>
+        <extracomment>Longest PIN the pad accepts; further digits are ignored. One of these per entered digit. U+2022 is in practically every font, unlike U+25CF.</extracomment>
+        <translation>Borrar todo</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/pin_pad.py" line="118" />
+        <source>Delete</source>
+        <translation>Borrar</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/pin_pad.py" line="119" />
+        <source>Backspace</source>
+        <translation>Retroceso</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/widgets/pin_pad.py" line="120" />
+        <location filename="../../kiosk/ui/widgets/pin_pad.py" line="121" />
+        <source>OK</source>
+        <translation>Aceptar</translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../kiosk/ui/widgets/pin_pad.py" line="186" />
+        <source>PIN, %n digit(s) entered</source>
+        <translation><numerusform>PIN, %n dígito introducido</numerusform><numerusform>PIN, %n dígitos introducidos</numerusform></translation>
+    </message>
+</context>
+<context>
+    <name>Receipt</name>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="164" />
+        <source>Complaint receipt</source>
+        <translation>Comprobante de queja</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="165" />
+        <source>Your complaint will reach the ministry even if this kiosk is offline. Keep this receipt to follow it up.</source>
+        <translation>Su queja llegará al ministerio aunque este quiosco no tenga conexión. Guarde este comprobante para darle seguimiento.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="172" />
+        <source>Feedback receipt</source>
+        <translation>Comprobante de opinión</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="173" />
+        <source>Thank you for your feedback. Scan the code to see what becomes of it.</source>
+        <translation>Gracias por su opinión. Escanee el código para ver cómo avanza.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="204" />
+        <source>Reference code</source>
+        <translation>Código de referencia</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="213" />
+        <source>Ticket number: %1</source>
+        <translation>Número de caso: %1</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="216" />
+        <source>Your rating: %1 of 5</source>
+        <translation>Su valoración: %1 de 5</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="224" />
+        <source>Kiosk %1</source>
+        <translation>Quiosco %1</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="370" />
+        <source>The receipt could not be printed. Write the reference code down for the citizen.</source>
+        <translation>No se pudo imprimir el comprobante. Anote el código de referencia para el ciudadano.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="398" />
+        <source>No printer is connected. Check the printer's cable and power.</source>
+        <translation>No hay ninguna impresora conectada. Revise el cable y la alimentación de la impresora.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="402" />
+        <source>The printer %1 is not connected. Check its cable and power, or ask IT to check the printer name in kiosk.toml.</source>
+        <translation>La impresora %1 no está conectada. Revise su cable y alimentación, o pida a informática que revise el nombre de la impresora en kiosk.toml.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="412" />
+        <source>The printer did not take the receipt. Check its paper and power, then reprint it.</source>
+        <translation>La impresora no aceptó el comprobante. Revise el papel y la alimentación, y vuelva a imprimirlo.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="417" />
+        <source>The receipt is printing.</source>
+        <translation>El comprobante se está imprimiendo.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="445" />
+        <source>The receipt was saved as %1.</source>
+        <translation>El comprobante se guardó como %1.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="449" />
+        <source>Receipts cannot be saved in %1 (%2). Ask IT to check the folder in kiosk.toml.</source>
+        <translation>No se pueden guardar comprobantes en %1 (%2). Pida a informática que revise la carpeta en kiosk.toml.</translation>
+    </message>
+</context>
+<context>
+    <name>ReceiptScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="87" />
+        <source>Your receipt is printing.</source>
+        <translation>Su comprobante se está imprimiendo.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="89" />
+        <source>The printer is not working. Please scan the code with your phone or write it down.</source>
+        <translation>La impresora no funciona. Escanee el código con su teléfono o anótelo.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="95" />
+        <source>Your complaint is recorded</source>
+        <translation>Su queja ha quedado registrada</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="95" />
+        <source>Your feedback is recorded</source>
+        <translation>Su opinión ha quedado registrada</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="98" />
+        <source>It will reach the ministry even if this kiosk is offline. Keep this code to follow it up on your phone.</source>
+        <translation>Llegará al ministerio aunque este quiosco no tenga conexión. Guarde este código para darle seguimiento desde su teléfono.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="102" />
+        <source>Your reference code</source>
+        <translation>Su código de referencia</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="103" />
+        <source>Print a receipt</source>
+        <translation>Imprimir comprobante</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="104" />
+        <source>Finish</source>
+        <translation>Terminar</translation>
+    </message>
+</context>
+<context>
+    <name>StaffHomeScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_home.py" line="50" />
+        <source>Staff</source>
+        <translation>Personal</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_home.py" line="52" />
+        <source>Log a walk-in grievance</source>
+        <translation>Registrar una queja presencial</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_home.py" line="53" />
+        <source>Look up a reference or ticket</source>
+        <translation>Buscar una referencia o un caso</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_home.py" line="54" />
+        <source>Reprint a receipt</source>
+        <translation>Reimprimir un comprobante</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_home.py" line="55" />
+        <source>Sync health</source>
+        <translation>Estado de sincronización</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_home.py" line="56" />
+        <source>Switch language</source>
+        <translation>Cambiar idioma</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_home.py" line="57" />
+        <source>High contrast on/off</source>
+        <translation>Alto contraste sí/no</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_home.py" line="58" />
+        <source>Back to the citizen screen</source>
+        <translation>Volver a la pantalla del ciudadano</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_home.py" line="59" />
+        <source>Exit kiosk mode</source>
+        <translation>Salir del modo quiosco</translation>
+    </message>
+</context>
+<context>
+    <name>StaffLoginScreen</name>
+    <message numerus="yes">
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="50" />
+        <source>That PIN is not right. Try again (%n mistakes so far).</source>
+        <translation><numerusform>Ese PIN no es correcto. Inténtelo de nuevo (%n error hasta ahora).</numerusform><numerusform>Ese PIN no es correcto. Inténtelo de nuevo (%n errores hasta ahora).</numerusform></translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="61" />
+        <source>Staff mode is not set up on this kiosk. IT sets the staff PIN.</source>
+        <translation>El modo de personal no está configurado en este quiosco. Informática define el PIN.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="70" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="85" />
+        <source>Enter the staff PIN.</source>
+        <translation>Introduzca el PIN del personal.</translation>
+    </message>
+    <message numerus="yes">
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="73" />
+        <source>Too many wrong PINs. Try again in %n seconds.</source>
+        <translation><numerusform>Demasiados PIN incorrectos. Inténtelo de nuevo en %n segundo.</numerusform><numerusform>Demasiados PIN incorrectos. Inténtelo de nuevo en %n segundos.</numerusform></translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="82" />
+        <source>Staff</source>
+        <translation>Personal</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="83" />
+        <source>Back to the citizen screen</source>
+        <translation>Volver a la pantalla del ciudadano</translation>
+    </message>
+</context>
+<context>
+    <name>SyncHealthScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="64" />
+        <source>Sync health</source>
+        <translation>Estado de sincronización</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="65" />
+        <source>Queue</source>
+        <translation>Cola</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="66" />
+        <source>Oldest unsent</source>
+        <translation>Más antiguo sin enviar</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="67" />
+        <source>Last successful sync</source>
+        <translation>Última sincronización correcta</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="68" />
+        <source>Printer</source>
+        <translation>Impresora</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="69" />
+        <source>Device</source>
+        <translation>Dispositivo</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="70" />
+        <source>Rejected items</source>
+        <translation>Envíos rechazados</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="71" />
+        <source>Sync now</source>
+        <translation>Sincronizar ahora</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="72" />
+        <source>Back</source>
+        <translation>Atrás</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="81" />
+        <source>%1 waiting, %2 delivered, %3 rejected</source>
+        <translation>%1 en espera, %2 entregados, %3 rechazados</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="86" />
+        <source>nothing waiting</source>
+        <translation>nada en espera</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="87" />
+        <source>never</source>
+        <translation>nunca</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="89" />
+        <source>working</source>
+        <translation>funciona</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="90" />
+        <source>not connected</source>
+        <translation>no conectada</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="91" />
+        <source>failing: check paper and cable</source>
+        <translation>falla: revise el papel y el cable</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="92" />
+        <source>saving receipts as PDF files</source>
+        <translation>guarda los comprobantes como archivos PDF</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="102" />
+        <source>None</source>
+        <translation>Ninguno</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="107" />
+        <source>Not enrolled: IT runs gea-kiosk enroll on this kiosk.</source>
+        <translation>No registrado: informática ejecuta gea-kiosk enroll en este quiosco.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="109" />
+        <source>Not authorized: the server refused this kiosk. Ask IT to re-enroll it.</source>
+        <translation>No autorizado: el servidor rechazó este quiosco. Pida a informática que lo vuelva a registrar.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="111" />
+        <source>Another process (gea-kiosk sync) is sending this kiosk's queue.</source>
+        <translation>Otro proceso (gea-kiosk sync) está enviando la cola de este quiosco.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="114" />
+        <source>Offline since %1. Everything is kept and sent when the network returns.</source>
+        <translation>Sin conexión desde %1. Todo se guarda y se enviará cuando vuelva la red.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="118" />
+        <source>Online: sending now.</source>
+        <translation>Conectado: enviando ahora.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="119" />
+        <source>Online.</source>
+        <translation>Conectado.</translation>
+    </message>
+</context>
+<context>
+    <name>ThankYouScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/thanks.py" line="60" />
+        <source>Thank you!</source>
+        <translation>¡Gracias!</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/thanks.py" line="62" />
+        <source>We are sorry it did not go well. Tell us what happened, so it can be put right.</source>
+        <translation>Sentimos que no haya ido bien. Cuéntenos qué pasó, para poder corregirlo.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/thanks.py" line="64" />
+        <source>Your rating has been recorded.</source>
+        <translation>Su valoración ha quedado registrada.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/thanks.py" line="66" />
+        <source>Tell us more</source>
+        <translation>Cuéntenos más</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/thanks.py" line="67" />
+        <source>I want to make a complaint</source>
+        <translation>Quiero presentar una queja</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/thanks.py" line="68" />
+        <source>Done</source>
+        <translation>Listo</translation>
+    </message>
+</context>
+<context>
+    <name>WalkInScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="126" />
+        <source>Choose the service.</source>
+        <translation>Elija el servicio.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="128" />
+        <source>Choose the citizen's rating.</source>
+        <translation>Elija la valoración del ciudadano.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="134" />
+        <source>Describe the grievance.</source>
+        <translation>Describa la queja.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="146" />
+        <source>Walk-in grievance</source>
+        <translation>Queja presencial</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="147" />
+        <source>Service</source>
+        <translation>Servicio</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="148" />
+        <source>Category</source>
+        <translation>Categoría</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="149" />
+        <source>Priority (optional)</source>
+        <translation>Prioridad (opcional)</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="150" />
+        <source>The citizen's rating</source>
+        <translation>La valoración del ciudadano</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="152" />
+        <source>What happened? Do not write the citizen's name, phone number or ID.</source>
+        <translation>¿Qué pasó? No escriba el nombre, teléfono ni documento del ciudadano.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="154" />
+        <source>Back</source>
+        <translation>Atrás</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="156" />
+        <source>Next</source>
+        <translation>Siguiente</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/walk_in.py" line="156" />
+        <source>Log grievance</source>
+        <translation>Registrar queja</translation>
+    </message>
+</context>
+</TS>
