@@ -13,6 +13,15 @@ STAMP  := $(VENV)/.installed
 
 test: lint typecheck pytest
 
+# The product on this machine: demo server on 127.0.0.1 (when PostgreSQL answers) and the kiosk
+# in a window. Staff PIN 123456.
+demo: $(STAMP)
+	$(BIN)/gea-kiosk demo
+
+# A PNG of every kiosk screen, in English and Spanish, into docs/screenshots/all.
+screenshots: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/gea-kiosk screenshots --out docs/screenshots/all
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -32,6 +41,8 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.db_ingest
 	$(BIN)/python -m bench.sync_server
+	$(BIN)/python -m bench.kiosk_drain
+	$(BIN)/python -m bench.kiosk_submit
 
 # Extract the UI's strings, fill in the Spanish (tools/spanish.py) and compile them.
 translations: $(STAMP)

@@ -63,6 +63,7 @@ def main(ctx: click.Context, config_path: Path | None, windowed: bool) -> None:
     if ctx.invoked_subcommand is None:
         from kiosk.ui import app
 
+        _need_screen()
         raise SystemExit(app.run(ctx.obj.data_dir, settings, windowed=windowed))
 
 
@@ -83,6 +84,7 @@ def demo_command(ctx: Context, offline: bool, database_url: str, port: int) -> N
     kiosk in a window. Without PostgreSQL, the kiosk alone, offline, on a built-in catalog."""
     from kiosk.ui import app
 
+    _need_screen()
     configured = ctx.settings()
     # The demo counter serves passports alone (one tap to rate) unless kiosk.toml lists services.
     settings = configured.model_copy(
@@ -318,6 +320,15 @@ def submit_command(
         )
     else:
         click.echo(f"Queued {submission.reference_code}. It is sent when the kiosk is online.")
+
+
+def _need_screen() -> None:
+    from kiosk.ui import app
+
+    try:
+        app.check_screen()
+    except app.NoScreen as exc:
+        raise EnvironmentProblem(str(exc)) from None
 
 
 def _identity_or_fail(engine: Any) -> identity.Identity:

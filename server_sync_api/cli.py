@@ -266,3 +266,7 @@ def _local(moment: datetime, settings: ServerSettings) -> str:
     from zoneinfo import ZoneInfo
 
     return f"{moment.astimezone(ZoneInfo(settings.timezone)):%Y-%m-%d %H:%M}"
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, delete, func, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from kiosk.local_db import database
@@ -22,6 +23,8 @@ from kiosk.local_db.models import DeviceIdentity, OutboxItem, OutboxState, Refer
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_RANDOM_CHARS = 4
+# Rows settled per statement: well below SQLite's limit on bound parameters (32,766).
+SETTLE_CHUNK = 500
 SYNCED_RETENTION = timedelta(days=30)
 # Details a citizen may add to an open submission after the first tap.
 DETAIL_FIELDS = frozenset(
@@ -204,32 +207,96 @@ def claim(
     """Take up to `limit` pending rows that are due, oldest first, and mark them `sending`."""
     now = now or utcnow()
     with Session(engine) as session, session.begin():
-        query = select(OutboxItem).where(OutboxItem.state == OutboxState.PENDING)
+        # Plain rows and one UPDATE for the batch, not ORM objects changed one by one: a drain
+        # claims every row once, and the ORM's bookkeeping was a large share of it.
+        query = select(
+            OutboxItem.id,
+            OutboxItem.client_uuid,
+            OutboxItem.reference_code,
+            OutboxItem.payload,
+            OutboxItem.recorded_at,
+            OutboxItem.attempts,
+            OutboxItem.next_attempt_at,
+            OutboxItem.error_code,
+            OutboxItem.last_error,
+            OutboxItem.feedback_id,
+            OutboxItem.ticket_number,
+        ).where(OutboxItem.state == OutboxState.PENDING)
         if not ignore_backoff:
             query = query.where((OutboxItem.next_attempt_at.is_(None)) | (OutboxItem.next_attempt_at <= now))
-        items = session.scalars(query.order_by(OutboxItem.sequence).limit(limit)).all()
-        for item in items:
-            item.state = OutboxState.SENDING
-            item.state_changed_at = now
-            item.attempts += 1
-        return [OutboxRow.of(item) for item in items]
+        rows = session.execute(query.order_by(OutboxItem.sequence).limit(limit)).all()
+        if not rows:
+            return []
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id.in_([row.id for row in rows]))
+            .values(state=OutboxState.SENDING, state_changed_at=now, attempts=OutboxItem.attempts + 1)
+            .execution_options(synchronize_session=False)  # no object of this session is loaded
+        )
+        return [
+            OutboxRow(
+                client_uuid=row.client_uuid,
+                reference_code=row.reference_code,
+                payload=row.payload,
+                recorded_at=row.recorded_at,
+                state=OutboxState.SENDING,
+                state_changed_at=now,
+                attempts=row.attempts + 1,
+                next_attempt_at=row.next_attempt_at,
+                error_code=row.error_code,
+                last_error=row.last_error,
+                feedback_id=row.feedback_id,
+                ticket_number=row.ticket_number,
+            )
+            for row in rows
+        ]
 
 
 def mark_synced(engine: Engine, settled: Iterable[tuple[str, int | None, str | None]]) -> None:
     """The server has these (created or duplicate). Their free text is cleared: the kiosk
-    keeps as little personal data as it can; the server has the text."""
+    keeps as little personal data as it can; the server has the text. Raises NoResultFound
+    (and changes nothing) if one of them is not in the outbox."""
     now = utcnow()
+    settled = list(settled)
+    if not settled:
+        return
     with Session(engine) as session, session.begin():
-        for client_uuid, feedback_id, ticket_number in settled:
-            item = session.scalars(select(OutboxItem).where(OutboxItem.client_uuid == client_uuid)).one()
-            item.state = OutboxState.SYNCED
-            item.state_changed_at = now
-            item.feedback_id = feedback_id
-            item.ticket_number = ticket_number
-            item.error_code = item.last_error = None
-            item.next_attempt_at = None
-            if item.payload.get("feedback_text") is not None:
-                item.payload = {**item.payload, "feedback_text": None}
+        # One SELECT and one executemany UPDATE per chunk rather than an ORM load and flush
+        # per row: settling was most of the kiosk's CPU time in a drain (bench/kiosk_drain.py).
+        for start in range(0, len(settled), SETTLE_CHUNK):
+            chunk = settled[start : start + SETTLE_CHUNK]
+            found = {
+                client_uuid: (row_id, payload)
+                for row_id, client_uuid, payload in session.execute(
+                    select(OutboxItem.id, OutboxItem.client_uuid, OutboxItem.payload).where(
+                        OutboxItem.client_uuid.in_({client_uuid for client_uuid, _, _ in chunk})
+                    )
+                )
+            }
+            plain: list[dict[str, Any]] = []
+            with_text: list[dict[str, Any]] = []
+            for client_uuid, feedback_id, ticket_number in chunk:
+                if client_uuid not in found:
+                    raise NoResultFound(f"submission {client_uuid} is not in the outbox")
+                row_id, payload = found[client_uuid]
+                change: dict[str, Any] = {
+                    "id": row_id,
+                    "state": OutboxState.SYNCED,
+                    "state_changed_at": now,
+                    "feedback_id": feedback_id,
+                    "ticket_number": ticket_number,
+                    "error_code": None,
+                    "last_error": None,
+                    "next_attempt_at": None,
+                }
+                if payload.get("feedback_text") is None:
+                    plain.append(change)
+                else:
+                    change["payload"] = {**payload, "feedback_text": None}
+                    with_text.append(change)
+            # ORM bulk UPDATE by primary key: each run of rows with the same keys is one
+            # executemany, so the rows whose text is cleared go together.
+            session.execute(update(OutboxItem), plain + with_text)
 
 
 def mark_rejected(engine: Engine, rejected: Iterable[tuple[str, str, str]]) -> None:

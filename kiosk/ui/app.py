@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from kiosk import bootstrap, health
@@ -29,8 +31,23 @@ log = logging.getLogger(__name__)
 REFERENCE_SIZE = (1920, 1080)
 
 
+class NoScreen(Exception):
+    """Qt would abort the interpreter: there is no display to open a window on."""
+
+
+def check_screen() -> None:
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        raise NoScreen(
+            "No screen to show the kiosk on (neither DISPLAY nor WAYLAND_DISPLAY is set). Run it on "
+            "the kiosk's desktop, under xvfb-run, or with QT_QPA_PLATFORM=offscreen."
+        )
+
+
 def qt_app(settings: KioskSettings) -> QApplication:
     """The one QApplication, with the kiosk's font and stylesheet."""
+    check_screen()
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("gea-kiosk")
@@ -96,12 +113,23 @@ def running_kiosk(data_dir: Path, settings: KioskSettings) -> Iterator[KioskPart
         yield parts
 
 
+def _quit_on_sigterm(app: QApplication) -> None:
+    """systemd (or IT) stopping the kiosk: leave the event loop, so the citizen's open row is
+    finished and the worker stops cleanly. Python runs signal handlers only between bytecodes,
+    so a timer gives it a moment twice a second while Qt waits for events."""
+    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    ticker = QTimer(app)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(500)
+
+
 def run(data_dir: Path, settings: KioskSettings, *, windowed: bool) -> int:
     """The kiosk until staff exit kiosk mode (or the window closes, when windowed)."""
     app = qt_app(settings)
     with running_kiosk(data_dir, settings) as parts:
         window = KioskWindow(parts)
         window.exit_requested.connect(app.quit)
+        _quit_on_sigterm(app)
         if windowed:
             window.allow_close()
             window.resize(*REFERENCE_SIZE)

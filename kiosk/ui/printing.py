@@ -58,8 +58,8 @@ ROLL_FEED_MM: Final = 12.0
 # On A4 the same receipt, half as large again, in a block at the top of the page.
 A4_BLOCK_WIDTH_MM: Final = 110.0
 A4_TOP_MM: Final = 20.0
-# 44 mm: a phone held at arm's length focuses on it, and it stays over 30 mm after snapping
-# its modules to whole printer dots.
+# 44 mm with its quiet zone, so the printed symbol stays over 30 mm (a phone at arm's length
+# reads it) after its modules are snapped to whole printer dots.
 QR_SIZE: Final = 440
 QR_QUIET_MODULES: Final = 4
 # Font sizes, in layout units (35 is 3.5 mm, about 10 pt).
