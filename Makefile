@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.sync_server
 	$(BIN)/python -m bench.kiosk_drain
 	$(BIN)/python -m bench.kiosk_submit
+	$(BIN)/python -m bench.kiosk_ui
 
 # Extract the UI's strings, fill in the Spanish (tools/spanish.py) and compile them.
 translations: $(STAMP)

@@ -4,7 +4,6 @@ look, for docs/screenshots, and by the tests (every screen must render)."""
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -158,8 +157,8 @@ def take(out: Path, languages: tuple[str, ...] = ("en", "es"), high_contrast: bo
             app.setStyleSheet("")
             app.setStyleSheet(_sheet(settings))
             parts = build_parts(data_dir, settings)
-            # Screenshots do not wait out the thank-you pause: each call of this clock is 10 s later.
-            parts.flow = CitizenFlow(parts.services, clock=itertools.count(step=10.0).__next__)
+            # Screenshots do not wait out the thank-you pause (they show the screen after it).
+            parts.flow = CitizenFlow(parts.services, thank_you_s=0.0)
             window = KioskWindow(parts)
             window.resize(*REFERENCE_SIZE)
             window.allow_close()

@@ -32,6 +32,9 @@ class ThankYouScreen(Screen):
         row.setSpacing(32)
         for b in (self.more_button, self.complain_button, self.done_button):
             b.setMinimumWidth(380)
+            policy = b.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            b.setSizePolicy(policy)
             row.addWidget(b)
         self._wake = QTimer(self)
         self._wake.setSingleShot(True)
@@ -52,8 +55,11 @@ class ThankYouScreen(Screen):
         self.retranslate()
 
     def _set_buttons(self, enabled: bool) -> None:
+        """Asleep buttons are hidden rather than greyed out, so nothing looks broken; the layout
+        keeps their place, so nothing jumps when they appear."""
         for b in (self.more_button, self.complain_button, self.done_button):
             b.setEnabled(enabled)
+            b.setVisible(enabled)
 
     def retranslate(self) -> None:
         low = self._answer is not None and self._answer.gets_ticket
