@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -335,6 +335,10 @@ async def record_device_status(
             (synced, device.device_id),
         )
         return
+    oldest = _as_utc(status.oldest_pending_at) if status.oldest_pending_at else None
+    if oldest is not None and offset:
+        # The kiosk dated it by its own clock; the fleet view judges backlogs by the server's.
+        oldest += timedelta(seconds=offset)
     await conn.execute(
         """
         UPDATE kiosk_devices SET
@@ -350,7 +354,7 @@ async def record_device_status(
         {
             "synced": synced,
             "queue_depth": status.queue_depth,
-            "oldest": _as_utc(status.oldest_pending_at) if status.oldest_pending_at else None,
+            "oldest": oldest,
             "offset": offset,
             "app_version": status.app_version,
             "printer": status.printer,

@@ -9,16 +9,9 @@ stored; once it is back, /readyz says so and the batch the kiosk kept is accepte
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,107 +19,25 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from server_sync_api import demo, migrate
-from server_sync_api.core.db import libpq_conninfo, make_engine
-from tests.helpers.pg import TEST_TIMEZONE
-from tests.helpers.server import EnrolledDevice, enroll, free_port, serve, settings_for
+from server_sync_api.core.db import libpq_conninfo
+from tests.helpers.private_pg import PrivateCluster, feedback_db, private_cluster
+from tests.helpers.server import EnrolledDevice, enroll, serve, settings_for
 
 SUBMISSIONS = "/api/v1/submissions"
 READY_ATTEMPTS = 120
 READY_PAUSE_S = 0.25
-PG_CTL_TIMEOUT_S = 60
-
-
-def postgres_bindir() -> Path:
-    """The directory of initdb and pg_ctl: pg_config's answer, else Debian's layout."""
-    found = shutil.which("pg_config")
-    if found:
-        bindir = Path(
-            subprocess.run([found, "--bindir"], check=True, capture_output=True, text=True).stdout.strip()
-        )
-        if (bindir / "initdb").exists():
-            return bindir
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
-    if not candidates:
-        pytest.fail("initdb was not found: install the PostgreSQL server package (postgresql-15)")
-    return Path(candidates[0]).parent
-
-
-@dataclass
-class PrivateCluster:
-    """A throwaway PostgreSQL cluster in a temporary directory, on its own port."""
-
-    bindir: Path
-    root: Path
-    port: int
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    def _run(self, *args: str) -> None:
-        command = [str(self.bindir / args[0]), *args[1:]]
-        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-            command = ["runuser", "-u", "postgres", "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=PG_CTL_TIMEOUT_S, check=False)
-        if done.returncode != 0:
-            log = (self.root / "server.log").read_text() if (self.root / "server.log").exists() else ""
-            raise RuntimeError(f"{args[0]} {args[1]} failed: {done.stderr or done.stdout}\n{log[-2000:]}")
-
-    def init(self) -> None:
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._run(
-            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"), "-w", "start"
-        )
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    def is_running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
-
-    def url(self, database: str) -> URL:
-        return URL.create(
-            "postgresql+psycopg", username="postgres", host="127.0.0.1", port=self.port, database=database
-        )
 
 
 @pytest.fixture
 def cluster() -> Iterator[PrivateCluster]:
-    root = Path(tempfile.mkdtemp(prefix="gea-pg-outage-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    private = PrivateCluster(postgres_bindir(), root, free_port())
-    assert private.port != 5432
-    try:
-        private.init()
-        private.start()
+    with private_cluster("gea-pg-outage-") as private:
         yield private
-    finally:
-        try:
-            if private.is_running():
-                private.stop("immediate")
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 def outage_db_url(cluster: PrivateCluster) -> URL:
     """A feedback_db at head with the demo catalog, on the private cluster."""
-    with psycopg.connect(libpq_conninfo(cluster.url("postgres")), autocommit=True) as conn:
-        conn.execute("CREATE DATABASE feedback_db")
-    url = cluster.url("feedback_db")
-    engine = make_engine(url)
-    try:
-        migrate.upgrade(engine, timezone=TEST_TIMEZONE)
-        with engine.begin() as connection:
-            demo.seed_demo(connection)
-    finally:
-        engine.dispose()
-    return url
+    return feedback_db(cluster)
 
 
 def wait_for(condition: Callable[[], bool], attempts: int = READY_ATTEMPTS) -> bool:
