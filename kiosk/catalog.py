@@ -47,7 +47,7 @@ class Catalog:
 
     @property
     def priorities(self) -> list[tuple[int, str]]:
-        """(id, name) in the server's order, most urgent last as priority_order says."""
+        """(id, name) in the server's order: priority_order, most urgent first."""
         return [(int(p["priority_id"]), str(p["name"])) for p in self.body.get("priorities", [])]
 
     def entity_name(self, entity_id: str) -> str:

@@ -87,20 +87,21 @@ class NoDatabase(Exception):
 def _database_reachable(url: str) -> None:
     try:
         import psycopg
+        from psycopg import sql
         from sqlalchemy.engine import make_url
 
         import server_sync_api  # noqa: F401 (the demo server needs the [server] extra)
     except ImportError as exc:
         raise NoDatabase(f"the server's packages are not installed ({exc.name})") from None
     target = make_url(url)
-    admin = target.set(database="postgres").render_as_string(hide_password=False)
+    admin = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     try:
-        with psycopg.connect(admin.replace("+psycopg", ""), connect_timeout=3, autocommit=True) as conn:
+        with psycopg.connect(admin, connect_timeout=3, autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)
             ).fetchone()
             if not exists:
-                conn.execute(f'CREATE DATABASE "{target.database}"')
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(target.database))))
     except psycopg.Error as exc:
         raise NoDatabase(str(exc).strip().splitlines()[0]) from None
 

@@ -38,7 +38,8 @@ def lockout_after(failures: int) -> float:
     """No wait for the first few mistakes, then 30 s, 60 s, 120 s ... up to 15 minutes."""
     if failures < FREE_ATTEMPTS:
         return 0.0
-    return float(min(FIRST_LOCKOUT_S * 2 ** (failures - FREE_ATTEMPTS), MAX_LOCKOUT_S))
+    # The exponent is capped: the ceiling is reached long before, and 2**1024 overflows a float.
+    return float(min(FIRST_LOCKOUT_S * 2 ** min(failures - FREE_ATTEMPTS, 16), MAX_LOCKOUT_S))
 
 
 class StaffGate:
@@ -59,7 +60,8 @@ class StaffGate:
 
     def locked_for(self) -> float:
         until = float(local_settings.get_value(self._engine, _LOCKED_UNTIL) or 0)
-        return max(0.0, until - self._clock())
+        # Never longer than the lockout itself, even if the wall clock was set back since.
+        return min(max(0.0, until - self._clock()), lockout_after(self.failures()))
 
     def failures(self) -> int:
         return int(local_settings.get_value(self._engine, _FAILURES) or 0)

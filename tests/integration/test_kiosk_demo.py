@@ -1,0 +1,293 @@
+"""The demo (kiosk/demo.py) and the built-in catalog it starts from (kiosk/catalog.py).
+
+The offline demo runs on real SQLite files; the online demo runs the real `gea-server`
+subprocess against a PostgreSQL database of its own, created here and dropped afterwards.
+`gea-kiosk demo` itself opens a window, so it is not run here."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import URL, make_url
+
+from kiosk import catalog, demo, pin
+from kiosk.catalog import Catalog
+from kiosk.local_db import database, identity, local_settings, outbox
+from kiosk.local_db.models import OutboxState
+from kiosk.services import KioskServices
+from kiosk.staff_gate import StaffGate
+from kiosk.sync.client import SyncClient, open_client
+from kiosk.sync.worker import SyncWorker
+from tests.helpers import pg
+from tests.helpers.server import LiveServer, enroll, free_port
+
+# --- the built-in catalog ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def builtin() -> Catalog:
+    return Catalog(demo.builtin_catalog())
+
+
+def names(services: list[catalog.Service]) -> list[str]:
+    return [s.service_id for s in services]
+
+
+def test_a_counter_offers_every_active_service_by_name(builtin: Catalog) -> None:
+    # Sorted by name, as the service picker lists them.
+    assert names(builtin.counter_services([])) == ["SVC-002", "SVC-001", "SVC-008"]
+    assert [s.name for s in builtin.counter_services([])] == [
+        "Driver's Licence Renewal",
+        "Passport Application and Renewal",
+        "Vehicle Registration",
+    ]
+
+
+def test_a_counter_offers_what_it_listed_in_its_order(builtin: Catalog) -> None:
+    assert names(builtin.counter_services(["SVC-008", "SVC-001"])) == ["SVC-008", "SVC-001"]
+    # A service the catalog no longer has is dropped, not shown as a broken button.
+    assert names(builtin.counter_services(["SVC-404", "SVC-002"])) == ["SVC-002"]
+
+
+def test_an_inactive_service_is_never_offered() -> None:
+    body = demo.builtin_catalog()
+    for service in body["services"]:
+        if service["service_id"] == "SVC-001":
+            service["active"] = False
+    retired = Catalog(body)
+    assert names(retired.counter_services([])) == ["SVC-002", "SVC-008"]
+    assert names(retired.counter_services(["SVC-001", "SVC-008"])) == ["SVC-008"]
+
+
+def test_the_categories_of_a_service_nearest_first(builtin: Catalog) -> None:
+    passports = builtin.services["SVC-001"]
+    assert builtin.categories_of(passports) == [
+        (2, "Passport delays"),
+        (3, "Passport counter service"),
+        (14, "National security services"),
+        (1, "General"),
+    ]
+    licences = builtin.services["SVC-002"]
+    assert [cid for cid, _ in builtin.categories_of(licences)] == [5, 4, 14, 1]
+    # A category the catalog does not name still shows (by its number) rather than vanish.
+    odd = catalog.Service("SVC-X", "X", "AGY-002", True, (99, 1))
+    assert builtin.categories_of(odd) == [(99, "99"), (1, "General")]
+
+
+def test_entity_names_and_priorities(builtin: Catalog) -> None:
+    assert builtin.entity_name("AGY-002") == "Immigration and Passport Office"
+    assert builtin.entity_name("MIN-004") == "Ministry of National Security and Home Affairs"
+    assert builtin.entity_name("AGY-999") == "AGY-999"
+    assert builtin.priorities == [(1, "Critical"), (2, "High"), (3, "Medium"), (4, "Low")]
+    assert builtin.priority_ids == {1, 2, 3, 4}
+    assert builtin.comment_max_chars == 2_000
+
+
+def test_the_builtin_catalog_is_what_the_demo_server_serves(live_server: LiveServer, db_url: URL) -> None:
+    # The offline demo must show what the online one does: same services, same category and
+    # priority ids (a walk-in's category is an id), same limits.
+    device = enroll(live_server, db_url, demo.DEMO_ENTITY)
+    with SyncClient(live_server.base_url, device.token) as client:
+        fetched = client.catalog()
+    assert fetched is not None
+    served = fetched[1]
+    ours = demo.builtin_catalog()
+    for key in ("entities", "services", "categories", "priorities", "limits"):
+        assert ours[key] == served[key], key
+    assert ours["entity_id"] == served["entity_id"] == demo.DEMO_ENTITY
+
+
+# --- the offline demo ----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_pin_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GEA_KIOSK_PIN in a developer's shell would change the demo's PIN."""
+    monkeypatch.delenv("GEA_KIOSK_PIN", raising=False)
+
+
+def test_the_offline_demo_is_a_kiosk_that_works(tmp_path: Path) -> None:
+    demo.prepare_offline(tmp_path)
+    engine = database.open_database(tmp_path)
+    try:
+        me = identity.load(engine)
+        assert me is not None
+        assert (me.device_code, me.entity_id) == (demo.OFFLINE_DEVICE, demo.DEMO_ENTITY)
+        assert identity.read_token(tmp_path) is not None
+        cached = catalog.load(engine)
+        assert cached is not None
+        assert cached.body == demo.builtin_catalog()
+
+        submission = KioskServices(engine).begin_feedback("SVC-001", 2)
+        assert submission.reference_code.startswith(f"{demo.OFFLINE_DEVICE}-000001-")
+
+        stored = local_settings.get_value(engine, local_settings.STAFF_PIN_HASH)
+        assert stored is not None
+        assert pin.verify_pin(stored, demo.DEMO_PIN)
+        assert StaffGate(engine, None).try_pin(demo.DEMO_PIN).ok
+    finally:
+        engine.dispose()
+
+
+def test_preparing_the_offline_demo_again_keeps_everything(tmp_path: Path) -> None:
+    demo.prepare_offline(tmp_path)
+    engine = database.open_database(tmp_path)
+    try:
+        token = identity.read_token(tmp_path)
+        services = KioskServices(engine)
+        queued = [services.submit_card("SVC-001", r) for r in (1, 4)]
+        opened = services.begin_feedback("SVC-008", 5)
+        # A catalog the kiosk got later is not put back to the built-in one.
+        newer = {**demo.builtin_catalog(), "limits": {"comment_max_chars": 500}}
+        catalog.store(engine, newer, etag='"v2"')
+
+        demo.prepare_offline(tmp_path)
+
+        assert identity.read_token(tmp_path) == token
+        me = identity.load(engine)
+        assert me is not None
+        assert me.device_code == demo.OFFLINE_DEVICE
+        assert outbox.counts(engine)["pending"] == 2
+        assert outbox.counts(engine)["open"] == 1
+        for submission in [*queued, opened]:
+            assert outbox.find(engine, submission.reference_code) is not None
+        cached = catalog.load(engine)
+        assert cached is not None
+        assert cached.comment_max_chars == 500
+        # The sequence goes on: no reference code is handed out twice.
+        again = services.submit_card("SVC-001", 3)
+        assert again.reference_code.startswith(f"{demo.OFFLINE_DEVICE}-000004-")
+        stored = local_settings.get_value(engine, local_settings.STAFF_PIN_HASH)
+        assert stored is not None
+        assert pin.verify_pin(stored, demo.DEMO_PIN)
+    finally:
+        engine.dispose()
+
+
+def test_the_demo_pin_can_be_chosen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEA_KIOSK_PIN", "97531086")
+    demo.prepare_offline(tmp_path)
+    engine = database.open_database(tmp_path)
+    try:
+        stored = local_settings.get_value(engine, local_settings.STAFF_PIN_HASH)
+        assert stored is not None
+        assert pin.verify_pin(stored, "97531086")
+        assert not pin.verify_pin(stored, demo.DEMO_PIN)
+    finally:
+        engine.dispose()
+
+
+# --- the online demo -----------------------------------------------------------------------------
+
+
+def test_no_postgresql_is_said_plainly(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there once the probe socket is closed
+    url = f"postgresql://postgres@127.0.0.1:{port}/gea_demo"
+
+    with pytest.raises(demo.NoDatabase) as caught:
+        demo._database_reachable(url)
+    message = str(caught.value)
+    assert str(port) in message
+    assert "refused" in message.lower()
+    assert "\n" not in message  # one line, for the "No PostgreSQL for the demo server (...)" notice
+
+    # online() gives up before it writes anything or starts a server.
+    with pytest.raises(demo.NoDatabase), demo.online(tmp_path / "demo", url, free_port()):
+        pass
+    assert not (tmp_path / "demo").exists()
+
+
+@pytest.fixture
+def demo_database() -> Iterator[str]:
+    """A database name nobody uses: online() creates it, the test drops it."""
+    name = f"gea_demo_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        # The plain libpq form, as DEMO_DATABASE_URL and GEA_DEMO_DATABASE_URL are written.
+        yield pg.admin_url().set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+    finally:
+        pg.drop_database(name)
+
+
+def demo_devices(database_url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(pg.conninfo(make_url(database_url))) as conn:
+        return conn.execute("SELECT device_code, entity_id, name FROM kiosk_devices ORDER BY 1").fetchall()
+
+
+def server_is_gone(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/readyz", timeout=2)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+def test_the_online_demo_enrolls_once_and_follows_its_server(tmp_path: Path, demo_database: str) -> None:
+    directory = tmp_path / "demo"
+
+    with demo.online(directory, demo_database, free_port()) as first:
+        assert first.process.poll() is None
+        assert httpx.get(f"{first.url}/readyz", timeout=5).status_code == 200
+        engine = database.open_database(directory)
+        try:
+            me = identity.load(engine)
+            assert me is not None
+            assert me.device_code != demo.OFFLINE_DEVICE
+            assert (me.entity_id, me.server_url, me.public_base_url) == (
+                demo.DEMO_ENTITY,
+                first.url,
+                first.url,
+            )
+            stored = local_settings.get_value(engine, local_settings.STAFF_PIN_HASH)
+            assert stored is not None
+            assert pin.verify_pin(stored, demo.DEMO_PIN)
+
+            # The demo is a working product: a complaint recorded at the kiosk gets a ticket.
+            with open_client(engine, directory) as client:
+                worker = SyncWorker(engine, client)
+                assert worker.refresh_catalog()
+                complaint = KioskServices(engine).submit_card("SVC-001", 1, channel="kiosk")
+                report = worker.drain_once()
+            assert report.synced == 1, report
+            row = outbox.find(engine, complaint.reference_code)
+            assert row is not None
+            assert row.state is OutboxState.SYNCED
+            assert row.ticket_number is not None
+        finally:
+            engine.dispose()
+        device_code = me.device_code
+        token = identity.read_token(directory)
+    assert first.process.poll() is not None
+    assert server_is_gone(first.url)
+
+    with demo.online(directory, demo_database, free_port()) as second:
+        assert second.url != first.url
+        engine = database.open_database(directory)
+        try:
+            again = identity.load(engine)
+            assert again is not None
+            assert (again.device_code, again.server_url, again.public_base_url) == (
+                device_code,
+                second.url,
+                second.url,
+            )
+            assert identity.read_token(directory) == token
+            # Still authorized on the new port (a ticket look-up needs the device token), and the
+            # ticket is still there.
+            with open_client(engine, directory) as client:
+                found = client.ticket(str(row.ticket_number))
+            assert found is not None
+            assert found["reference_code"] == complaint.reference_code
+        finally:
+            engine.dispose()
+    assert second.process.poll() is not None
+    assert server_is_gone(second.url)
+
+    assert demo_devices(demo_database) == [(device_code, demo.DEMO_ENTITY, "Demo counter")]
