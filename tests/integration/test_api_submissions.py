@@ -995,8 +995,9 @@ def test_empty_batch_is_a_heartbeat_that_records_health_but_not_a_sync(
     assert row["last_seen_at"] is not None
     assert row["last_sync_at"] is None
     assert row["queue_depth"] == 7
-    assert row["oldest_pending_at"] == oldest
     assert abs(row["clock_drift_seconds"] - 120) <= CLOCK_SLACK.total_seconds()
+    # Stored by the server's clock: the kiosk's date, corrected by the offset just measured.
+    assert row["oldest_pending_at"] == oldest + timedelta(seconds=row["clock_drift_seconds"])
     assert (row["app_version"], row["printer_state"]) == ("2.3.4", "error")
     assert feedback_count(db) == 0
 
