@@ -202,9 +202,17 @@ def recover(engine: Engine) -> Recovery:
 
 
 def claim(
-    engine: Engine, limit: int, now: datetime | None = None, ignore_backoff: bool = False
+    engine: Engine,
+    limit: int,
+    now: datetime | None = None,
+    ignore_backoff: bool = False,
+    longest_wait: timedelta | None = None,
 ) -> list[OutboxRow]:
-    """Take up to `limit` pending rows that are due, oldest first, and mark them `sending`."""
+    """Take up to `limit` pending rows that are due, oldest first, and mark them `sending`.
+
+    A row is due when its backoff is over, or (with `longest_wait`, the longest backoff the
+    worker ever sets) when its backoff ends further ahead than that: the clock was set back
+    since (a fast clock put right by NTP), and waiting for it would hold the row for days."""
     now = now or utcnow()
     with Session(engine) as session, session.begin():
         # Plain rows and one UPDATE for the batch, not ORM objects changed one by one: a drain
@@ -223,7 +231,10 @@ def claim(
             OutboxItem.ticket_number,
         ).where(OutboxItem.state == OutboxState.PENDING)
         if not ignore_backoff:
-            query = query.where((OutboxItem.next_attempt_at.is_(None)) | (OutboxItem.next_attempt_at <= now))
+            due = OutboxItem.next_attempt_at.is_(None) | (OutboxItem.next_attempt_at <= now)
+            if longest_wait is not None:
+                due = due | (OutboxItem.next_attempt_at > now + longest_wait)
+            query = query.where(due)
         rows = session.execute(query.order_by(OutboxItem.sequence).limit(limit)).all()
         if not rows:
             return []

@@ -423,12 +423,20 @@ class SyncWorker(threading.Thread):
 
     # --- pushing ---------------------------------------------------------------------------
 
+    @property
+    def _longest_wait(self) -> timedelta:
+        """No backoff this worker sets ends later than this from now (plus a minute's slack)."""
+        longest = max(self.settings.backoff_max_s, self.settings.retry_after_max_s)
+        return timedelta(seconds=longest + 60)
+
     def _drain(self, report: DrainReport, ignore_backoff: bool) -> None:
         """Claim and push batches until none is due; raises the first SyncError."""
         limit = self.settings.batch_size
         try:
             while not self._stopping.is_set():
-                rows = outbox.claim(self._engine, limit, ignore_backoff=ignore_backoff)
+                rows = outbox.claim(
+                    self._engine, limit, ignore_backoff=ignore_backoff, longest_wait=self._longest_wait
+                )
                 if not rows:
                     break
                 self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE, Phase.OFFLINE))

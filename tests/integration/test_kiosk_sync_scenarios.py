@@ -480,13 +480,8 @@ def test_the_fleet_view_judges_a_skewed_kiosks_backlog_by_true_time(
 
 # Rows whose backoff is over go out on the worker's next cycle, well within this.
 PROMPT_DELIVERY_S = 5.0
-CLOCK_JUMP_BUG = (
-    "kiosk: outbox.claim compares next_attempt_at, written by the kiosk's wall clock, with the "
-    "wall clock now; after the clock is put back by days, rows in backoff wait those days"
-)
 
 
-@pytest.mark.xfail(reason=CLOCK_JUMP_BUG, strict=True)
 def test_rows_in_backoff_are_sent_soon_after_a_fast_clock_is_put_right(
     kiosk_clock: KioskClock, kiosk: Kiosk, db_url: URL
 ) -> None:
