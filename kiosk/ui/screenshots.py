@@ -186,8 +186,7 @@ def _sheet(settings: KioskSettings) -> str:
 
 def _reset_lockout(window: KioskWindow) -> None:
     window.parts.gate.reset()
-    window.staff_login._locked_for = 0
-    window.staff_login.pad.set_enabled_for_input(True)
+    window.staff_login.unlock()
     window.flow.finish()
 
 

@@ -442,9 +442,9 @@ class KioskWindow(QWidget):
         self.exit_requested.emit()
         self.close()
 
-    def allow_close(self) -> None:
+    def allow_close(self, allowed: bool = True) -> None:
         """A windowed kiosk (--windowed, the demo) closes like any window."""
-        self._exit_allowed = True
+        self._exit_allowed = allowed
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
         if not self._exit_allowed:

@@ -369,7 +369,7 @@ def test_every_button_is_a_touch_target(staff_window: KioskWindow) -> None:
 
 def test_kiosk_mode_ignores_close_until_staff_exit(qtbot: QtBot, make_window: WindowFactory) -> None:
     window = make_window()
-    window._exit_allowed = False  # as in kiosk mode (the fixture allows closing)
+    window.allow_close(False)  # as in kiosk mode (the fixture allows closing)
     window.close()
     assert window.isVisible(), "Alt+F4 does nothing on a kiosk"
     with qtbot.waitSignal(window.exit_requested, timeout=WAIT_MS):
