@@ -1,0 +1,406 @@
+"""Drain speed of a kiosk's outbox: SyncWorker.drain_once against the direct insert and one
+item per request.
+
+A fresh kiosk data directory, enrolled against the real API (`gea-server serve` on a free
+127.0.0.1 port, against a fresh copy of a migrated database with the demo catalog), queues
+10,000 submissions offline, each in a durable transaction of its own with the payload the app
+stores for a finished tap: about 30% of them rated 1-2 or marked a complaint, with a comment,
+half of the sub-ratings given (bench/sync_server.py's mix). Then, each in a fresh database:
+
+- **kiosk drain**: `SyncWorker.drain_once()` with its default batch size (100), the worker
+  built as `gea-kiosk sync --once` builds it (`kiosk.bootstrap.sync_session`: the lock, the
+  start-up recovery, the sync-health observer): claim a batch in SQLite, POST it, settle
+  each row (mark_synced / mark_rejected), repeat.
+- **direct insert** (the baseline of ARCHITECTURE section 8): the same rows, with the same
+  columns the API writes, inserted straight into `service_feedback` through the same
+  triggers, in batches of the same size, one transaction per batch, psycopg's pipelined
+  `executemany`, from this machine.
+- **one item per request**: the same rows, each POSTed alone (a one-item batch with its
+  `device_status`) by a plain httpx client that keeps one connection open; bodies are
+  encoded before the clock starts.
+
+The rows are the kiosk's own (client_uuid, reference code, payload, recorded_at), read from
+its outbox before the drain; only the reference code's device prefix is changed to the
+device registered in each database. Each HTTP path sends two heartbeats before its clock
+starts, so connections and the API's pools are open. Prints items/second, CPU seconds of the
+client (this process: for the drain that is the whole kiosk side, SQLite included), the API
+processes and the PostgreSQL backends, the two ratios, and the rows each database ended with:
+a run that loses a row stops with an error. Nothing here asserts on time.
+
+    python -m bench.kiosk_drain [--items N] [--batch N] [--workers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from bench.sync_server import (
+    APP_VERSION,
+    DEVICE_ENTITY,
+    HEARTBEATS_BEFORE_TIMING,
+    INSERT,
+    MAX_ITEMS,
+    REQUEST_TIMEOUT_S,
+    SUB_RATINGS,
+    Device,
+    Spec,
+    add_devices,
+    api_process,
+    backend_pids,
+    count_tickets,
+    descendants,
+    make_specs,
+    sample,
+    spent,
+)
+from kiosk.bootstrap import sync_session
+from kiosk.config import KioskSettings
+from kiosk.local_db import identity, outbox
+from kiosk.local_db.database import open_database
+from kiosk.local_db.models import OutboxItem, OutboxState
+from kiosk.sync import client as sync_client
+from kiosk.sync.worker import SyncSettings
+from tests.helpers import pg
+
+DEFAULT_ITEMS = 10_000
+DEFAULT_BATCH = SyncSettings().batch_size
+PATHS = ("direct", "drain", "single")
+
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Result:
+    path: str
+    items: int
+    seconds: float
+    stored: int  # feedback rows in the database afterwards
+    tickets: int
+    client_cpu: float
+    api_cpu: float | None
+    db_cpu: float | None
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items / self.seconds
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What the kiosk queued offline, in queue order, and how long that took."""
+
+    device_code: str
+    items: list[Item]
+    seconds: float
+
+
+# --- the kiosk ---------------------------------------------------------------------------
+
+
+def kiosk_payload(spec: Spec) -> dict[str, Any]:
+    """What the app stores for a finished tap: the first tap's fields, then the details."""
+    payload: dict[str, Any] = {
+        "service_id": spec.service_id,
+        "entity_id": spec.entity_id,
+        "rating": spec.rating,
+        "channel": "kiosk",
+        "misuse_suspected": False,
+    }
+    payload.update(
+        (name, value) for name, value in zip(SUB_RATINGS, spec.subs, strict=True) if value is not None
+    )
+    if spec.text is not None:
+        payload["feedback_text"] = spec.text
+    if spec.grievance:
+        payload["grievance_flag"] = True
+    return payload
+
+
+def queue_offline(engine: Engine, specs: Sequence[Spec]) -> float:
+    """Each submission in a durable transaction of its own, straight to `pending`. (The app
+    takes three: first tap, details, finish; the end state is the same row, and a third of
+    the waiting is enough for a benchmark of the drain.)"""
+    started = time.perf_counter()
+    for spec in specs:
+        outbox.enqueue(engine, kiosk_payload(spec), recorded_at=spec.recorded_at)
+    return time.perf_counter() - started
+
+
+def pending_items(engine: Engine) -> list[Item]:
+    """The queued rows as the worker sends them, oldest first."""
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(OutboxItem).where(OutboxItem.state == OutboxState.PENDING).order_by(OutboxItem.sequence)
+        ).all()
+        return [outbox.OutboxRow.of(row).wire_item() for row in rows]
+
+
+def run_drain(
+    template: str, specs: Sequence[Spec], batch: int, workers: int, data_dir: Path
+) -> tuple[Result, Queued]:
+    with pg.fresh_database(template, prefix="gea_bench") as url, api_process(url, workers) as api:
+        info = pg.conninfo(url)
+        [(_, new)] = add_devices(info, 1)
+        enrolled = sync_client.enroll(api.base_url, new.enrollment_code)
+        engine = open_database(data_dir)
+        try:
+            me = identity.Identity(
+                enrolled.device_code, enrolled.entity_id, api.base_url, enrolled.public_base_url
+            )
+            identity.save(engine, data_dir, me, enrolled.device_token)
+            queue_seconds = queue_offline(engine, specs)
+            queued = Queued(enrolled.device_code, pending_items(engine), queue_seconds)
+        finally:
+            engine.dispose()
+        check_count("kiosk queue", len(queued.items), len(specs))
+        # The worker as `gea-kiosk sync --once` builds it: the lock, the start-up recovery and
+        # the observer that records sync health in the same SQLite file.
+        with sync_session(data_dir, KioskSettings(batch_size=batch)) as session:
+            try:
+                for _ in range(HEARTBEATS_BEFORE_TIMING):
+                    session.worker.send_heartbeat()
+                with psycopg.connect(info, autocommit=True) as monitor:
+                    api_pids = descendants(api.pid)
+                    db_before, api_before = sample(backend_pids(monitor)), sample(api_pids)
+                    client_before, started = time.process_time(), time.perf_counter()
+                    report = session.worker.drain_once()
+                    seconds = time.perf_counter() - started
+                    client_cpu = time.process_time() - client_before
+                    db_cpu = spent(db_before, sample(backend_pids(monitor)))
+                    api_cpu = spent(api_before, sample(api_pids))
+                counts = outbox.counts(session.engine)
+            finally:
+                session.engine.dispose()
+        if not report.ok or report.rejected or report.synced != len(specs):
+            raise RuntimeError(f"the drain did not deliver everything: {report}")
+        check_count("kiosk outbox (synced)", counts["synced"], len(specs))
+        feedback, tickets = count_tickets(info)
+    return Result("drain", len(specs), seconds, feedback, tickets, client_cpu, api_cpu, db_cpu), queued
+
+
+# --- the baselines -----------------------------------------------------------------------
+
+
+def for_device(item: Item, kiosk_code: str, device_code: str) -> Item:
+    """The same item, its reference code moved to another database's device."""
+    suffix = item["reference_code"].removeprefix(kiosk_code)
+    return {**item, "reference_code": device_code + suffix}
+
+
+def direct_row(item: Item, device: Device) -> tuple[object, ...]:
+    """The columns the API writes (bench.sync_server.COLUMNS), with its defaults."""
+    return (
+        uuid.UUID(item["client_uuid"]), item["reference_code"], item.get("channel", "kiosk"),
+        item["service_id"], item["entity_id"], item["rating"], *(item.get(s) for s in SUB_RATINGS),
+        item.get("grievance_flag", False), item.get("feedback_text"), item.get("category_id"),
+        item.get("priority_id"), item.get("misuse_suspected", False), item.get("submitted_by"),
+        datetime.fromisoformat(item["recorded_at"]), 0, device.device_id,
+    )  # fmt: skip
+
+
+def run_direct(template: str, queued: Queued, batch: int) -> Result:
+    with pg.fresh_database(template, prefix="gea_bench") as url:
+        info = pg.conninfo(url)
+        [(device, _)] = add_devices(info, 1)
+        rows = [
+            direct_row(for_device(item, queued.device_code, device.code), device) for item in queued.items
+        ]
+        with psycopg.connect(info) as conn, conn.cursor() as cur:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None
+            pid = int(row[0])
+            conn.commit()
+            db_before, client_before, started = sample([pid]), time.process_time(), time.perf_counter()
+            for start in range(0, len(rows), batch):
+                with conn.transaction():
+                    cur.executemany(INSERT, rows[start : start + batch])
+            seconds = time.perf_counter() - started
+            client_cpu, db_cpu = time.process_time() - client_before, spent(db_before, sample([pid]))
+        feedback, tickets = count_tickets(info)
+    return Result("direct", len(rows), seconds, feedback, tickets, client_cpu, None, db_cpu)
+
+
+def single_body(item: Item, queue_depth: int) -> bytes:
+    status = {
+        "queue_depth": queue_depth,
+        "oldest_pending_at": item["recorded_at"],
+        "device_time": datetime.now(UTC).isoformat(),
+        "app_version": APP_VERSION,
+        "printer": "ok",
+    }
+    return json.dumps({"items": [item], "device_status": status}, separators=(",", ":")).encode("utf-8")
+
+
+def run_single(template: str, queued: Queued, workers: int) -> Result:
+    with pg.fresh_database(template, prefix="gea_bench") as url, api_process(url, workers) as api:
+        info = pg.conninfo(url)
+        [(device, new)] = add_devices(info, 1)
+        response = httpx.post(
+            f"{api.base_url}/api/v1/devices/enroll", json={"enrollment_code": new.enrollment_code}
+        )
+        response.raise_for_status()
+        headers = {
+            "Authorization": f"Bearer {response.json()['device_token']}",
+            "Content-Type": "application/json",
+        }
+        items = [for_device(item, queued.device_code, device.code) for item in queued.items]
+        bodies = [single_body(item, len(items) - i) for i, item in enumerate(items)]
+        replies: list[httpx.Response] = []
+        # One connection, kept open: the best a client sending one item per request can do.
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        with (
+            httpx.Client(
+                base_url=api.base_url, headers=headers, timeout=REQUEST_TIMEOUT_S, limits=limits
+            ) as http,
+            psycopg.connect(info, autocommit=True) as monitor,
+        ):
+            for _ in range(HEARTBEATS_BEFORE_TIMING):
+                http.post("/api/v1/submissions", content=b'{"items":[]}').raise_for_status()
+            api_pids = descendants(api.pid)
+            db_before, api_before = sample(backend_pids(monitor)), sample(api_pids)
+            client_before, started = time.process_time(), time.perf_counter()
+            for body in bodies:
+                replies.append(http.post("/api/v1/submissions", content=body))
+            seconds = time.perf_counter() - started
+            client_cpu = time.process_time() - client_before
+            db_cpu = spent(db_before, sample(backend_pids(monitor)))
+            api_cpu = spent(api_before, sample(api_pids))
+        check_count("one item per request (created)", created(replies), len(items))
+        feedback, tickets = count_tickets(info)
+    return Result("single", len(items), seconds, feedback, tickets, client_cpu, api_cpu, db_cpu)
+
+
+def created(replies: Sequence[httpx.Response]) -> int:
+    count = 0
+    for response in replies:
+        if response.status_code != 200:
+            raise RuntimeError(f"the API answered {response.status_code}: {response.text[:500]}")
+        count += sum(1 for result in response.json()["results"] if result["status"] == "created")
+    return count
+
+
+def check_count(path: str, stored: int, sent: int) -> None:
+    if stored != sent:
+        raise RuntimeError(f"{path}: {sent:,} items sent but {stored:,} counted; the figures mean nothing")
+
+
+# --- the run -----------------------------------------------------------------------------
+
+
+def run(item_count: int, batch: int, workers: int) -> tuple[Queued, list[Result]]:
+    pg.check_admin_connection()
+    template = f"gea_bench_tpl_{uuid.uuid4().hex[:8]}"
+    pg.create_template(template)
+    try:
+        with psycopg.connect(pg.conninfo(pg.admin_url().set(database=template))) as conn:
+            services = [
+                (str(r[0]), str(r[1]))
+                for r in conn.execute("SELECT service_id, entity_id FROM service_master ORDER BY 1")
+            ]
+        specs = make_specs(item_count, services)
+        with tempfile.TemporaryDirectory(prefix="gea_bench_kiosk_") as tmp:
+            drain, queued = run_drain(template, specs, batch, workers, Path(tmp) / "kiosk")
+        # Each in its own fresh copy; the kiosk's rows are needed first, so the drain leads.
+        results = [run_direct(template, queued, batch), drain, run_single(template, queued, workers)]
+        return queued, results
+    finally:
+        pg.drop_database(template)
+
+
+def _cpu(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def report(queued: Queued, results: Sequence[Result], batch: int, workers: int) -> None:
+    count = len(queued.items)
+    tickets = sorted({r.tickets for r in results})
+    made = ", ".join(f"{t:,}" for t in tickets)
+    commented = sum(1 for item in queued.items if item.get("feedback_text"))
+    print(
+        f"{count:,} items per run ({commented:,} with a comment) made {made} tickets "
+        f"({100 * tickets[0] / count:.1f}%); kiosk enrolled at {DEVICE_ENTITY}; API: gea-server serve "
+        f"--workers {workers} on 127.0.0.1; {os.cpu_count()} cores shared by kiosk, API and PostgreSQL"
+    )
+    print(
+        f"queued offline, one durable transaction each (outbox.enqueue): {queued.seconds:.1f} s, "
+        f"{count / queued.seconds:,.0f} submissions/s"
+    )
+    print()
+    labels = {
+        "direct": f"direct insert, batches of {batch}",
+        "drain": f"kiosk drain_once, batches of {batch}",
+        "single": "one item per request",
+    }
+    header = f"{'path':<34} {'items/s':>8} {'seconds':>8}"
+    print(f"{header}   CPU seconds: {'client':>6} {'API':>6} {'PostgreSQL':>10}   {'feedback rows':>13}")
+    by_path = {r.path: r for r in results}
+    for path in PATHS:
+        r = by_path[path]
+        ok = "ok" if r.stored == count else "LOST ROWS"
+        print(
+            f"{labels[path]:<34} {r.items_per_second:>8,.0f} {r.seconds:>8.2f}   {'':>12} "
+            f"{_cpu(r.client_cpu):>6} {_cpu(r.api_cpu):>6} {_cpu(r.db_cpu):>10}   {r.stored:>10,} {ok}"
+        )
+    print(f"ratio drain / direct (time): {by_path['drain'].seconds / by_path['direct'].seconds:.2f}x")
+    print(
+        f"ratio one-per-request / drain (time): {by_path['single'].seconds / by_path['drain'].seconds:.2f}x"
+    )
+    print()
+
+
+def stop_cleanly(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
+    """SIGTERM unwinds like Ctrl-C, so the server, databases and directories are removed."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--items", type=int, default=DEFAULT_ITEMS, help=f"submissions per run (default {DEFAULT_ITEMS:,})"
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"items per push and per direct transaction (default {DEFAULT_BATCH}, the worker's)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="API worker processes (default: one per core)",
+    )
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, stop_cleanly)
+    if not 1 <= args.items <= MAX_ITEMS:
+        parser.error(f"--items must be between 1 and {MAX_ITEMS:,}")
+    if not 1 <= args.batch <= 500:
+        parser.error("--batch must be between 1 and 500 (the server's limit)")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    queued, results = run(args.items, args.batch, args.workers)
+    report(queued, results, args.batch, args.workers)
+    lost = [r for r in results if r.stored != len(queued.items)]
+    if lost:
+        raise SystemExit(f"rows were lost in: {', '.join(r.path for r in lost)}")
+
+
+if __name__ == "__main__":
+    main()
