@@ -325,6 +325,15 @@ async def _stored(
     return {uid: (fid, tickets.get(fid)) for uid, (fid, _) in by_uuid.items()}, by_code
 
 
+def _on_server_clock(moment: datetime, offset: int) -> datetime:
+    """A kiosk's time moved by the measured offset. A date at the edge of the calendar (a
+    broken clock) would leave it; such a date is kept as sent rather than refused."""
+    try:
+        return moment + timedelta(seconds=offset)
+    except OverflowError:
+        return moment
+
+
 async def record_device_status(
     conn: AsyncConnection[Any], device: Device, status: DeviceStatus | None, offset: int | None, synced: bool
 ) -> None:
@@ -338,7 +347,7 @@ async def record_device_status(
     oldest = _as_utc(status.oldest_pending_at) if status.oldest_pending_at else None
     if oldest is not None and offset:
         # The kiosk dated it by its own clock; the fleet view judges backlogs by the server's.
-        oldest += timedelta(seconds=offset)
+        oldest = _on_server_clock(oldest, offset)
     await conn.execute(
         """
         UPDATE kiosk_devices SET

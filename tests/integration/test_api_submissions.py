@@ -1002,6 +1002,16 @@ def test_empty_batch_is_a_heartbeat_that_records_health_but_not_a_sync(
     assert feedback_count(db) == 0
 
 
+def test_oldest_pending_at_the_calendars_edge_is_kept_as_sent_when_the_correction_would_leave_it(
+    client: httpx.Client, db: Db, device: EnrolledDevice
+) -> None:
+    # Found by the fuzz test: a fast kiosk clock moved year 1 before the first date there is.
+    oldest = datetime(1, 1, 1, tzinfo=UTC)
+    status = device_status(device_time=utc_now() + timedelta(days=3), oldest_pending_at=oldest)
+    expect_status(post(client, batch([], status)), 200)
+    assert device_row(db, device.device_code)["oldest_pending_at"] == oldest
+
+
 def test_batch_with_items_sets_last_sync_and_a_later_heartbeat_keeps_it(
     client: httpx.Client, db: Db, items: ItemFactory, device: EnrolledDevice
 ) -> None:
