@@ -78,6 +78,8 @@ def _health(state: str) -> Step:
         if state == "online":
             sync_health.record_success(engine, now - timedelta(minutes=2))
         elif state == "offline":
+            # Offline since a little after its last success, as a real outage reads.
+            sync_health.record_success(engine, now - timedelta(hours=3, minutes=14))
             sync_health.record_offline(engine, now - timedelta(hours=3, minutes=12), "server unreachable")
         else:
             sync_health.record_not_authorized(engine, "device revoked")
