@@ -11,12 +11,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kiosk.local_db import identity, outbox
 from kiosk.receipt import Receipt, status_url
-from kiosk.services import KioskServices
+from kiosk.services import InvalidInput, KioskServices
 
 # The server turns these into tickets (feedback_db's trigger: grievance or rating <= 2), so the
 # citizen gets a receipt to follow them up.
@@ -37,7 +36,6 @@ class Answer:
     submission: outbox.Submission
     service_id: str
     rating: int
-    started_at: datetime
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -77,12 +75,13 @@ class CitizenFlow:
         self.finish()
         while self._recent and now - self._recent[0] > BURST_WINDOW_S:
             self._recent.popleft()
-        self._recent.append(now)
         submission = self.services.begin_feedback(
-            service_id, rating, misuse_suspected=len(self._recent) > BURST_MAX_RATINGS
+            service_id, rating, misuse_suspected=len(self._recent) >= BURST_MAX_RATINGS
         )
+        # Counted once recorded: a tap the kiosk refused is not a rating.
+        self._recent.append(now)
         self._quiet_until = now + self.thank_you_s
-        self.current = Answer(submission, service_id, rating, datetime.now(UTC))
+        self.current = Answer(submission, service_id, rating)
         return self.current
 
     def add_details(self, **details: Any) -> None:
@@ -93,6 +92,17 @@ class CitizenFlow:
         given = {k: v for k, v in details.items() if v is not None}
         self.services.add_details(self.current.submission.client_uuid, **given)
         self.current.details.update(given)
+
+    def comment(self, text: str, complaint: bool) -> None:
+        """What the citizen typed. A complaint marks the submission a grievance, which the
+        server turns into a ticket, and must say what went wrong."""
+        text = text.strip()
+        if complaint and not text:
+            raise InvalidInput("a complaint needs a few words on what went wrong")
+        details: dict[str, Any] = {"feedback_text": text or None}
+        if complaint:
+            details["grievance_flag"] = True
+        self.add_details(**details)
 
     def finish(self) -> Answer | None:
         """The citizen is done (or left, or the next one started): the row goes to the queue."""

@@ -52,6 +52,13 @@ SPANISH: dict[str, str | tuple[str, str]] = {
     "Citizen feedback": "Opinión ciudadana",
     "Staff": "Personal",
     "Looking up…": "Buscando…",
+    "The look-up did not work. Please try again in a moment.": (
+        "La consulta no funcionó. Por favor, inténtelo de nuevo en un momento."
+    ),
+    "Sorry, this could not be saved. Please ask staff for help.": (
+        "Lo sentimos, no se pudo guardar. Por favor, pida ayuda al personal."
+    ),
+    "The receipt was saved as a file.": "El recibo se guardó como archivo.",
     "Nothing found for %1. Check the code and try again.": (
         "No se encontró nada para %1. Revise el código e inténtelo de nuevo."
     ),

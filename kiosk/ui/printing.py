@@ -338,7 +338,13 @@ class ReceiptPrinter:
         self._missing = False  # no printer found at the last look
         self._unusable = False  # the PDF folder is a file, at the last look
         self._last_failed = False  # the last receipt did not print, for another reason
+        #: Why the last receipt did not print, for staff; None after one that did.
+        self.last_problem: str | None = None
         self.refresh()
+
+    @property
+    def saves_pdf(self) -> bool:
+        return self._pdf_dir is not None
 
     @property
     def paper(self) -> Paper:
@@ -382,6 +388,7 @@ class ReceiptPrinter:
             )
         # A missing printer is its own state (it clears when one is plugged in), not a failure.
         self._last_failed = not outcome.ok and not self._missing
+        self.last_problem = None if outcome.ok else outcome.message
         if outcome.ok:
             self._unusable = False
         return outcome

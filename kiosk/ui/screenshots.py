@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 from kiosk import demo
 from kiosk.citizen_flow import CitizenFlow
 from kiosk.config import KioskSettings
-from kiosk.local_db import database, sync_health
+from kiosk.local_db import sync_health
 from kiosk.staff_gate import FREE_ATTEMPTS
 from kiosk.ui import resources
 from kiosk.ui.app import REFERENCE_SIZE, build_parts, qt_app
@@ -178,7 +178,7 @@ def take(out: Path, languages: tuple[str, ...] = ("en", "es"), high_contrast: bo
             window.close()
             window.deleteLater()
             _settle(app)
-            database.open_database(data_dir).dispose()
+            parts.services.engine.dispose()
     return written
 
 

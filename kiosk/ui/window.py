@@ -18,6 +18,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from kiosk import citizen_flow
+from kiosk.catalog import Catalog
 from kiosk.citizen_flow import CitizenFlow
 from kiosk.config import KioskSettings
 from kiosk.local_db import outbox
@@ -68,7 +69,7 @@ class _Bridge(QObject):
     """Carries results from worker threads onto the UI thread (queued signals)."""
 
     sync_state = Signal(object)
-    looked_up = Signal(str, object)
+    looked_up = Signal(str, object, bool, bool)  # code, LookupResult or None, printable, failed
 
 
 class KioskWindow(QWidget):
@@ -82,6 +83,9 @@ class KioskWindow(QWidget):
         self.language = language or LanguageSwitch()
         self._exit_allowed = False
         self._after_receipt = "attract"
+        self._office = ""
+        self._catalog: Catalog | None = None
+        self._lookup_asked = ""  # the code whose answer the look-up screen waits for
         self._bridge = _Bridge()
         self._bridge.sync_state.connect(self._on_sync_state)
         self._bridge.looked_up.connect(self._on_looked_up)
@@ -167,8 +171,8 @@ class KioskWindow(QWidget):
         self.staff_login.pin_entered.connect(self._on_pin)
         self.staff_login.cancel.connect(self.to_attract)
         self.staff_home.walk_in.connect(lambda: self.show_screen("walk_in"))
-        self.staff_home.lookup.connect(lambda: self.show_screen("lookup"))
-        self.staff_home.reprint.connect(lambda: self.show_screen("lookup"))
+        self.staff_home.lookup.connect(self._open_lookup)
+        self.staff_home.reprint.connect(self._open_lookup)
         self.staff_home.health.connect(self.show_health)
         self.staff_home.language.connect(lambda: self.set_language(self.language.other()))
         self.staff_home.contrast.connect(self.toggle_contrast)
@@ -183,12 +187,20 @@ class KioskWindow(QWidget):
         self.sync_health.back.connect(lambda: self.show_screen("staff_home"))
 
     def reload_catalog(self) -> None:
-        """The counter's services from the cached catalog (after a catalog refresh too)."""
+        """The counter's services from the cached catalog. Runs again each time the attract
+        screen returns, so a catalog the sync worker refreshed shows without a restart."""
         try:
             catalog = self.parts.services.catalog()
         except NoCatalog:
+            self._catalog = None
             self.attract.set_services([])
             return
+        except Exception:
+            log.exception("the cached catalog could not be read; keeping the one on screen")
+            return
+        if catalog == self._catalog:
+            return
+        self._catalog = catalog
         services = catalog.counter_services(self.settings.services)
         self.attract.set_services(services)
         self.walk_in.set_catalog(catalog, services, self.language.language)
@@ -212,6 +224,7 @@ class KioskWindow(QWidget):
         self._restart_idle()
 
     def to_attract(self) -> None:
+        self.reload_catalog()
         self.show_screen("attract")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
@@ -229,29 +242,50 @@ class KioskWindow(QWidget):
     def _on_idle(self) -> None:
         """The citizen walked away (or staff forgot to leave): keep what was given, finish the
         submission as it stands, and show the attract screen to the next person."""
-        self.current.save_partial()
-        if self.current is self.comment and self.comment.typed() and self.flow.current is not None:
-            self._save_comment(self.comment.typed(), self.comment.complaint)
-        self.flow.finish()
+        self._keep_and_finish()
         self.to_attract()
+
+    def _keep_and_finish(self) -> None:
+        """Keep what the citizen typed and finish the submission as it stands (idle, the staff
+        button, closing). Never raises: whatever fails, the screen must move on, so the next
+        person never sees this one's answers. A row left open is finished by the start-up
+        recovery."""
+        typed = self.comment.typed() if self.current is self.comment else ""
+        try:
+            if typed and self.flow.current is not None:
+                self.flow.comment(typed, self.comment.complaint)
+        except Exception:
+            log.exception("what the citizen typed could not be saved")
+        self._finish()
+
+    def _finish(self) -> None:
+        try:
+            self.flow.finish()
+        except Exception:
+            log.exception("the submission could not be finished now; the next start finishes it")
 
     # --- the citizen ----------------------------------------------------------------------
 
     def _on_rated(self, service_id: str, rating: int) -> None:
         try:
             answer = self.flow.rate(service_id, rating)
-        except (InvalidInput, NoCatalog, outbox.NotEnrolled) as exc:
-            log.error("rating not recorded: %s", exc)
+        except Exception:  # a database or catalog problem: say so, never look broken
+            log.exception("rating not recorded")
             self.attract.hint.setText(self.tr("Sorry, this kiosk cannot take ratings now. Please ask staff."))
             return
         if answer is None:
             return  # a tap during the thank-you pause
+        self.details.clear()
         self.thanks.show_answer(answer, self.flow.thank_you_s)
         self.show_screen("thanks")
 
     def _on_sub_rated(self, which: str, value: int) -> None:
-        if self.flow.current is not None:
+        if self.flow.current is None:
+            return
+        try:
             self.flow.add_details(**{which: value})
+        except Exception:
+            log.exception("sub-rating %s not recorded", which)
 
     def open_comment(self, complaint: bool) -> None:
         self.show_screen("comment")
@@ -262,20 +296,15 @@ class KioskWindow(QWidget):
             self.to_attract()
             return
         try:
-            self._save_comment(text, complaint)
-        except InvalidInput as exc:
-            self.comment.show_error(str(exc))
+            self.flow.comment(text, complaint)
+        except Exception:
+            log.exception("comment not saved")
+            self.comment.show_error(self.tr("Sorry, this could not be saved. Please ask staff for help."))
             return
         if complaint:
             self._citizen_done()
         else:
             self.show_screen("details")
-
-    def _save_comment(self, text: str, complaint: bool) -> None:
-        details: dict[str, Any] = {"feedback_text": text or None}
-        if complaint:
-            details["grievance_flag"] = True
-        self.flow.add_details(**details)
 
     def _comment_back(self) -> None:
         self.show_screen("details" if not self.comment.complaint else "thanks")
@@ -283,9 +312,13 @@ class KioskWindow(QWidget):
     def _citizen_done(self) -> None:
         """A submission that becomes a ticket gets the receipt offer; others end here."""
         answer = self.flow.current
-        receipt = self.flow.receipt_for(answer) if answer is not None and answer.gets_ticket else None
+        try:
+            receipt = self.flow.receipt_for(answer) if answer is not None and answer.gets_ticket else None
+        except Exception:
+            log.exception("no receipt for %s", answer.submission.reference_code if answer else None)
+            receipt = None
         if receipt is None:
-            self.flow.finish()
+            self._finish()
             self.to_attract()
             return
         self._after_receipt = "attract"
@@ -293,7 +326,10 @@ class KioskWindow(QWidget):
 
     def show_receipt(self, receipt: Receipt) -> None:
         self.show_screen("receipt")
-        self.receipt.show_receipt(receipt)
+        printer = self.parts.printer
+        if printer.state() == "missing":
+            printer.refresh()  # plugged in since the last look?
+        self.receipt.show_receipt(receipt, can_print=printer.state() != "missing", to_file=printer.saves_pdf)
 
     def _print_receipt(self) -> None:
         if self.receipt.receipt is None:
@@ -305,14 +341,16 @@ class KioskWindow(QWidget):
 
     def _receipt_finished(self) -> None:
         if self._after_receipt == "attract":
-            self.flow.finish()
-        self.show_screen(self._after_receipt)
+            self._finish()
+            self.to_attract()
+        else:
+            self.show_screen(self._after_receipt)
 
     # --- staff --------------------------------------------------------------------------
 
     def open_staff(self) -> None:
         """The staff button. Whatever the citizen was doing is finished as it stands."""
-        self.flow.finish()
+        self._keep_and_finish()
         self.show_screen("staff_login")
         if self.parts.gate.pin_hash() is None:
             self.staff_login.show_no_pin(str(NoPinSet()))
@@ -355,22 +393,42 @@ class KioskWindow(QWidget):
         else:
             self.show_screen("staff_home")
 
+    def _open_lookup(self) -> None:
+        self._lookup_asked = ""
+        self.show_screen("lookup")
+
     def _on_lookup(self, code: str) -> None:
         self.lookup.show_busy()
+        self._lookup_asked = code
         services, lookups = self.parts.services, self.parts.lookups
 
         def work() -> None:
+            found: LookupResult | None = None
+            printable = failed = False
             try:
-                found: LookupResult | None = services.lookup(code, lookups)
+                found = services.lookup(code, lookups)
+                # Only a submission still in this kiosk's outbox has a receipt to print here.
+                printable = (
+                    found is not None
+                    and found.reference_code is not None
+                    and (outbox.find(services.engine, found.reference_code) is not None)
+                )
             except Exception:  # a look-up must never take the kiosk down
                 log.exception("look-up of %s failed", code)
-                found = None
-            self._bridge.looked_up.emit(code, found)
+                failed = True
+            self._bridge.looked_up.emit(code, found, printable, failed)
 
         threading.Thread(target=work, name="lookup", daemon=True).start()
 
-    def _on_looked_up(self, code: str, found: object) -> None:
-        self.lookup.show_result(code.strip().upper(), found if isinstance(found, LookupResult) else None)
+    def _on_looked_up(self, code: str, found: object, printable: bool, failed: bool) -> None:
+        if self.current is not self.lookup or code != self._lookup_asked:
+            return  # an answer to an earlier question, or staff have left the screen
+        self.lookup.show_result(
+            code.strip().upper(),
+            found if isinstance(found, LookupResult) else None,
+            printable=printable,
+            failed=failed,
+        )
 
     def _reprint(self, reference_code: str) -> None:
         receipt = citizen_flow.receipt_for(self.parts.services, reference_code)
@@ -379,13 +437,17 @@ class KioskWindow(QWidget):
             self.show_receipt(receipt)
 
     def show_health(self) -> None:
+        self.parts.printer.refresh()  # a printer unplugged since the last receipt shows now
         self.show_screen("sync_health")
         self.refresh_health()
 
     def refresh_health(self, state: SyncState | None = None) -> None:
         report = self.parts.health()
         report["worker"] = self.parts.worker_where
-        report["printer"] = self.parts.printer.state()
+        printer = self.parts.printer
+        printer_state = printer.state()
+        report["printer"] = "pdf" if printer_state == "ok" and printer.saves_pdf else printer_state
+        report["printer_problem"] = printer.last_problem
         report["rejected"] = [
             {"reference_code": r.reference_code, "error_code": r.error_code, "last_error": r.last_error}
             for r in outbox.rejected(self.parts.services.engine)
@@ -412,7 +474,8 @@ class KioskWindow(QWidget):
 
     def set_language(self, language: str) -> None:
         self.language.set_language(language)
-        self.lookup.set_language(language)
+        for keyboard in (self.comment.keyboard, self.walk_in.keyboard, self.lookup.keyboard):
+            keyboard.set_language(language)
         self._retranslate_banner()
 
     def toggle_contrast(self) -> None:
@@ -427,8 +490,7 @@ class KioskWindow(QWidget):
         super().changeEvent(event)
 
     def _retranslate_banner(self) -> None:
-        office = getattr(self, "_office", "")
-        self.banner_text.setText(office or self.tr("Citizen feedback"))
+        self.banner_text.setText(self._office or self.tr("Citizen feedback"))
         self.language_button.setText(LANGUAGES[self.language.other()])
         self.staff_button.setAccessibleName(self.tr("Staff"))
         self.staff_button.setToolTip(self.tr("Staff"))
@@ -437,7 +499,7 @@ class KioskWindow(QWidget):
 
     def request_exit(self) -> None:
         """Staff asked to leave kiosk mode: the only way this window closes in kiosk mode."""
-        self.flow.finish()
+        self._keep_and_finish()
         self._exit_allowed = True
         self.exit_requested.emit()
         self.close()
@@ -450,7 +512,7 @@ class KioskWindow(QWidget):
         if not self._exit_allowed:
             event.ignore()  # Alt+F4 on a kiosk: nothing happens
             return
-        self.flow.finish()
+        self._keep_and_finish()
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self)

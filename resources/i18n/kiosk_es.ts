@@ -9,6 +9,7 @@
     </message>
     <message>
         <location filename="../../kiosk/ui/screens/attract.py" line="52" />
+        <location filename="../../kiosk/ui/screens/attract.py" line="57" />
         <source>Tap a face. One tap is enough.</source>
         <translation>Toque una cara. Basta con un toque.</translation>
     </message>
@@ -18,7 +19,7 @@
         <translation>¿Por qué servicio vino?</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/attract.py" line="69" />
+        <location filename="../../kiosk/ui/screens/attract.py" line="74" />
         <source>This kiosk has no services yet. Please ask at the counter.</source>
         <translation>Este quiosco aún no tiene servicios. Por favor, pregunte en el mostrador.</translation>
     </message>
@@ -26,52 +27,52 @@
 <context>
     <name>CommentScreen</name>
     <message>
-        <location filename="../../kiosk/ui/screens/comment.py" line="69" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="81" />
         <source>Please write what went wrong, so it can be put right.</source>
         <translation>Por favor, escriba qué salió mal, para poder corregirlo.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../../kiosk/ui/screens/comment.py" line="78" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="95" />
         <source>%n characters left</source>
         <translation><numerusform>Queda %n carácter</numerusform><numerusform>Quedan %n caracteres</numerusform></translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/comment.py" line="82" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="99" />
         <source>Your complaint</source>
         <translation>Su queja</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/comment.py" line="85" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="102" />
         <source>Your complaint will reach the ministry even if this kiosk is offline. You will get a reference code to follow it up.</source>
         <translation>Su queja llegará al ministerio aunque este quiosco no tenga conexión. Recibirá un código de referencia para darle seguimiento.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/comment.py" line="89" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="106" />
         <source>Send complaint</source>
         <translation>Enviar queja</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/comment.py" line="91" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="108" />
         <source>Your comment</source>
         <translation>Su comentario</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/comment.py" line="92" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="109" />
         <source>Please do not write your name, phone number or ID here.</source>
         <translation>Por favor, no escriba aquí su nombre, teléfono ni documento de identidad.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/comment.py" line="93" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="110" />
         <source>Save comment</source>
         <translation>Guardar comentario</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/comment.py" line="94" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="111" />
         <source>Type here</source>
         <translation>Escriba aquí</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/comment.py" line="95" />
+        <location filename="../../kiosk/ui/screens/comment.py" line="112" />
         <source>Back</source>
         <translation>Atrás</translation>
     </message>
@@ -79,42 +80,42 @@
 <context>
     <name>DetailsScreen</name>
     <message>
-        <location filename="../../kiosk/ui/screens/details.py" line="61" />
+        <location filename="../../kiosk/ui/screens/details.py" line="63" />
         <source>Tell us more (optional)</source>
         <translation>Cuéntenos más (opcional)</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/details.py" line="63" />
+        <location filename="../../kiosk/ui/screens/details.py" line="65" />
         <source>Quality of the service</source>
         <translation>Calidad del servicio</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/details.py" line="64" />
+        <location filename="../../kiosk/ui/screens/details.py" line="66" />
         <source>Staff courtesy</source>
         <translation>Amabilidad del personal</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/details.py" line="65" />
+        <location filename="../../kiosk/ui/screens/details.py" line="67" />
         <source>Waiting time</source>
         <translation>Tiempo de espera</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/details.py" line="66" />
+        <location filename="../../kiosk/ui/screens/details.py" line="68" />
         <source>Cleanliness</source>
         <translation>Limpieza</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/details.py" line="70" />
+        <location filename="../../kiosk/ui/screens/details.py" line="72" />
         <source>Add a comment</source>
         <translation>Añadir un comentario</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/details.py" line="71" />
+        <location filename="../../kiosk/ui/screens/details.py" line="73" />
         <source>I want to make a complaint</source>
         <translation>Quiero presentar una queja</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/details.py" line="72" />
+        <location filename="../../kiosk/ui/screens/details.py" line="74" />
         <source>Send</source>
         <translation>Enviar</translation>
     </message>
@@ -122,27 +123,27 @@
 <context>
     <name>FaceRow</name>
     <message>
-        <location filename="../../kiosk/ui/parts.py" line="88" />
+        <location filename="../../kiosk/ui/parts.py" line="93" />
         <source>Very bad</source>
         <translation>Muy mal</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/parts.py" line="89" />
+        <location filename="../../kiosk/ui/parts.py" line="94" />
         <source>Bad</source>
         <translation>Mal</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/parts.py" line="90" />
+        <location filename="../../kiosk/ui/parts.py" line="95" />
         <source>Okay</source>
         <translation>Regular</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/parts.py" line="91" />
+        <location filename="../../kiosk/ui/parts.py" line="96" />
         <source>Good</source>
         <translation>Bien</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/parts.py" line="92" />
+        <location filename="../../kiosk/ui/parts.py" line="97" />
         <source>Very good</source>
         <translation>Muy bien</translation>
     </message>
@@ -150,18 +151,23 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="245" />
+        <location filename="../../kiosk/ui/window.py" line="274" />
         <source>Sorry, this kiosk cannot take ratings now. Please ask staff.</source>
         <translation>Lo sentimos, este quiosco no puede recibir valoraciones ahora. Pregunte al personal.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="429" />
+        <location filename="../../kiosk/ui/window.py" line="302" />
+        <source>Sorry, this could not be saved. Please ask staff for help.</source>
+        <translation>Lo sentimos, no se pudo guardar. Por favor, pida ayuda al personal.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/window.py" line="491" />
         <source>Citizen feedback</source>
         <translation>Opinión ciudadana</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="431" />
-        <location filename="../../kiosk/ui/window.py" line="432" />
+        <location filename="../../kiosk/ui/window.py" line="493" />
+        <location filename="../../kiosk/ui/window.py" line="494" />
         <source>Staff</source>
         <translation>Personal</translation>
     </message>
@@ -169,127 +175,132 @@
 <context>
     <name>LookupScreen</name>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="67" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="64" />
         <source>Looking up…</source>
         <translation>Buscando…</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="75" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="76" />
+        <source>The look-up did not work. Please try again in a moment.</source>
+        <translation>La consulta no funcionó. Por favor, inténtelo de nuevo en un momento.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/lookup.py" line="80" />
         <source>Nothing found for %1. Check the code and try again.</source>
         <translation>No se encontró nada para %1. Revise el código e inténtelo de nuevo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="78" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="84" />
         <source>as the ministry's system has it</source>
         <translation>según el sistema del ministerio</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="80" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="86" />
         <source>as this kiosk has it (the server cannot be reached)</source>
         <translation>según este quiosco (no se puede contactar con el servidor)</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="83" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="89" />
         <source>Reference: %1</source>
         <translation>Referencia: %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="84" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="90" />
         <source>Ticket: %1</source>
         <translation>Caso: %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="84" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="90" />
         <source>none yet</source>
         <translation>aún ninguno</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="85" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="91" />
         <source>Status: %1</source>
         <translation>Estado: %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="100" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="107" />
         <source>Look up a reference or ticket</source>
         <translation>Buscar una referencia o un caso</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="101" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="108" />
         <source>Reference code or ticket number</source>
         <translation>Código de referencia o número de caso</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="102" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="109" />
         <source>Look up</source>
         <translation>Buscar</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="103" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="110" />
         <source>Print its receipt</source>
         <translation>Imprimir su comprobante</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="104" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="111" />
         <source>Back</source>
         <translation>Atrás</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="109" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="116" />
         <source>being answered on this kiosk</source>
         <translation>en curso en este quiosco</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="110" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="117" />
         <source>queued on this kiosk, not yet sent</source>
         <translation>en cola en este quiosco, aún sin enviar</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="111" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="118" />
         <source>being sent</source>
         <translation>enviándose</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="112" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="119" />
         <source>delivered to the ministry</source>
         <translation>entregado al ministerio</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="113" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="120" />
         <source>refused by the server (see sync health)</source>
         <translation>rechazado por el servidor (vea el estado de sincronización)</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="117" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="124" />
         <source>received</source>
         <translation>recibido</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="118" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="125" />
         <source>open</source>
         <translation>abierto</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="119" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="126" />
         <source>in progress</source>
         <translation>en curso</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="120" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="127" />
         <source>waiting for information</source>
         <translation>esperando información</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="121" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="128" />
         <source>resolved</source>
         <translation>resuelto</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="122" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="129" />
         <source>closed</source>
         <translation>cerrado</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="123" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="130" />
         <source>reopened</source>
         <translation>reabierto</translation>
     </message>
@@ -297,65 +308,65 @@
 <context>
     <name>OnScreenKeyboard</name>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="204" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="212" />
         <source>Delete</source>
-        <extracomment>Smallest side of any key, in pixels: 20 mm on the reference 21.5-inch 1920x1080 panel (ARCHITECTURE section 7). Languages with a letter layout; ``set_language`` accepts these (and region variants). Backspace repeats after this delay, at this interval, while held. A second shift tap within this many ms turns on caps lock; a slower one turns shift off.</extracomment>
+        <extracomment>Smallest side of any key: the kiosk's touch-target token (20 mm on the reference panel). Languages with a letter layout; ``set_language`` accepts these (and region variants). Backspace repeats after this delay, at this interval, while held. An int property on a target field: the most characters the keyboard lets it hold. A second shift tap within this many ms turns on caps lock; a slower one turns shift off.</extracomment>
         <translation>Borrar</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="205" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="213" />
         <source>Backspace</source>
         <translation>Retroceso</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="207" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="215" />
         <source>space</source>
         <translation>espacio</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="208" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="216" />
         <source>Space</source>
         <translation>Espacio</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="210" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="218" />
         <source>?123</source>
         <translation>?123</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="211" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="219" />
         <source>Numbers and symbols</source>
         <translation>Números y símbolos</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="213" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="221" />
         <source>ABC</source>
         <translation>ABC</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="214" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="222" />
         <source>Letters</source>
         <translation>Letras</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="216" />
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="217" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="224" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="225" />
         <source>Done</source>
         <translation>Listo</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="326" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="334" />
         <source>CAPS</source>
         <translation>MAYÚS</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="326" />
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="327" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="334" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="335" />
         <source>Shift</source>
         <translation>Mayúscula</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/widgets/keyboard.py" line="327" />
+        <location filename="../../kiosk/ui/widgets/keyboard.py" line="335" />
         <source>Caps lock</source>
         <translation>Bloqueo de mayúsculas</translation>
     </message>
@@ -386,7 +397,7 @@
         <translation>Aceptar</translation>
     </message>
     <message numerus="yes">
-        <location filename="../../kiosk/ui/widgets/pin_pad.py" line="186" />
+        <location filename="../../kiosk/ui/widgets/pin_pad.py" line="191" />
         <source>PIN, %n digit(s) entered</source>
         <translation><numerusform>PIN, %n dígito introducido</numerusform><numerusform>PIN, %n dígitos introducidos</numerusform></translation>
     </message>
@@ -414,57 +425,58 @@
         <translation>Gracias por su opinión. Escanee el código para ver cómo avanza.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="204" />
+        <location filename="../../kiosk/ui/printing.py" line="206" />
         <source>Reference code</source>
         <translation>Código de referencia</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="213" />
+        <location filename="../../kiosk/ui/printing.py" line="216" />
         <source>Ticket number: %1</source>
         <translation>Número de caso: %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="216" />
+        <location filename="../../kiosk/ui/printing.py" line="219" />
         <source>Your rating: %1 of 5</source>
         <translation>Su valoración: %1 de 5</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="224" />
+        <location filename="../../kiosk/ui/printing.py" line="227" />
         <source>Kiosk %1</source>
         <translation>Quiosco %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="370" />
+        <location filename="../../kiosk/ui/printing.py" line="384" />
         <source>The receipt could not be printed. Write the reference code down for the citizen.</source>
+        <extracomment>Why the last receipt did not print, for staff; None after one that did.</extracomment>
         <translation>No se pudo imprimir el comprobante. Anote el código de referencia para el ciudadano.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="398" />
+        <location filename="../../kiosk/ui/printing.py" line="414" />
         <source>No printer is connected. Check the printer's cable and power.</source>
         <translation>No hay ninguna impresora conectada. Revise el cable y la alimentación de la impresora.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="402" />
+        <location filename="../../kiosk/ui/printing.py" line="418" />
         <source>The printer %1 is not connected. Check its cable and power, or ask IT to check the printer name in kiosk.toml.</source>
         <translation>La impresora %1 no está conectada. Revise su cable y alimentación, o pida a informática que revise el nombre de la impresora en kiosk.toml.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="412" />
+        <location filename="../../kiosk/ui/printing.py" line="428" />
         <source>The printer did not take the receipt. Check its paper and power, then reprint it.</source>
         <translation>La impresora no aceptó el comprobante. Revise el papel y la alimentación, y vuelva a imprimirlo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="417" />
+        <location filename="../../kiosk/ui/printing.py" line="434" />
         <source>The receipt is printing.</source>
         <translation>El comprobante se está imprimiendo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="445" />
+        <location filename="../../kiosk/ui/printing.py" line="462" />
         <source>The receipt was saved as %1.</source>
         <translation>El comprobante se guardó como %1.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="449" />
+        <location filename="../../kiosk/ui/printing.py" line="468" />
         <source>Receipts cannot be saved in %1 (%2). Ask IT to check the folder in kiosk.toml.</source>
         <translation>No se pueden guardar comprobantes en %1 (%2). Pida a informática que revise la carpeta en kiosk.toml.</translation>
     </message>
@@ -472,42 +484,47 @@
 <context>
     <name>ReceiptScreen</name>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="87" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="99" />
         <source>Your receipt is printing.</source>
         <translation>Su comprobante se está imprimiendo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="89" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="94" />
         <source>The printer is not working. Please scan the code with your phone or write it down.</source>
         <translation>La impresora no funciona. Escanee el código con su teléfono o anótelo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="95" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="97" />
+        <source>The receipt was saved as a file.</source>
+        <translation>El recibo se guardó como archivo.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="106" />
         <source>Your complaint is recorded</source>
         <translation>Su queja ha quedado registrada</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="95" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="106" />
         <source>Your feedback is recorded</source>
         <translation>Su opinión ha quedado registrada</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="98" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="110" />
         <source>It will reach the ministry even if this kiosk is offline. Keep this code to follow it up on your phone.</source>
         <translation>Llegará al ministerio aunque este quiosco no tenga conexión. Guarde este código para darle seguimiento desde su teléfono.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="102" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="114" />
         <source>Your reference code</source>
         <translation>Su código de referencia</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="103" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="115" />
         <source>Print a receipt</source>
         <translation>Imprimir comprobante</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="104" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="116" />
         <source>Finish</source>
         <translation>Terminar</translation>
     </message>
@@ -563,33 +580,33 @@
 <context>
     <name>StaffLoginScreen</name>
     <message numerus="yes">
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="50" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="51" />
         <source>That PIN is not right. Try again (%n mistakes so far).</source>
         <translation><numerusform>Ese PIN no es correcto. Inténtelo de nuevo (%n error hasta ahora).</numerusform><numerusform>Ese PIN no es correcto. Inténtelo de nuevo (%n errores hasta ahora).</numerusform></translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="61" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="70" />
         <source>Staff mode is not set up on this kiosk. IT sets the staff PIN.</source>
         <translation>El modo de personal no está configurado en este quiosco. Informática define el PIN.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="70" />
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="85" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="66" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="92" />
         <source>Enter the staff PIN.</source>
         <translation>Introduzca el PIN del personal.</translation>
     </message>
     <message numerus="yes">
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="73" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="80" />
         <source>Too many wrong PINs. Try again in %n seconds.</source>
         <translation><numerusform>Demasiados PIN incorrectos. Inténtelo de nuevo en %n segundo.</numerusform><numerusform>Demasiados PIN incorrectos. Inténtelo de nuevo en %n segundos.</numerusform></translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="82" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="89" />
         <source>Staff</source>
         <translation>Personal</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="83" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="90" />
         <source>Back to the citizen screen</source>
         <translation>Volver a la pantalla del ciudadano</translation>
     </message>
@@ -677,37 +694,37 @@
         <translation>guarda los comprobantes como archivos PDF</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="102" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="105" />
         <source>None</source>
         <translation>Ninguno</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="107" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="110" />
         <source>Not enrolled: IT runs gea-kiosk enroll on this kiosk.</source>
         <translation>No registrado: informática ejecuta gea-kiosk enroll en este quiosco.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="109" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="112" />
         <source>Not authorized: the server refused this kiosk. Ask IT to re-enroll it.</source>
         <translation>No autorizado: el servidor rechazó este quiosco. Pida a informática que lo vuelva a registrar.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="111" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="114" />
         <source>Another process (gea-kiosk sync) is sending this kiosk's queue.</source>
         <translation>Otro proceso (gea-kiosk sync) está enviando la cola de este quiosco.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="114" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="117" />
         <source>Offline since %1. Everything is kept and sent when the network returns.</source>
         <translation>Sin conexión desde %1. Todo se guarda y se enviará cuando vuelva la red.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="118" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="121" />
         <source>Online: sending now.</source>
         <translation>Conectado: enviando ahora.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="119" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="122" />
         <source>Online.</source>
         <translation>Conectado.</translation>
     </message>
@@ -715,32 +732,32 @@
 <context>
     <name>ThankYouScreen</name>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="60" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="66" />
         <source>Thank you!</source>
         <translation>¡Gracias!</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="62" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="68" />
         <source>We are sorry it did not go well. Tell us what happened, so it can be put right.</source>
         <translation>Sentimos que no haya ido bien. Cuéntenos qué pasó, para poder corregirlo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="64" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="70" />
         <source>Your rating has been recorded.</source>
         <translation>Su valoración ha quedado registrada.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="66" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="72" />
         <source>Tell us more</source>
         <translation>Cuéntenos más</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="67" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="73" />
         <source>I want to make a complaint</source>
         <translation>Quiero presentar una queja</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="68" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="74" />
         <source>Done</source>
         <translation>Listo</translation>
     </message>

@@ -14,12 +14,13 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk import pin
+from kiosk import catalog, pin
 from kiosk.citizen_flow import THANK_YOU_MIN_S
 from kiosk.local_db import local_settings, outbox, sync_health
 from kiosk.local_db.models import OutboxItem, OutboxState
 from kiosk.staff_gate import FREE_ATTEMPTS, lockout_after
 from kiosk.ui import parts
+from kiosk.ui.widgets import ShiftState
 from kiosk.ui.window import KioskWindow
 from tests.gui.conftest import TEST_THANK_YOU_S, FakeClock, WindowFactory
 
@@ -183,9 +184,10 @@ def test_a_missing_printer_is_reported_and_never_blocks_the_citizen(
     wait_for_thanks_buttons(qtbot, window)
     tap(window.thanks.done_button)
     assert window.current is window.receipt, "a rating of 1 becomes a ticket: receipt offered"
-    tap(window.receipt.print_button)
+    assert not window.receipt.print_button.isVisible(), "no printer: no button that cannot work"
     assert window.receipt.print_status.property("role") == "error"
     assert "scan the code" in window.receipt.print_status.text()
+    assert window.receipt.code.text() == only_row(window).reference_code
     tap(window.receipt.finish_button)
     assert window.current is window.attract
     assert only_row(window).state is OutboxState.PENDING
@@ -375,3 +377,158 @@ def test_kiosk_mode_ignores_close_until_staff_exit(qtbot: QtBot, make_window: Wi
     with qtbot.waitSignal(window.exit_requested, timeout=WAIT_MS):
         window.request_exit()
     assert not window.isVisible()
+
+
+def test_a_failing_printer_tells_staff_why_in_sync_health(
+    qtbot: QtBot, make_window: WindowFactory, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the receipts folder should be")
+    window = make_window(print_to_pdf=blocked, pin_hash=pin.hash_pin(STAFF_PIN))
+    rate(window, 1)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.done_button)
+    tap(window.receipt.print_button)
+    assert window.receipt.print_status.property("role") == "error"
+    tap(window.receipt.finish_button)
+    assert window.current is window.attract
+    window.show_health()
+    printer = window.sync_health.values["printer"].text()
+    assert printer.startswith("failing")
+    assert str(blocked) in printer, "staff see where the receipts could not be saved"
+
+
+# --- review findings: nothing typed is lost, nothing stale is shown --------------------------
+
+
+def test_the_comment_limit_refuses_keys_and_never_cuts_what_was_typed(
+    qtbot: QtBot, window: KioskWindow
+) -> None:
+    assert window.comment.text.property("max_chars") == window.parts.services.catalog().comment_max_chars
+    rate(window, 4)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.more_button)
+    tap(window.details.comment_button)
+    window.comment.max_chars = 6
+    type_on(window.comment.keyboard, "abcdef")
+    cursor = window.comment.text.textCursor()
+    cursor.setPosition(3)
+    window.comment.text.setTextCursor(cursor)
+    type_on(window.comment.keyboard, "x")
+    assert window.comment.text.toPlainText() == "abcdef", "the key that does not fit is refused"
+    assert window.comment.counter.text() == "0 characters left"
+
+
+def test_the_next_citizen_gets_the_keyboard_with_shift_off_and_letters_showing(
+    qtbot: QtBot, window: KioskWindow
+) -> None:
+    rate(window, 4)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.more_button)
+    tap(window.details.comment_button)
+    keyboard = window.comment.keyboard
+    tap(key(keyboard, "Shift"))
+    assert keyboard.shift_state() is ShiftState.ONCE
+    window.idle_timer.timeout.emit()
+    rate(window, 5)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.more_button)
+    tap(window.details.comment_button)
+    assert keyboard.shift_state() is ShiftState.OFF
+
+
+def test_idle_returns_to_the_attract_screen_even_when_saving_fails(
+    qtbot: QtBot, window: KioskWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rate(window, 1)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.complain_button)
+    type_on(window.comment.keyboard, "bribe")
+
+    def disk_failure(client_uuid: str, **details: object) -> None:
+        # An injected fault: the SQLite file cannot be written.
+        raise OSError(f"disk I/O error saving {sorted(details)} of {client_uuid}")
+
+    monkeypatch.setattr(window.parts.services, "add_details", disk_failure)
+    window.idle_timer.timeout.emit()
+    assert window.current is window.attract, "the next citizen never sees this one's complaint"
+    assert only_row(window).state is OutboxState.PENDING, "the rating itself is still sent"
+    monkeypatch.undo()
+    rate(window, 3)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.complain_button)
+    assert window.comment.text.toPlainText() == ""
+
+
+def test_the_staff_button_keeps_what_the_citizen_typed(qtbot: QtBot, staff_window: KioskWindow) -> None:
+    window = staff_window
+    rate(window, 2)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.complain_button)
+    type_on(window.comment.keyboard, "no forms")
+    tap(window.staff_button)
+    assert window.current is window.staff_login
+    row = only_row(window)
+    assert row.state is OutboxState.PENDING
+    assert (row.payload["feedback_text"], row.payload["grievance_flag"]) == ("no forms", True)
+
+
+def test_sub_ratings_stay_lit_after_a_comment_and_clear_for_the_next_citizen(
+    qtbot: QtBot, window: KioskWindow
+) -> None:
+    rate(window, 4)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.more_button)
+    tap(window.details.rows["waiting_time"].buttons[1])
+    tap(window.details.comment_button)
+    type_on(window.comment.keyboard, "ok")
+    tap(window.comment.send_button)
+    assert window.current is window.details
+    assert window.details.rows["waiting_time"].value() == 2
+    tap(window.details.send_button)
+    rate(window, 5)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.more_button)
+    assert window.details.rows["waiting_time"].value() is None
+
+
+def test_every_keyboard_follows_the_language(staff_window: KioskWindow) -> None:
+    window = staff_window
+    tap(window.language_button)
+    for keyboard in (window.comment.keyboard, window.walk_in.keyboard, window.lookup.keyboard):
+        assert keyboard.language() == "es"
+        assert [b for b in keyboard.findChildren(QPushButton) if b.accessibleName() == "ñ"]
+
+
+def test_a_refreshed_catalog_shows_when_the_attract_screen_returns(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window()  # the counter serves SVC-001
+    engine = window.parts.services.engine
+    body = dict(window.parts.services.catalog().body)
+    body["services"] = [dict(s, name=f"{s['name']} (renamed)") for s in body["services"]]
+    catalog.store(engine, body)  # as the sync worker does on a refresh
+    rate(window, 4)
+    wait_for_thanks_buttons(qtbot, window)
+    tap(window.thanks.done_button)
+    assert window.current is window.attract
+    assert window.attract.service_label.text().endswith("(renamed)")
+
+
+def test_a_failed_lookup_says_so_and_a_server_only_result_offers_no_reprint(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    class BrokenLookups:
+        def status(self, reference_code: str) -> dict[str, object] | None:
+            raise RuntimeError(f"an injected fault looking up {reference_code}")
+
+        def ticket(self, ticket_number: str) -> dict[str, object] | None:
+            raise RuntimeError(f"an injected fault looking up {ticket_number}")
+
+    window = make_window(pin_hash=pin.hash_pin(STAFF_PIN))
+    window.parts.lookups = BrokenLookups()
+    window.show_screen("lookup")
+    window.lookup.field.setText("DEMO1-000001-AAAA")
+    tap(window.lookup.go_button)
+    qtbot.waitUntil(lambda: window.lookup.go_button.isEnabled(), timeout=WAIT_MS)
+    assert "did not work" in window.lookup.result.text()

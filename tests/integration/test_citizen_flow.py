@@ -256,6 +256,31 @@ def test_finish_queues_the_row_and_wakes_the_worker_once(counter: Counter) -> No
     assert states(counter.engine) == {"pending": 1}
 
 
+def test_refused_taps_do_not_count_towards_a_burst(counter: Counter) -> None:
+    for _ in range(BURST_MAX_RATINGS + 2):
+        with pytest.raises(InvalidInput):
+            counter.flow.rate("SVC-999", 4)
+    answer = counter.flow.rate(PASSPORTS, 4)
+    assert answer is not None
+    assert row(counter.engine, answer.submission.reference_code).payload["misuse_suspected"] is False
+
+
+def test_a_comment_and_a_complaint_go_to_the_same_row(counter: Counter) -> None:
+    answer = counter.flow.rate(PASSPORTS, 4)
+    assert answer is not None
+    counter.flow.comment("  Quick today  ", complaint=False)
+    payload = row(counter.engine, answer.submission.reference_code).payload
+    assert payload["feedback_text"] == "Quick today"
+    assert "grievance_flag" not in payload
+    with pytest.raises(InvalidInput, match="complaint"):
+        counter.flow.comment("   ", complaint=True)
+    assert not answer.complaint, "an empty complaint changes nothing"
+    counter.flow.comment("Charged twice", complaint=True)
+    payload = row(counter.engine, answer.submission.reference_code).payload
+    assert (payload["feedback_text"], payload["grievance_flag"]) == ("Charged twice", True)
+    assert answer.gets_ticket
+
+
 def test_an_unknown_service_writes_nothing(counter: Counter) -> None:
     with pytest.raises(InvalidInput, match="SVC-999"):
         counter.flow.rate("SVC-999", 4)

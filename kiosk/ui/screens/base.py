@@ -28,6 +28,3 @@ class Screen(QWidget):
 
     def entered(self) -> None:
         """The screen is about to show: reset what the previous person left."""
-
-    def save_partial(self) -> None:
-        """Idle timeout: keep what the citizen typed but did not send yet."""

@@ -5,7 +5,7 @@ from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit
 
 from kiosk.ui import parts
 from kiosk.ui.screens.base import Screen
-from kiosk.ui.widgets.keyboard import OnScreenKeyboard
+from kiosk.ui.widgets.keyboard import MAX_CHARS_PROPERTY, OnScreenKeyboard
 
 
 class CommentScreen(Screen):
@@ -24,9 +24,9 @@ class CommentScreen(Screen):
         self.text = QPlainTextEdit()
         self.text.setObjectName("comment-text")
         self.text.setFixedHeight(180)
-        self.max_chars = max_chars
-        self.text.textChanged.connect(self._limit)
         self.counter = parts.label("hint", wrap=False)
+        self.text.setProperty(MAX_CHARS_PROPERTY, max_chars)
+        self.text.textChanged.connect(self._limit)
         self.keyboard = OnScreenKeyboard()
         self.keyboard.attach(self.text)
         self.error = parts.label("error", center=True)
@@ -50,11 +50,23 @@ class CommentScreen(Screen):
         self.body.addWidget(self.keyboard, alignment=Qt.AlignmentFlag.AlignHCenter)
         self.retranslate()
 
+    @property
+    def max_chars(self) -> int:
+        return int(self.text.property(MAX_CHARS_PROPERTY))
+
+    @max_chars.setter
+    def max_chars(self, value: int) -> None:
+        # On the field itself, where the keyboard looks: it refuses the key that would not fit,
+        # so nothing typed is ever cut off.
+        self.text.setProperty(MAX_CHARS_PROPERTY, value)
+        self._limit()
+
     def start(self, complaint: bool, language: str) -> None:
         self.complaint = complaint
         self.text.clear()
         self.error.clear()
         self.keyboard.set_language(language)
+        self.keyboard.reset()
         self.text.setFocus()
         self.retranslate()
 
@@ -71,10 +83,15 @@ class CommentScreen(Screen):
         self.send.emit(self.typed(), self.complaint)
 
     def _limit(self) -> None:
+        # A safety net only (the keyboard already refuses keys past the limit): text set some
+        # other way, or a limit lowered by a catalog refresh, is trimmed from the end.
         typed = self.text.toPlainText()
         if len(typed) > self.max_chars:
+            position = min(self.text.textCursor().position(), self.max_chars)
             self.text.setPlainText(typed[: self.max_chars])
-            self.text.moveCursor(self.text.textCursor().MoveOperation.End)
+            cursor = self.text.textCursor()
+            cursor.setPosition(position)
+            self.text.setTextCursor(cursor)
         self.counter.setText(self.tr("%n characters left", "", self.max_chars - len(self.text.toPlainText())))
 
     def retranslate(self) -> None:

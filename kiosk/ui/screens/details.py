@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel
 
 from kiosk.services import SUB_RATINGS
 from kiosk.ui import parts
@@ -22,7 +22,7 @@ class DetailsScreen(Screen):
         super().__init__()
         self.title = parts.label("title", center=True)
         self.rows: dict[str, parts.FaceRow] = {}
-        self.row_labels: dict[str, object] = {}
+        self.row_labels: dict[str, QLabel] = {}
         grid = QGridLayout()
         grid.setHorizontalSpacing(32)
         grid.setVerticalSpacing(8)
@@ -53,7 +53,9 @@ class DetailsScreen(Screen):
         self.body.setAlignment(actions, Qt.AlignmentFlag.AlignHCenter)
         self.retranslate()
 
-    def entered(self) -> None:
+    def clear(self) -> None:
+        """For a new citizen. Not on every visit: coming back from a comment, the faces the
+        citizen tapped stay lit."""
         for faces in self.rows.values():
             faces.clear()
 
@@ -66,7 +68,7 @@ class DetailsScreen(Screen):
             "cleanliness": self.tr("Cleanliness"),
         }
         for which, caption in self.row_labels.items():
-            caption.setText(words[which])  # type: ignore[attr-defined]
+            caption.setText(words[which])
         self.comment_button.setText(self.tr("Add a comment"))
         self.complain_button.setText(self.tr("I want to make a complaint"))
         self.send_button.setText(self.tr("Send"))

@@ -60,17 +60,21 @@ class LookupScreen(Screen):
         self.reprint_button.setVisible(False)
         self.field.setFocus()
 
-    def set_language(self, language: str) -> None:
-        self.keyboard.set_language(language)
-
     def show_busy(self) -> None:
         self.result.setText(self.tr("Looking up…"))
         self.go_button.setEnabled(False)
 
-    def show_result(self, code: str, found: LookupResult | None) -> None:
+    def show_result(
+        self, code: str, found: LookupResult | None, *, printable: bool = False, failed: bool = False
+    ) -> None:
+        """`printable`: the submission is in this kiosk's outbox, so its receipt can be printed
+        here. `failed`: the look-up itself went wrong, which is not the same as "not found"."""
         self.go_button.setEnabled(True)
         self._found = found
-        self.reprint_button.setVisible(found is not None and found.reference_code is not None)
+        self.reprint_button.setVisible(found is not None and printable)
+        if failed:
+            self.result.setText(self.tr("The look-up did not work. Please try again in a moment."))
+            return
         if found is None:
             self.result.setText(
                 self.tr("Nothing found for %1. Check the code and try again.").replace("%1", code)
@@ -91,7 +95,8 @@ class LookupScreen(Screen):
 
     def _lookup(self) -> None:
         code = self.field.text().strip()
-        if code:
+        # Enter and the keyboard's Done reach here too: one look-up at a time.
+        if code and self.go_button.isEnabled():
             self.lookup.emit(code)
 
     def _reprint(self) -> None:

@@ -25,6 +25,7 @@ class ReceiptScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.receipt: Receipt | None = None
+        self._to_file = False
         self.title = parts.label("title", center=True)
         self.promise = parts.label("body", center=True)
         self.code_caption = parts.label("hint")
@@ -67,8 +68,11 @@ class ReceiptScreen(Screen):
         self.body.setAlignment(actions, Qt.AlignmentFlag.AlignHCenter)
         self.retranslate()
 
-    def show_receipt(self, receipt: Receipt, *, can_print: bool = True) -> None:
+    def show_receipt(self, receipt: Receipt, *, can_print: bool = True, to_file: bool = False) -> None:
+        """`can_print`: a printer is there (without one, the button is hidden and the citizen
+        scans or copies the code). `to_file`: receipts are saved as PDF files, not printed."""
         self.receipt = receipt
+        self._to_file = to_file
         self.code.setText(receipt.reference_code)
         self.url.setText(receipt.status_url)
         image = qr_image(receipt.status_url, box_size=8).convert("RGB")
@@ -76,17 +80,26 @@ class ReceiptScreen(Screen):
         pixmap.loadFromData(_png(image), "PNG")
         self.qr.setPixmap(pixmap)
         self.print_status.clear()
+        self.print_button.setVisible(can_print)
         self.print_button.setEnabled(can_print)
+        if not can_print:
+            self.show_print_result(False)
         self.retranslate()
 
     def show_print_result(self, ok: bool) -> None:
         self.print_status.setProperty("role", "ok" if ok else "error")
-        self.print_status.style().polish(self.print_status)
-        self.print_status.setText(
-            self.tr("Your receipt is printing.")
-            if ok
-            else self.tr("The printer is not working. Please scan the code with your phone or write it down.")
-        )
+        style = self.print_status.style()
+        style.unpolish(self.print_status)  # a changed property is only restyled after unpolish
+        style.polish(self.print_status)
+        if not ok:
+            text = self.tr(
+                "The printer is not working. Please scan the code with your phone or write it down."
+            )
+        elif self._to_file:
+            text = self.tr("The receipt was saved as a file.")
+        else:
+            text = self.tr("Your receipt is printing.")
+        self.print_status.setText(text)
         self.print_button.setEnabled(not ok)
 
     def retranslate(self) -> None:

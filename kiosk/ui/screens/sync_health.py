@@ -91,7 +91,10 @@ class SyncHealthScreen(Screen):
             "error": self.tr("failing: check paper and cable"),
             "pdf": self.tr("saving receipts as PDF files"),
         }
-        self.values["printer"].setText(printer.get(str(report.get("printer")), str(report.get("printer"))))
+        printer_text = printer.get(str(report.get("printer")), str(report.get("printer")))
+        if report.get("printer_problem"):
+            printer_text += f" ({report['printer_problem']})"
+        self.values["printer"].setText(printer_text)
         self.values["device"].setText(
             f"{report.get('device_code') or self.tr('not enrolled')} · {report.get('server_url') or '-'}"
         )

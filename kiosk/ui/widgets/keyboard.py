@@ -49,6 +49,8 @@ ROLE_PROPERTY = "role"
 ROLE_KEY = "key"
 ROLE_SPECIAL = "key-special"
 SHIFT_PROPERTY = "shift"
+#: An int property on a target field: the most characters the keyboard lets it hold.
+MAX_CHARS_PROPERTY = "max_chars"
 
 Target = QLineEdit | QPlainTextEdit
 
@@ -175,6 +177,11 @@ class OnScreenKeyboard(QWidget):
             self._target = None
             return None
         return target
+
+    def reset(self) -> None:
+        """Shift off and the letters page: the next citizen starts where everyone does."""
+        self._set_shift(ShiftState.OFF)
+        self.show_letters()
 
     def language(self) -> str:
         return self._language
@@ -344,7 +351,7 @@ class OnScreenKeyboard(QWidget):
     def _room(self, target: Target) -> int | None:
         """How many more characters the target takes, replacing its selection; None if no cap."""
         limits: list[int] = []
-        max_chars = target.property("max_chars")
+        max_chars = target.property(MAX_CHARS_PROPERTY)
         if isinstance(max_chars, int) and not isinstance(max_chars, bool):
             limits.append(max_chars)
         if isinstance(target, QLineEdit):

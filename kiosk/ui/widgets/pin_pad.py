@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QShowEvent
+from PySide6.QtGui import QHideEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from kiosk.ui.widgets.keyboard import MIN_KEY_PX, ROLE_KEY, ROLE_PROPERTY, ROLE_SPECIAL
@@ -133,6 +133,11 @@ class PinPad(QWidget):
         # The login screen holds nothing else to type into; a staff member with a keyboard
         # should be able to type straight away.
         self.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 (Qt's name)
+        # Digits typed and left behind do not wait in memory for the next person.
+        self.clear()
+        super().hideEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
