@@ -25,3 +25,20 @@ def report(engine: Engine, data_dir: Path) -> dict[str, Any]:
         "oldest_pending_at": oldest.isoformat() if oldest else None,
         "last_error": health.last_error,
     }
+
+
+def waiting(counts: dict[str, int]) -> int:
+    """Submissions not yet delivered: being answered, queued, or on their way."""
+    return counts.get("open", 0) + counts.get("pending", 0) + counts.get("sending", 0)
+
+
+def phase(report: dict[str, Any], live: str | None) -> str | None:
+    """What the sync is doing: the running worker's own phase when there is one, else what
+    the stored health says (refused, or offline since when), else None (nothing known)."""
+    if live is not None:
+        return live
+    if not report.get("authorized"):
+        return "not_authorized"
+    if report.get("offline_since"):
+        return "offline"
+    return None

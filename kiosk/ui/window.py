@@ -17,7 +17,7 @@ from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
-from kiosk import citizen_flow
+from kiosk import citizen_flow, health
 from kiosk.catalog import Catalog
 from kiosk.citizen_flow import CitizenFlow
 from kiosk.config import KioskSettings
@@ -454,12 +454,7 @@ class KioskWindow(QWidget):
         ]
         if state is None and self.parts.worker is not None:
             state = self.parts.worker.state
-        if state is not None:
-            report["phase"] = state.phase.value
-        elif not report.get("authorized"):
-            report["phase"] = "not_authorized"
-        elif report.get("offline_since"):
-            report["phase"] = "offline"
+        report["phase"] = health.phase(report, state.phase.value if state is not None else None)
         self.sync_health.show_report(report)
 
     def _on_sync_state(self, state: object) -> None:

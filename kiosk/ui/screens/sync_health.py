@@ -6,6 +6,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QListWidget
 
+from kiosk import health
 from kiosk.ui import parts
 from kiosk.ui.screens.base import Screen
 
@@ -79,7 +80,7 @@ class SyncHealthScreen(Screen):
         counts = report["counts"]
         self.values["queue"].setText(
             self.tr("%1 waiting, %2 delivered, %3 rejected")
-            .replace("%1", str(counts["open"] + counts["pending"] + counts["sending"]))
+            .replace("%1", str(health.waiting(counts)))
             .replace("%2", str(counts["synced"]))
             .replace("%3", str(counts["rejected"]))
         )
