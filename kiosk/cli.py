@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import Engine
 
 from kiosk import __version__, config, paths, pin
 from kiosk import demo as demo_setup
@@ -41,7 +42,7 @@ class Context:
         except config.KioskConfigError as exc:
             raise EnvironmentProblem(str(exc)) from None
 
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         return database.open_database(self.data_dir)
 
 
@@ -84,15 +85,17 @@ def demo_command(ctx: Context, offline: bool, database_url: str, port: int) -> N
     kiosk in a window. Without PostgreSQL, the kiosk alone, offline, on a built-in catalog."""
     from kiosk.ui import app
 
+    # Bad input is said before anything starts (and before a screen is looked for).
+    try:
+        staff_pin = demo_setup.demo_pin()
+        if not offline:
+            demo_setup.check_database_url(database_url)
+    except demo_setup.DemoProblem as exc:
+        raise EnvironmentProblem(str(exc)) from None
     _need_screen()
-    configured = ctx.settings()
-    # The demo counter serves passports alone (one tap to rate) unless kiosk.toml lists services.
-    settings = configured.model_copy(
-        update={
-            "print_to_pdf": configured.print_to_pdf or demo_setup.data_dir() / "receipts",
-            "services": configured.services or ["SVC-001"],
-        }
-    )
+    # The demo counter serves passports alone (one tap to rate) unless kiosk.toml lists services;
+    # the PIN is the demo's, even where kiosk.toml sets pin_hash for a real kiosk.
+    settings = demo_setup.settings_for(ctx.settings())
     with contextlib.ExitStack() as stack:
         directory = demo_setup.data_dir() / "online"
         server = None
@@ -101,6 +104,8 @@ def demo_command(ctx: Context, offline: bool, database_url: str, port: int) -> N
                 server = stack.enter_context(demo_setup.online(directory, database_url, port))
             except demo_setup.NoDatabase as exc:
                 click.echo(f"No PostgreSQL for the demo server ({exc}).", err=True)
+            except demo_setup.DemoProblem as exc:
+                raise EnvironmentProblem(str(exc)) from None
             except (RuntimeError, OSError) as exc:
                 click.echo(f"The demo server could not start: {exc}", err=True)
         if server is None:
@@ -113,7 +118,7 @@ def demo_command(ctx: Context, offline: bool, database_url: str, port: int) -> N
         else:
             click.echo(f"Demo server: {server.url} (status pages at {server.url}/s/<reference>).")
         click.echo(
-            f"Staff PIN: {os.environ.get(PIN_ENV, demo_setup.DEMO_PIN)} "
+            f"Staff PIN: {staff_pin} "
             "(the staff button is at the top right). "
             f"Receipts are saved as PDF files in {settings.print_to_pdf}."
         )
@@ -331,7 +336,7 @@ def _need_screen() -> None:
         raise EnvironmentProblem(str(exc)) from None
 
 
-def _identity_or_fail(engine: Any) -> identity.Identity:
+def _identity_or_fail(engine: Engine) -> identity.Identity:
     found = identity.load(engine)
     if found is None:
         raise EnvironmentProblem("This kiosk is not enrolled: run gea-kiosk enroll --server URL --code CODE.")

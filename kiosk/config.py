@@ -15,7 +15,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from kiosk import paths
+from kiosk import paths, pin
 
 
 class KioskConfigError(Exception):
@@ -29,7 +29,7 @@ class KioskSettings(BaseSettings):
     server_url: str | None = None
     # A CA bundle for a government PKI, when the server's certificate is not publicly trusted.
     ca_bundle: Path | None = None
-    # The staff PIN as a PHC string from `gea-kiosk pin-hash` (argon2id); else the one set at enroll.
+    # The staff PIN as a PHC string: `gea-kiosk pin-hash` (argon2id) or scrypt; else the one set at enroll.
     pin_hash: str | None = None
     # The services of this counter; empty means every active service in the catalog.
     services: list[str] = Field(default_factory=list)
@@ -59,8 +59,15 @@ class KioskSettings(BaseSettings):
     @field_validator("pin_hash")
     @classmethod
     def _phc(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("$argon2id$", "$scrypt$")):
-            raise ValueError("use the output of `gea-kiosk pin-hash` (it starts with $argon2id$)")
+        if value is None:
+            return value
+        try:
+            pin.check_hash(value)
+        except pin.UnreadableHash as exc:
+            raise ValueError(
+                f"{exc}; use the output of `gea-kiosk pin-hash` (it starts with $argon2id$) "
+                "or a scrypt PHC string ($scrypt$ln=16,r=8,p=1$<salt>$<hash>)"
+            ) from None
         return value
 
     @field_validator("ca_bundle")

@@ -1,8 +1,9 @@
 """`gea-kiosk demo` (and `make demo`): the whole product on one machine, from a fresh clone.
 
 With a PostgreSQL on 127.0.0.1 it creates `gea_demo`, migrates and seeds it, serves the API on
-127.0.0.1 and enrolls a demo kiosk under the Ministry of National Security (three services,
-so the service picker shows). Without one, the kiosk starts offline on a built-in copy of the
+127.0.0.1 and enrolls a demo kiosk under the Ministry of National Security. The demo counter
+serves passports alone (DEMO_SERVICES: one tap to rate, no service picker) unless kiosk.toml
+lists its services. Without PostgreSQL, the kiosk starts offline on a built-in copy of the
 same catalog and says so. The demo has its own data directory; it never touches a real
 kiosk's.
 """
@@ -10,6 +11,7 @@ kiosk's.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import socket
@@ -24,13 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
-from kiosk import catalog, pin
+from kiosk import catalog, config, pin
 from kiosk.local_db import database, identity, local_settings
 from kiosk.sync import client as sync_client
 from kiosk.sync import errors as sync_errors
 
 DEMO_PIN = "123456"  # printed when the demo starts; a real kiosk's PIN is set by IT
+PIN_ENV = "GEA_KIOSK_PIN"  # chooses another demo PIN
 DEMO_ENTITY = "MIN-004"
 DEMO_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/gea_demo"
 OFFLINE_DEVICE = "DEMO1"
@@ -39,6 +45,67 @@ OFFLINE_SERVER_URL = "http://127.0.0.1:9"
 # Where the online demo serves its status pages, so the offline demo's QR codes look the same.
 OFFLINE_STATUS_URL = "http://127.0.0.1:8765"
 READY_TIMEOUT_S = 30.0
+# The demo counter: passports alone, so a citizen rates with one tap (no service picker).
+DEMO_SERVICES = ("SVC-001",)
+# Databases PostgreSQL keeps for itself: the demo never migrates or seeds them.
+_MAINTENANCE_DATABASES = frozenset({"postgres", "template0", "template1"})
+
+log = logging.getLogger(__name__)
+
+
+class DemoProblem(Exception):
+    """The demo cannot start as asked (a bad database URL or PIN, an enrollment that failed);
+    the message says what to fix."""
+
+
+def demo_pin() -> str:
+    """The demo's staff PIN: GEA_KIOSK_PIN if set (checked), else DEMO_PIN."""
+    value = os.environ.get(PIN_ENV, DEMO_PIN)
+    try:
+        pin.check_pin_format(value)
+    except pin.PinRefused as exc:
+        raise DemoProblem(
+            f"{PIN_ENV} is not a usable staff PIN: {exc}. Set it to one, or unset it for the demo "
+            f"PIN {DEMO_PIN}."
+        ) from None
+    return value
+
+
+def check_database_url(url: str) -> URL:
+    """The demo server's database URL, parsed; DemoProblem unless it is a PostgreSQL URL that
+    names a database of the demo's own (created if missing, then migrated and seeded)."""
+    where = "The demo's database URL (--database-url or GEA_DEMO_DATABASE_URL)"
+    try:
+        target = make_url(url)
+    except ArgumentError:
+        raise DemoProblem(f"{where} is not a URL; write it like {DEMO_DATABASE_URL}") from None
+    if target.get_backend_name() != "postgresql":
+        raise DemoProblem(
+            f"{where} is not a PostgreSQL URL ({target.drivername}); write it like {DEMO_DATABASE_URL}"
+        )
+    if not target.database:
+        raise DemoProblem(
+            f"{where} names no database; add one at the end, like {DEMO_DATABASE_URL} "
+            "(the demo creates it if it is missing)"
+        )
+    if target.database in _MAINTENANCE_DATABASES:
+        raise DemoProblem(
+            f"{where} names {target.database!r}, a database PostgreSQL keeps for itself; name one "
+            f"for the demo alone, like {DEMO_DATABASE_URL} (the demo creates it if it is missing)"
+        )
+    return target
+
+
+def settings_for(configured: config.KioskSettings) -> config.KioskSettings:
+    """The demo kiosk's settings: kiosk.toml's look and services, but the demo's PIN (printed
+    when it starts) rather than a pin_hash configured for a real kiosk, and receipts as PDFs."""
+    return configured.model_copy(
+        update={
+            "pin_hash": None,
+            "print_to_pdf": configured.print_to_pdf or data_dir() / "receipts",
+            "services": configured.services or list(DEMO_SERVICES),
+        }
+    )
 
 
 def data_dir() -> Path:
@@ -55,6 +122,7 @@ def builtin_catalog() -> dict[str, Any]:
 def prepare_offline(directory: Path) -> None:
     """A kiosk that has never reached a server, on the built-in catalog. Its queue is real:
     what the demo records stays in the SQLite file."""
+    demo_pin()  # a PIN that cannot be set is said before anything is written
     engine = database.open_database(directory)
     current = identity.load(engine)
     if current is None or current.device_code != OFFLINE_DEVICE:
@@ -69,9 +137,8 @@ def prepare_offline(directory: Path) -> None:
     _set_pin(engine)
 
 
-def _set_pin(engine: Any) -> None:
-    staff_pin = os.environ.get("GEA_KIOSK_PIN", DEMO_PIN)
-    local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, pin.hash_pin(staff_pin))
+def _set_pin(engine: Engine) -> None:
+    local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, pin.hash_pin(demo_pin()))
 
 
 @dataclass
@@ -88,12 +155,11 @@ def _database_reachable(url: str) -> None:
     try:
         import psycopg
         from psycopg import sql
-        from sqlalchemy.engine import make_url
 
         import server_sync_api  # noqa: F401 (the demo server needs the [server] extra)
     except ImportError as exc:
         raise NoDatabase(f"the server's packages are not installed ({exc.name})") from None
-    target = make_url(url)
+    target = check_database_url(url)
     admin = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     try:
         with psycopg.connect(admin, connect_timeout=3, autocommit=True) as conn:
@@ -121,8 +187,10 @@ def _server_env(directory: Path, database_url: str, public_url: str) -> dict[str
     secret_file = directory / "demo-server-secret"
     if not secret_file.exists():
         directory.mkdir(parents=True, exist_ok=True)
-        secret_file.write_text(secrets.token_urlsafe(32))
-        secret_file.chmod(0o600)
+        # Owner-only from the moment it exists, whatever the umask: never chmod-ed afterwards.
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
     return {
         **os.environ,
         "FEEDBACK_DB_URL": database_url,
@@ -145,6 +213,8 @@ def _server(env: dict[str, str], *args: str) -> str:
 @contextmanager
 def online(directory: Path, database_url: str, port: int) -> Iterator[DemoServer]:
     """Migrate and seed the demo database, serve it, and enroll the demo kiosk (once)."""
+    check_database_url(database_url)
+    demo_pin()
     _database_reachable(database_url)
     port = _free_port(port)
     url = f"http://127.0.0.1:{port}"
@@ -197,10 +267,16 @@ def _enroll(directory: Path, url: str, env: dict[str, str]) -> None:
             )
             _set_pin(engine)
             return
-    added = json.loads(
+    code = enrollment_code(
         _server(env, "devices", "add", "--name", "Demo counter", "--entity", DEMO_ENTITY, "--json")
     )
-    enrolled = sync_client.enroll(url, added["enrollment_code"])
+    try:
+        enrolled = sync_client.enroll(url, code)
+    except sync_errors.SyncError as exc:
+        raise DemoProblem(
+            f"The demo kiosk could not enroll with the demo server at {url}: {exc.message}. Start the "
+            "demo again, or run gea-kiosk demo --offline."
+        ) from None
     identity.save(
         engine,
         directory,
@@ -210,10 +286,35 @@ def _enroll(directory: Path, url: str, env: dict[str, str]) -> None:
     _set_pin(engine)
 
 
+def enrollment_code(output: str) -> str:
+    """The code from `gea-server devices add --json`; DemoProblem if its output is not that."""
+    try:
+        added = json.loads(output)
+        code = added["enrollment_code"]
+    except (ValueError, TypeError, KeyError):
+        first = output.strip().splitlines()[0][:200] if output.strip() else "nothing"
+        raise DemoProblem(
+            "gea-server devices add --json did not print the enrollment code (it printed: "
+            f"{first}). Install the kiosk and the server from the same version "
+            "('make demo' sets that up), or run gea-kiosk demo --offline."
+        ) from None
+    if not isinstance(code, str) or not code:
+        raise DemoProblem(
+            "gea-server devices add --json printed no enrollment code. Install the kiosk and the "
+            "server from the same version, or run gea-kiosk demo --offline."
+        )
+    return code
+
+
 def _still_enrolled(url: str, token: str) -> bool:
+    """False only when the server says the token is not authorized (unknown or revoked). A
+    server that is busy, failing or unreachable for a moment keeps the enrollment: enrolling
+    again would leave the old device behind, with anything it has not sent."""
     with sync_client.SyncClient(url, token) as client:
         try:
             client.catalog()
-        except sync_errors.SyncError:
+        except sync_errors.NotAuthorized:
             return False
+        except sync_errors.SyncError as exc:
+            log.warning("demo enrollment not checked, kept as it is: %s", exc.message)
     return True

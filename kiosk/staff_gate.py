@@ -27,6 +27,12 @@ class NoPinSet(Exception):
     """Staff mode is closed until IT sets a PIN; it is never set from the touchscreen."""
 
 
+class UnreadablePinHash(NoPinSet):
+    """The PIN hash (kiosk.toml's pin_hash, or the one enroll stored) cannot be checked, so no
+    PIN could open staff mode. Not a wrong PIN: nothing is counted. A NoPinSet, so the staff
+    login screen shows its message as it does for a kiosk with no PIN."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     ok: bool
@@ -78,10 +84,23 @@ class StaffGate:
                 "Staff mode is not set up on this kiosk. IT sets the PIN with gea-kiosk enroll "
                 "or pin_hash in kiosk.toml."
             )
-        waiting = self.locked_for()
-        if waiting > 0:
-            return Attempt(False, waiting, self.failures())
-        if pin.verify_pin(stored, entered):
+        try:
+            pin.check_hash(stored)  # cheap: a broken hash is said at once, even during a lockout
+            waiting = self.locked_for()
+            if waiting > 0:
+                return Attempt(False, waiting, self.failures())
+            right = pin.verify_pin(stored, entered)
+        except pin.UnreadableHash as exc:
+            where = (
+                "pin_hash in kiosk.toml"
+                if stored == self._configured_hash
+                else "the PIN hash stored by gea-kiosk enroll"
+            )
+            raise UnreadablePinHash(
+                f"Staff mode cannot open: {where} cannot be read ({exc}). IT sets it again with "
+                "the output of gea-kiosk pin-hash, or with gea-kiosk enroll."
+            ) from None
+        if right:
             self.reset()
             return Attempt(True, 0.0, 0)
         failures = self.failures() + 1

@@ -7,6 +7,10 @@ subprocess against a PostgreSQL database of its own, created here and dropped af
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +21,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from kiosk import catalog, demo, pin
+from kiosk import catalog, config, demo, pin
 from kiosk.catalog import Catalog
 from kiosk.local_db import database, identity, local_settings, outbox
 from kiosk.local_db.models import OutboxState
@@ -26,7 +30,8 @@ from kiosk.staff_gate import StaffGate
 from kiosk.sync.client import SyncClient, open_client
 from kiosk.sync.worker import SyncWorker
 from tests.helpers import pg
-from tests.helpers.server import LiveServer, enroll, free_port
+from tests.helpers.fault_proxy import FaultProxy, Mode
+from tests.helpers.server import EnrolledDevice, LiveServer, enroll, free_port
 
 # --- the built-in catalog ------------------------------------------------------------------------
 
@@ -291,3 +296,193 @@ def test_the_online_demo_enrolls_once_and_follows_its_server(tmp_path: Path, dem
     assert server_is_gone(second.url)
 
     assert demo_devices(demo_database) == [(device_code, demo.DEMO_ENTITY, "Demo counter")]
+
+
+# --- bad input, refused before anything starts -----------------------------------------------------
+
+GEA_KIOSK = shutil.which("gea-kiosk", path=os.path.dirname(sys.executable))
+
+
+def demo_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`gea-kiosk demo` with no screen: bad input must be said before a screen is looked for,
+    and before any database or data directory is touched."""
+    assert GEA_KIOSK is not None
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GEA_KIOSK_", "GEA_DEMO_")) and k not in SCREEN_VARIABLES
+    }
+    full_env = {
+        **base,
+        "GEA_KIOSK_DATA_DIR": str(tmp_path / "kiosk"),
+        "GEA_KIOSK_CONFIG": str(tmp_path / "none.toml"),
+        "GEA_DEMO_DATA_DIR": str(tmp_path / "demo"),
+        **env,
+    }
+    return subprocess.run(
+        [GEA_KIOSK, "demo", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+SCREEN_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+
+BAD_URLS = [
+    pytest.param("foo", "is not a URL", id="not a URL"),
+    pytest.param("postgresql://postgres@127.0.0.1:5432", "names no database", id="no database"),
+    pytest.param("postgresql://postgres@127.0.0.1:5432/", "names no database", id="empty database"),
+    pytest.param("postgresql://postgres@127.0.0.1:5432/postgres", "keeps for itself", id="maintenance"),
+    pytest.param("sqlite:///demo.db", "not a PostgreSQL URL", id="not PostgreSQL"),
+]
+
+
+@pytest.mark.parametrize(("url", "said"), BAD_URLS)
+def test_a_bad_demo_database_url_is_refused_before_anything_starts(
+    tmp_path: Path, url: str, said: str
+) -> None:
+    with pytest.raises(demo.DemoProblem, match=said) as caught:
+        demo.check_database_url(url)
+    assert "gea_demo" in str(caught.value)  # what to write instead
+    # online() refuses it before it creates a database, writes a file or starts a server.
+    with pytest.raises(demo.DemoProblem), demo.online(tmp_path / "demo", url, free_port()):
+        pass
+    assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize(("url", "said"), BAD_URLS)
+def test_the_demo_command_refuses_a_bad_database_url_without_a_traceback(
+    tmp_path: Path, url: str, said: str
+) -> None:
+    result = demo_cli(tmp_path, "--database-url", url)
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "demo").exists()
+
+
+def test_the_demo_command_refuses_a_bad_pin_without_a_traceback(tmp_path: Path) -> None:
+    for args in ((), ("--offline",)):
+        result = demo_cli(tmp_path, *args, GEA_KIOSK_PIN="1234")
+        assert result.returncode == 2, result.stderr
+        assert "GEA_KIOSK_PIN" in result.stderr
+        assert "6 to 12 digits" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "demo").exists()
+
+
+def test_a_bad_demo_pin_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEA_KIOSK_PIN", "12ab56")
+    with pytest.raises(demo.DemoProblem, match="GEA_KIOSK_PIN"):
+        demo.prepare_offline(tmp_path / "offline")
+    assert not (tmp_path / "offline").exists()
+
+
+# --- what the demo kiosk is set up with ------------------------------------------------------------
+
+
+def test_the_demo_kiosk_ignores_a_real_kiosks_pin_hash_and_serves_passports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEA_DEMO_DATA_DIR", str(tmp_path / "demo"))
+    toml = tmp_path / "kiosk.toml"
+    toml.write_text(f"pin_hash = '{pin.hash_pin('97531086')}'\nlanguage = 'es'\n", "utf-8")
+    configured = config.load_settings(toml)
+    assert configured.pin_hash is not None
+
+    settings = demo.settings_for(configured)
+
+    # The PIN the demo prints opens staff mode: kiosk.toml's pin_hash would win over it.
+    assert settings.pin_hash is None
+    assert settings.language == "es"  # the rest of kiosk.toml still counts
+    assert settings.print_to_pdf == tmp_path / "demo" / "receipts"
+    directory = tmp_path / "demo" / "offline"
+    demo.prepare_offline(directory)
+    engine = database.open_database(directory)
+    try:
+        assert StaffGate(engine, settings.pin_hash).try_pin(demo.DEMO_PIN).ok
+    finally:
+        engine.dispose()
+    # Passports alone, as the module says: one tap to rate, no service picker.
+    assert settings.services == list(demo.DEMO_SERVICES) == ["SVC-001"]
+    assert names(Catalog(demo.builtin_catalog()).counter_services(settings.services)) == ["SVC-001"]
+    # A counter that lists its services in kiosk.toml keeps them.
+    listed = configured.model_copy(update={"services": ["SVC-008", "SVC-002"]})
+    assert demo.settings_for(listed).services == ["SVC-008", "SVC-002"]
+
+
+def test_the_demo_server_secret_is_never_readable_by_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Watch every chmod: the file must not exist with looser permissions even for a moment.
+    seen: list[int] = []
+    real_chmod = os.chmod
+
+    def watching_chmod(path: Any, mode: int, **kwargs: Any) -> None:
+        seen.append(stat.S_IMODE(os.stat(path).st_mode))
+        real_chmod(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "chmod", watching_chmod)
+    previous = os.umask(0o022)  # the usual umask: new files readable by everyone
+    try:
+        env = demo._server_env(tmp_path / "demo", demo.DEMO_DATABASE_URL, "http://127.0.0.1:1")
+    finally:
+        os.umask(previous)
+    secret_file = tmp_path / "demo" / "demo-server-secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert all(mode & 0o077 == 0 for mode in seen), [oct(m) for m in seen]
+    assert len(env["GEA_SERVER_IP_HASH_SECRET"]) >= 32
+    # The next start reads the same secret.
+    again = demo._server_env(tmp_path / "demo", demo.DEMO_DATABASE_URL, "http://127.0.0.1:1")
+    assert again["GEA_SERVER_IP_HASH_SECRET"] == env["GEA_SERVER_IP_HASH_SECRET"]
+
+
+# --- enrolling the demo kiosk --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "",
+        "Traceback (most recent call last):\n  ...",
+        "[]",
+        '{"device_code": "K0001"}',
+        '{"enrollment_code": ""}',
+    ],
+)
+def test_unreadable_devices_add_output_is_said_plainly(output: str) -> None:
+    with pytest.raises(demo.DemoProblem, match="devices add") as caught:
+        demo.enrollment_code(output)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_enrollment_code_is_read_from_devices_add() -> None:
+    assert demo.enrollment_code('{"device_code": "K0001", "enrollment_code": "7QX4-K2M9"}\n') == "7QX4-K2M9"
+
+
+def test_a_failed_enrollment_is_said_plainly(tmp_path: Path, db_url: URL) -> None:
+    # A real `gea-server devices add` against a real database, then a server that does not answer.
+    database_url = db_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    nobody = f"http://127.0.0.1:{free_port()}"
+    env = demo._server_env(tmp_path / "demo", database_url, nobody)
+    with pytest.raises(demo.DemoProblem, match="could not enroll.*--offline"):
+        demo._enroll(tmp_path / "demo", nobody, env)
+
+
+def test_only_a_server_that_says_not_authorized_makes_the_demo_enroll_again(
+    live_server: LiveServer, device: EnrolledDevice
+) -> None:
+    assert demo._still_enrolled(live_server.base_url, device.token)
+    assert not demo._still_enrolled(live_server.base_url, "not-a-device-token")
+    # Unreachable, or busy for a moment: the enrollment is kept, not thrown away for a new one.
+    assert demo._still_enrolled(f"http://127.0.0.1:{free_port()}", device.token)
+    upstream = int(live_server.base_url.rsplit(":", 1)[1])
+    with FaultProxy(upstream, retry_after="1") as proxy:
+        proxy.set_mode(Mode.STATUS_503)
+        assert demo._still_enrolled(proxy.url, device.token)
+        assert proxy.counts(Mode.STATUS_503).requests >= 1

@@ -4,6 +4,9 @@ stepped by hand: a 15-minute lockout is checked without waiting 15 minutes."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,14 @@ from sqlalchemy import Engine
 
 from kiosk import pin, staff_gate
 from kiosk.local_db import database, local_settings
-from kiosk.staff_gate import FIRST_LOCKOUT_S, FREE_ATTEMPTS, MAX_LOCKOUT_S, NoPinSet, StaffGate
+from kiosk.staff_gate import (
+    FIRST_LOCKOUT_S,
+    FREE_ATTEMPTS,
+    MAX_LOCKOUT_S,
+    NoPinSet,
+    StaffGate,
+    UnreadablePinHash,
+)
 
 RIGHT_PIN = "135790"
 WRONG_PIN = "000000"
@@ -210,3 +220,61 @@ def test_a_clock_set_back_never_locks_longer_than_the_maximum(gate: StaffGate, c
     fail_until_locked(gate)
     clock.advance(-4 * 3_600)
     assert gate.locked_for() <= MAX_LOCKOUT_S
+
+
+def scrypt_hash(pin_text: str) -> str:
+    """A scrypt PHC string, as IT may put in kiosk.toml (ARCHITECTURE 7), at cheap parameters."""
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(pin_text.encode(), salt=salt, n=16, r=8, p=1, dklen=32)
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode().rstrip("=")
+
+    return f"$scrypt$ln=4,r=8,p=1${b64(salt)}${b64(digest)}"
+
+
+def test_a_scrypt_pin_hash_in_kiosk_toml_opens_with_its_pin(engine: Engine, clock: WallClock) -> None:
+    gate = StaffGate(engine, scrypt_hash(RIGHT_PIN), clock=clock)
+
+    assert gate.try_pin(WRONG_PIN) == staff_gate.Attempt(False, 0.0, 1)
+    assert gate.try_pin(RIGHT_PIN).ok
+    assert gate.failures() == 0
+    fail_until_locked(gate)
+    assert gate.locked_for() == FIRST_LOCKOUT_S
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "$scrypt$ln=4,r=8$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA",  # no p
+        "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$",  # cut short
+        "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$",  # cut short
+        "$argon2id$garbage",
+    ],
+)
+def test_a_pin_hash_that_cannot_be_read_is_said_and_never_counted(
+    engine: Engine, clock: WallClock, broken: str
+) -> None:
+    # No PIN can match a broken hash: counting the tries would lock staff out for good over a
+    # mistake that is IT's. Staff are told instead, on the login screen (a NoPinSet, which the
+    # screen already shows).
+    configured = StaffGate(engine, broken, clock=clock)
+    for entered in (RIGHT_PIN, WRONG_PIN, RIGHT_PIN, WRONG_PIN, RIGHT_PIN):
+        with pytest.raises(UnreadablePinHash, match="pin_hash in kiosk.toml.*gea-kiosk pin-hash"):
+            configured.try_pin(entered)
+    assert issubclass(UnreadablePinHash, NoPinSet)
+    assert (configured.failures(), configured.locked_for()) == (0, 0)
+
+    local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, broken)
+    stored = StaffGate(engine, None, clock=clock)
+    with pytest.raises(UnreadablePinHash, match="stored by gea-kiosk enroll"):
+        stored.try_pin(RIGHT_PIN)
+    assert stored.failures() == 0
+
+
+def test_a_broken_pin_hash_is_said_even_during_a_lockout(gate: StaffGate, engine: Engine) -> None:
+    fail_until_locked(gate)
+    local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, "$scrypt$broken")
+    with pytest.raises(UnreadablePinHash):
+        gate.try_pin(RIGHT_PIN)
+    assert gate.failures() == FREE_ATTEMPTS  # nothing more counted
