@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -226,6 +227,7 @@ def online(directory: Path, database_url: str, port: int) -> Iterator[DemoServer
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_stop_with_parent if sys.platform == "linux" else None,
     )
     try:
         _wait_ready(url, process)
@@ -237,6 +239,16 @@ def online(directory: Path, database_url: str, port: int) -> Iterator[DemoServer
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+
+
+def _stop_with_parent() -> None:
+    """In the server's process, before it starts (Linux): SIGTERM when the demo dies, even by
+    SIGKILL, so no server is left holding the port for the next run."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:

@@ -118,6 +118,8 @@ def _quit_on_sigterm(app: QApplication) -> None:
     finished and the worker stops cleanly. Python runs signal handlers only between bytecodes,
     so a timer gives it a moment twice a second while Qt waits for events."""
     signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    if hasattr(signal, "SIGHUP"):  # the terminal that started it closed (the demo, a desk test)
+        signal.signal(signal.SIGHUP, lambda *_: app.quit())
     ticker = QTimer(app)
     ticker.timeout.connect(lambda: None)
     ticker.start(500)

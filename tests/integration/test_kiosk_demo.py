@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -486,3 +487,32 @@ def test_only_a_server_that_says_not_authorized_makes_the_demo_enroll_again(
         proxy.set_mode(Mode.STATUS_503)
         assert demo._still_enrolled(proxy.url, device.token)
         assert proxy.counts(Mode.STATUS_503).requests >= 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_demo_server_stops_when_the_demo_is_killed(tmp_path: Path) -> None:
+    # The demo starts its server with demo._stop_with_parent; a parent killed with SIGKILL
+    # runs no cleanup, so only the kernel can stop the server it left behind.
+    script = (
+        "import subprocess, sys, time\n"
+        "from kiosk import demo\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+        " preexec_fn=demo._stop_with_parent)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=tmp_path) as parent:
+        assert parent.stdout is not None
+        child_pid = int(parent.stdout.readline())
+        parent.kill()
+    # The orphan is reparented and reaped by init (or a subreaper), so poll for its end.
+    for _ in range(200):
+        try:
+            if Path(f"/proc/{child_pid}/stat").read_text().split()[2] == "Z":
+                break  # dead, waiting for whoever inherited it to reap it
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child_pid, 9)
+        pytest.fail("the server outlived the demo that started it")
