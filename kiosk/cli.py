@@ -55,12 +55,24 @@ class Context:
     help=f"kiosk.toml to read (default: ${paths.CONFIG_ENV} or {paths.config_file()}).",
 )
 @click.option("--windowed", is_flag=True, help="A normal window instead of full screen (kiosk mode).")
+@click.option(
+    "--selftest",
+    is_flag=True,
+    help="Check that this machine can run the kiosk (data directory, PIN, Qt, font, receipts, "
+    "printer, server), print what to fix, and exit: 0 if nothing failed.",
+)
 @click.version_option(__version__, prog_name="gea-kiosk")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path | None, windowed: bool) -> None:
+def main(ctx: click.Context, config_path: Path | None, windowed: bool, selftest: bool) -> None:
     """The GEA counter kiosk. Without a command, starts the kiosk (full screen)."""
     ctx.obj = Context(config_path)
     settings = ctx.obj.settings()  # a broken kiosk.toml is reported by every command, before it acts
+    if selftest:
+        from kiosk.ui import selftest as checks
+
+        text, status = checks.report(checks.run_checks(ctx.obj.data_dir, settings))
+        click.echo(text)
+        raise SystemExit(status)
     if ctx.invoked_subcommand is None:
         from kiosk.ui import app
 

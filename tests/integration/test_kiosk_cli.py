@@ -197,3 +197,64 @@ def test_commands_that_need_enrollment_say_so(tmp_path: Path) -> None:
     result = kiosk(tmp_path, "sync", "--once")
     assert result.returncode == 2
     assert "gea-kiosk enroll" in result.stderr
+
+
+# --- gea-kiosk --selftest ---------------------------------------------------------------------
+
+
+def selftest(data_dir: Path, **env: str) -> tuple[int, dict[str, tuple[str, str]]]:
+    """Exit status and {check: (status, detail)} from a real `gea-kiosk --selftest`."""
+    result = kiosk(data_dir, "--selftest", QT_QPA_PLATFORM="offscreen", **env)
+    lines = result.stdout.strip().splitlines()
+    checks = {}
+    for line in lines[:-1]:
+        status_word, rest = line.split(maxsplit=1)
+        name, _, detail = rest.partition("  ")
+        checks[name.strip()] = (status_word, detail.strip())
+    return result.returncode, checks
+
+
+def test_selftest_on_a_new_kiosk_says_what_is_left_to_do(tmp_path: Path) -> None:
+    code, checks = selftest(tmp_path / "kiosk")
+    assert code == 0, checks
+    assert checks["data directory"][0] == "ok"
+    assert checks["enrollment"] == ("warn", "not enrolled yet: run gea-kiosk enroll --server URL --code CODE")
+    assert checks["staff PIN"][0] == "warn"
+    for part in ("screen", "font", "stylesheets", "Spanish", "receipt"):
+        assert checks[part][0] == "ok", (part, checks[part])
+    assert checks["font"][1] == "Atkinson Hyperlegible"
+    assert checks["Spanish"][1] == "¿Cómo le atendimos hoy?"
+
+
+def test_selftest_on_an_enrolled_kiosk_reaches_the_server(enrolled_dir: Path, tmp_path: Path) -> None:
+    receipts = tmp_path / "receipts"
+    code, checks = selftest(enrolled_dir, GEA_KIOSK_PRINT_TO_PDF=str(receipts))
+    assert code == 0, checks
+    assert {name: status for name, (status, _) in checks.items()} == {
+        name: "ok"
+        for name in (
+            "data directory", "enrollment", "staff PIN", "screen", "font", "stylesheets", "Spanish",
+            "receipt", "printer", "server",
+        )
+    }  # fmt: skip
+    assert checks["staff PIN"][1] == "argon2id hash, set at enrollment"
+    assert not list(receipts.glob("*.pdf")), "the sample receipt is not left among the real ones"
+
+
+def test_selftest_fails_on_what_stops_the_kiosk_working(
+    enrolled_dir: Path, db_url: URL, tmp_path: Path
+) -> None:
+    engine = database.open_database(enrolled_dir)
+    who = identity.load(engine)
+    engine.dispose()
+    assert who is not None
+    with psycopg.connect(pg.conninfo(db_url), autocommit=True) as conn:
+        devices.revoke_device(conn, who.device_code)
+    blocked = tmp_path / "receipts"
+    blocked.write_text("a file where the receipts folder should be")
+    code, checks = selftest(enrolled_dir, GEA_KIOSK_PRINT_TO_PDF=str(blocked))
+    assert code == 1
+    assert checks["server"][0] == "FAIL"
+    assert "reenroll" in checks["server"][1]
+    assert checks["printer"] == ("FAIL", f"receipts cannot be saved in {blocked}: check print_to_pdf")
+    assert checks["enrollment"][0] == "ok", "the kiosk still knows who it is; the server refused it"
