@@ -3,13 +3,14 @@ SQLite outbox underneath (issue 5's test list)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -532,3 +533,34 @@ def test_a_failed_lookup_says_so_and_a_server_only_result_offers_no_reprint(
     tap(window.lookup.go_button)
     qtbot.waitUntil(lambda: window.lookup.go_button.isEnabled(), timeout=WAIT_MS)
     assert "did not work" in window.lookup.result.text()
+
+
+def test_leaving_a_lookup_before_its_answer_leaves_the_screen_ready_for_the_next_one(
+    make_window: WindowFactory,
+) -> None:
+    answered = threading.Event()
+
+    class SlowLookups:
+        def status(self, reference_code: str) -> dict[str, object] | None:
+            answered.wait(timeout=10)  # an injected fault: the server takes its time
+            return {"reference_code": reference_code, "status": "open", "ticket_number": "T-1"}
+
+        def ticket(self, ticket_number: str) -> dict[str, object] | None:
+            return self.status(ticket_number)
+
+    window = make_window(pin_hash=pin.hash_pin(STAFF_PIN))
+    window.parts.lookups = SlowLookups()
+    window.show_screen("staff_home")
+    tap(window.staff_home.buttons["lookup"])
+    window.lookup.field.setText("DEMO1-000001-AAAA")
+    tap(window.lookup.go_button)
+    assert not window.lookup.go_button.isEnabled()
+    tap(window.lookup.back_button)
+    answered.set()
+    tap(window.staff_home.buttons["lookup"])
+    assert window.lookup.go_button.isEnabled()
+    for thread in threading.enumerate():
+        if thread.name == "lookup":
+            thread.join(timeout=10)
+    QApplication.processEvents()  # the late answer reaches the window now, and is dropped
+    assert window.lookup.result.text() == "", "the earlier answer is not shown to the next look-up"

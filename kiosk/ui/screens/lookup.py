@@ -57,6 +57,7 @@ class LookupScreen(Screen):
         self.field.clear()
         self.result.clear()
         self._found = None
+        self.go_button.setEnabled(True)  # an unanswered look-up from an earlier visit is dropped
         self.reprint_button.setVisible(False)
         self.field.setFocus()
 
