@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import tempfile
 import time
 import uuid
@@ -43,7 +42,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
@@ -64,12 +62,16 @@ from bench.sync_server import (
     add_devices,
     api_process,
     backend_pids,
+    check_count,
     count_tickets,
+    cpu_text,
+    demo_template,
     descendants,
     make_specs,
     sample,
     spent,
 )
+from bench.unwind import on_sigterm_unwind
 from kiosk.bootstrap import sync_session
 from kiosk.config import KioskSettings
 from kiosk.local_db import identity, outbox
@@ -296,36 +298,17 @@ def created(replies: Sequence[httpx.Response]) -> int:
     return count
 
 
-def check_count(path: str, stored: int, sent: int) -> None:
-    if stored != sent:
-        raise RuntimeError(f"{path}: {sent:,} items sent but {stored:,} counted; the figures mean nothing")
-
-
 # --- the run -----------------------------------------------------------------------------
 
 
 def run(item_count: int, batch: int, workers: int) -> tuple[Queued, list[Result]]:
-    pg.check_admin_connection()
-    template = f"gea_bench_tpl_{uuid.uuid4().hex[:8]}"
-    pg.create_template(template)
-    try:
-        with psycopg.connect(pg.conninfo(pg.admin_url().set(database=template))) as conn:
-            services = [
-                (str(r[0]), str(r[1]))
-                for r in conn.execute("SELECT service_id, entity_id FROM service_master ORDER BY 1")
-            ]
+    with demo_template() as (template, services):
         specs = make_specs(item_count, services)
         with tempfile.TemporaryDirectory(prefix="gea_bench_kiosk_") as tmp:
             drain, queued = run_drain(template, specs, batch, workers, Path(tmp) / "kiosk")
         # Each in its own fresh copy; the kiosk's rows are needed first, so the drain leads.
         results = [run_direct(template, queued, batch), drain, run_single(template, queued, workers)]
         return queued, results
-    finally:
-        pg.drop_database(template)
-
-
-def _cpu(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
 
 
 def report(queued: Queued, results: Sequence[Result], batch: int, workers: int) -> None:
@@ -356,18 +339,14 @@ def report(queued: Queued, results: Sequence[Result], batch: int, workers: int) 
         ok = "ok" if r.stored == count else "LOST ROWS"
         print(
             f"{labels[path]:<34} {r.items_per_second:>8,.0f} {r.seconds:>8.2f}   {'':>12} "
-            f"{_cpu(r.client_cpu):>6} {_cpu(r.api_cpu):>6} {_cpu(r.db_cpu):>10}   {r.stored:>10,} {ok}"
+            f"{cpu_text(r.client_cpu):>6} {cpu_text(r.api_cpu):>6} {cpu_text(r.db_cpu):>10}   "
+            f"{r.stored:>10,} {ok}"
         )
     print(f"ratio drain / direct (time): {by_path['drain'].seconds / by_path['direct'].seconds:.2f}x")
     print(
         f"ratio one-per-request / drain (time): {by_path['single'].seconds / by_path['drain'].seconds:.2f}x"
     )
     print()
-
-
-def stop_cleanly(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
-    """SIGTERM unwinds like Ctrl-C, so the server, databases and directories are removed."""
-    raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -388,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="API worker processes (default: one per core)",
     )
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, stop_cleanly)
+    on_sigterm_unwind()
     if not 1 <= args.items <= MAX_ITEMS:
         parser.error(f"--items must be between 1 and {MAX_ITEMS:,}")
     if not 1 <= args.batch <= 500:

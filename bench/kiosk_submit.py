@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import sqlite3
 import statistics
 import tempfile
@@ -37,12 +36,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from bench.unwind import on_sigterm_unwind
 from kiosk.local_db import database, identity, outbox
 from kiosk.local_db.models import CatalogCache
 from kiosk.services import SUB_RATINGS, KioskServices
@@ -327,11 +326,6 @@ def report(latencies: Sequence[Latency], size: Size, calls: int, where: str) -> 
     print()
 
 
-def stop_cleanly(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
-    """SIGTERM unwinds like Ctrl-C, so the server, databases and directories are removed."""
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -348,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "directory); point it at the disk the kiosk uses",
     )
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, stop_cleanly)
+    on_sigterm_unwind()
     if args.calls < 100:
         parser.error("--calls must be at least 100 (a p99 needs them)")
     if args.rows < 1:

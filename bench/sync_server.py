@@ -477,7 +477,10 @@ def check_count(path: str, stored: int, sent: int) -> None:
         raise RuntimeError(f"{path}: {sent:,} items sent but {stored:,} stored; the figures mean nothing")
 
 
-def run(item_count: int, workers: int) -> list[Result]:
+@contextmanager
+def demo_template() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """A migrated template database with the demo catalog, and its (service_id, entity_id)
+    pairs; each run copies it into a fresh database. Dropped afterwards."""
     pg.check_admin_connection()
     template = f"gea_bench_tpl_{uuid.uuid4().hex[:8]}"
     pg.create_template(template)
@@ -487,6 +490,13 @@ def run(item_count: int, workers: int) -> list[Result]:
                 (str(r[0]), str(r[1]))
                 for r in conn.execute("SELECT service_id, entity_id FROM service_master ORDER BY 1")
             ]
+        yield template, services
+    finally:
+        pg.drop_database(template)
+
+
+def run(item_count: int, workers: int) -> list[Result]:
+    with demo_template() as (template, services):
         specs = make_specs(item_count, services)
         results: list[Result] = []
         for batch in BATCH_SIZES:
@@ -496,14 +506,12 @@ def run(item_count: int, workers: int) -> list[Result]:
                 results.append(run_direct(template, parts, batch))
                 results.append(run_http(template, parts, batch, workers))
         return results
-    finally:
-        pg.drop_database(template)
 
 
 # --- report ------------------------------------------------------------------------------
 
 
-def _cpu(value: float | None) -> str:
+def cpu_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
@@ -527,8 +535,8 @@ def report(results: Sequence[Result], item_count: int, workers: int) -> None:
                 r = by_key[(path, batch, clients)]
                 print(
                     f"{batch:>5} {clients:>7}  {labels[path]:<14} {r.items_per_second:>8,.0f} "
-                    f"{r.seconds:>8.2f}   {'':>12} {_cpu(r.client_cpu):>6} {_cpu(r.api_cpu):>6} "
-                    f"{_cpu(r.db_cpu):>10}"
+                    f"{r.seconds:>8.2f}   {'':>12} {cpu_text(r.client_cpu):>6} {cpu_text(r.api_cpu):>6} "
+                    f"{cpu_text(r.db_cpu):>10}"
                 )
             ratio = by_key[("http", batch, clients)].seconds / by_key[("direct", batch, clients)].seconds
             print(f"{batch:>5} {clients:>7}  ratio HTTP / direct (time): {ratio:.2f}x")
