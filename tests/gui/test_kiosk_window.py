@@ -66,6 +66,12 @@ def rate(window: KioskWindow, rating: int) -> None:
     assert window.current is window.thanks
 
 
+def rate_and_wait(qtbot: QtBot, window: KioskWindow, rating: int) -> None:
+    """A rating, then the thank-you pause over: its buttons answer taps."""
+    rate(window, rating)
+    wait_for_thanks_buttons(qtbot, window)
+
+
 # --- the citizen ---------------------------------------------------------------------------
 
 
@@ -97,8 +103,7 @@ def test_taps_during_the_thank_you_pause_are_ignored(qtbot: QtBot, window: Kiosk
 
 
 def test_the_full_path_adds_everything_to_the_same_submission(qtbot: QtBot, window: KioskWindow) -> None:
-    rate(window, 2)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 2)
     tap(window.thanks.more_button)
     assert window.current is window.details
     for which, value in zip(window.details.rows, (3, 1, 2, 5), strict=True):
@@ -125,8 +130,7 @@ def test_the_full_path_adds_everything_to_the_same_submission(qtbot: QtBot, wind
 def test_idle_finishes_the_submission_as_it_stands_and_the_next_citizen_sees_nothing(
     qtbot: QtBot, window: KioskWindow
 ) -> None:
-    rate(window, 4)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 4)
     tap(window.thanks.more_button)
     tap(window.details.rows["cleanliness"].buttons[4])
     tap(window.details.comment_button)
@@ -141,8 +145,7 @@ def test_idle_finishes_the_submission_as_it_stands_and_the_next_citizen_sees_not
     assert row.payload["cleanliness"] == 5
     assert row.payload["feedback_text"] == "ok", "what was typed is kept, not lost"
     # The next citizen: a clean slate everywhere.
-    rate(window, 3)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 3)
     tap(window.thanks.more_button)
     assert all(faces.value() is None for faces in window.details.rows.values())
     tap(window.details.comment_button)
@@ -153,8 +156,7 @@ def test_idle_finishes_the_submission_as_it_stands_and_the_next_citizen_sees_not
 def test_a_complaint_gets_a_receipt_with_a_qr_and_prints_to_pdf(
     qtbot: QtBot, window: KioskWindow, tmp_path: Path
 ) -> None:
-    rate(window, 3)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 3)
     tap(window.thanks.complain_button)
     assert window.comment.complaint
     assert "even if this kiosk is offline" in window.comment.promise.text()
@@ -181,8 +183,7 @@ def test_a_missing_printer_is_reported_and_never_blocks_the_citizen(
     qtbot: QtBot, make_window: WindowFactory
 ) -> None:
     window = make_window(print_to_pdf=None, printer="Counter 2 thermal")
-    rate(window, 1)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 1)
     tap(window.thanks.done_button)
     assert window.current is window.receipt, "a rating of 1 becomes a ticket: receipt offered"
     assert not window.receipt.print_button.isVisible(), "no printer: no button that cannot work"
@@ -386,8 +387,7 @@ def test_a_failing_printer_tells_staff_why_in_sync_health(
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the receipts folder should be")
     window = make_window(print_to_pdf=blocked, pin_hash=pin.hash_pin(STAFF_PIN))
-    rate(window, 1)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 1)
     tap(window.thanks.done_button)
     tap(window.receipt.print_button)
     assert window.receipt.print_status.property("role") == "error"
@@ -406,8 +406,7 @@ def test_the_comment_limit_refuses_keys_and_never_cuts_what_was_typed(
     qtbot: QtBot, window: KioskWindow
 ) -> None:
     assert window.comment.text.property("max_chars") == window.parts.services.catalog().comment_max_chars
-    rate(window, 4)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 4)
     tap(window.thanks.more_button)
     tap(window.details.comment_button)
     window.comment.max_chars = 6
@@ -423,16 +422,14 @@ def test_the_comment_limit_refuses_keys_and_never_cuts_what_was_typed(
 def test_the_next_citizen_gets_the_keyboard_with_shift_off_and_letters_showing(
     qtbot: QtBot, window: KioskWindow
 ) -> None:
-    rate(window, 4)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 4)
     tap(window.thanks.more_button)
     tap(window.details.comment_button)
     keyboard = window.comment.keyboard
     tap(key(keyboard, "Shift"))
     assert keyboard.shift_state() is ShiftState.ONCE
     window.idle_timer.timeout.emit()
-    rate(window, 5)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 5)
     tap(window.thanks.more_button)
     tap(window.details.comment_button)
     assert keyboard.shift_state() is ShiftState.OFF
@@ -441,8 +438,7 @@ def test_the_next_citizen_gets_the_keyboard_with_shift_off_and_letters_showing(
 def test_idle_returns_to_the_attract_screen_even_when_saving_fails(
     qtbot: QtBot, window: KioskWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rate(window, 1)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 1)
     tap(window.thanks.complain_button)
     type_on(window.comment.keyboard, "bribe")
 
@@ -455,16 +451,14 @@ def test_idle_returns_to_the_attract_screen_even_when_saving_fails(
     assert window.current is window.attract, "the next citizen never sees this one's complaint"
     assert only_row(window).state is OutboxState.PENDING, "the rating itself is still sent"
     monkeypatch.undo()
-    rate(window, 3)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 3)
     tap(window.thanks.complain_button)
     assert window.comment.text.toPlainText() == ""
 
 
 def test_the_staff_button_keeps_what_the_citizen_typed(qtbot: QtBot, staff_window: KioskWindow) -> None:
     window = staff_window
-    rate(window, 2)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 2)
     tap(window.thanks.complain_button)
     type_on(window.comment.keyboard, "no forms")
     tap(window.staff_button)
@@ -477,8 +471,7 @@ def test_the_staff_button_keeps_what_the_citizen_typed(qtbot: QtBot, staff_windo
 def test_sub_ratings_stay_lit_after_a_comment_and_clear_for_the_next_citizen(
     qtbot: QtBot, window: KioskWindow
 ) -> None:
-    rate(window, 4)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 4)
     tap(window.thanks.more_button)
     tap(window.details.rows["waiting_time"].buttons[1])
     tap(window.details.comment_button)
@@ -487,8 +480,7 @@ def test_sub_ratings_stay_lit_after_a_comment_and_clear_for_the_next_citizen(
     assert window.current is window.details
     assert window.details.rows["waiting_time"].value() == 2
     tap(window.details.send_button)
-    rate(window, 5)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 5)
     tap(window.thanks.more_button)
     assert window.details.rows["waiting_time"].value() is None
 
@@ -509,8 +501,7 @@ def test_a_refreshed_catalog_shows_when_the_attract_screen_returns(
     body = dict(window.parts.services.catalog().body)
     body["services"] = [dict(s, name=f"{s['name']} (renamed)") for s in body["services"]]
     catalog.store(engine, body)  # as the sync worker does on a refresh
-    rate(window, 4)
-    wait_for_thanks_buttons(qtbot, window)
+    rate_and_wait(qtbot, window, 4)
     tap(window.thanks.done_button)
     assert window.current is window.attract
     assert window.attract.service_label.text().endswith("(renamed)")
