@@ -192,7 +192,7 @@ def _server(engine: Engine, data_dir: Path, settings: KioskSettings) -> tuple[St
         client = sync_client.open_client(
             engine, data_dir, timeouts=SERVER_TIMEOUTS, verify=bootstrap.tls_verify(settings)
         )
-    except Exception:  # not enrolled: the enrollment check says so
+    except outbox.NotEnrolled:  # the enrollment check says what to do
         return "warn", "not checked: the kiosk is not enrolled"
     with client:
         try:
