@@ -24,8 +24,6 @@ from kiosk import demo as demo_setup
 from kiosk.local_db import database, identity, local_settings, lock, outbox, sync_health
 from kiosk.services import InvalidInput, KioskServices, NoCatalog
 
-PIN_ENV = "GEA_KIOSK_PIN"
-
 
 class EnvironmentProblem(click.ClickException):
     exit_code = 2
@@ -158,10 +156,10 @@ def pin_hash_command() -> None:
 
 def _read_pin() -> str:
     """The PIN from GEA_KIOSK_PIN (for scripted installs) or asked twice, never an argument."""
-    value = os.environ.get(PIN_ENV)
+    value = os.environ.get(pin.PIN_ENV)
     if value is None:
         if not sys.stdin.isatty():
-            raise EnvironmentProblem(f"Set {PIN_ENV} or run this in a terminal to type the PIN.")
+            raise EnvironmentProblem(f"Set {pin.PIN_ENV} or run this in a terminal to type the PIN.")
         value = click.prompt("Staff PIN", hide_input=True, confirmation_prompt=True)
     try:
         pin.check_pin_format(value)

@@ -37,7 +37,6 @@ from kiosk.sync import client as sync_client
 from kiosk.sync import errors as sync_errors
 
 DEMO_PIN = "123456"  # printed when the demo starts; a real kiosk's PIN is set by IT
-PIN_ENV = "GEA_KIOSK_PIN"  # chooses another demo PIN
 DEMO_ENTITY = "MIN-004"
 DEMO_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/gea_demo"
 OFFLINE_DEVICE = "DEMO1"
@@ -61,12 +60,12 @@ class DemoProblem(Exception):
 
 def demo_pin() -> str:
     """The demo's staff PIN: GEA_KIOSK_PIN if set (checked), else DEMO_PIN."""
-    value = os.environ.get(PIN_ENV, DEMO_PIN)
+    value = os.environ.get(pin.PIN_ENV, DEMO_PIN)
     try:
         pin.check_pin_format(value)
     except pin.PinRefused as exc:
         raise DemoProblem(
-            f"{PIN_ENV} is not a usable staff PIN: {exc}. Set it to one, or unset it for the demo "
+            f"{pin.PIN_ENV} is not a usable staff PIN: {exc}. Set it to one, or unset it for the demo "
             f"PIN {DEMO_PIN}."
         ) from None
     return value
@@ -153,6 +152,7 @@ class NoDatabase(Exception):
 
 
 def _database_reachable(url: str) -> None:
+    target = check_database_url(url)
     try:
         import psycopg
         from psycopg import sql
@@ -160,7 +160,6 @@ def _database_reachable(url: str) -> None:
         import server_sync_api  # noqa: F401 (the demo server needs the [server] extra)
     except ImportError as exc:
         raise NoDatabase(f"the server's packages are not installed ({exc.name})") from None
-    target = check_database_url(url)
     admin = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     try:
         with psycopg.connect(admin, connect_timeout=3, autocommit=True) as conn:
@@ -214,9 +213,8 @@ def _server(env: dict[str, str], *args: str) -> str:
 @contextmanager
 def online(directory: Path, database_url: str, port: int) -> Iterator[DemoServer]:
     """Migrate and seed the demo database, serve it, and enroll the demo kiosk (once)."""
-    check_database_url(database_url)
     demo_pin()
-    _database_reachable(database_url)
+    _database_reachable(database_url)  # says a bad URL first
     port = _free_port(port)
     url = f"http://127.0.0.1:{port}"
     env = _server_env(directory, database_url, url)

@@ -21,6 +21,8 @@ import argon2
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+# Where scripts (an installer, the demo) give the staff PIN instead of typing it; never an argument.
+PIN_ENV = "GEA_KIOSK_PIN"
 PIN_MIN_DIGITS = 6
 PIN_MAX_DIGITS = 12
 
