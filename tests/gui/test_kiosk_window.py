@@ -555,3 +555,23 @@ def test_leaving_a_lookup_before_its_answer_leaves_the_screen_ready_for_the_next
             thread.join(timeout=10)
     QApplication.processEvents()  # the late answer reaches the window now, and is dropped
     assert window.lookup.result.text() == "", "the earlier answer is not shown to the next look-up"
+
+
+def test_a_refused_rating_is_said_and_the_next_citizen_sees_the_usual_hint(
+    qtbot: QtBot, window: KioskWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    usual = window.attract.hint.text()
+
+    def disk_failure(service_id: str, rating: int, **flags: object) -> None:
+        # An injected fault: the SQLite file cannot be written.
+        raise OSError(f"disk I/O error recording {rating} for {service_id} ({flags})")
+
+    monkeypatch.setattr(window.parts.services, "begin_feedback", disk_failure)
+    tap(window.attract.faces.buttons[3])
+    assert window.current is window.attract
+    assert window.attract.hint.text().startswith("Sorry, this kiosk cannot take ratings now")
+    monkeypatch.undo()
+    rate_and_wait(qtbot, window, 4)
+    tap(window.thanks.done_button)
+    assert window.current is window.attract
+    assert window.attract.hint.text() == usual

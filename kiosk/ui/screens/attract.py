@@ -54,11 +54,10 @@ class AttractScreen(Screen):
         self._show_service()
 
     def entered(self) -> None:
-        self.hint.setText(self.tr("Tap a face. One tap is enough."))  # clears a past problem
         if len(self._services) > 1:
             self.service_id = None
             self.picker.set_options([(s.service_id, s.name) for s in self._services])
-        self._show_service()
+        self.retranslate()  # every text afresh: the hint may still show a past problem
 
     def choose(self, service_id: str) -> None:
         """Select a service as if tapped (the picker's buttons call this too)."""
