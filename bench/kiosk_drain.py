@@ -174,7 +174,8 @@ def run_drain(
         check_count("kiosk queue", len(queued.items), len(specs))
         # The worker as `gea-kiosk sync --once` builds it: the lock, the start-up recovery and
         # the observer that records sync health in the same SQLite file.
-        with sync_session(data_dir, KioskSettings(batch_size=batch)) as session:
+        sync_engine = open_database(data_dir)
+        with sync_session(sync_engine, data_dir, KioskSettings(batch_size=batch)) as session:
             try:
                 for _ in range(HEARTBEATS_BEFORE_TIMING):
                     session.worker.send_heartbeat()

@@ -141,7 +141,11 @@ class BareInsert:
 
     def __init__(self, path: Path, payload: str) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={database.BUSY_TIMEOUT_MS}"):
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            f"busy_timeout={round(database.BUSY_TIMEOUT_S * 1000)}",
+        ):
             self._conn.execute(f"PRAGMA {pragma}")
         self._conn.execute(
             "CREATE TABLE item (id INTEGER PRIMARY KEY, client_uuid TEXT UNIQUE, reference_code TEXT "

@@ -1,20 +1,23 @@
-"""Builds the syncing side of a kiosk in order: database, the data directory's lock, the
-start-up recovery, the client, the worker, and the observer that keeps sync health in the
-database for other processes. The app and `gea-kiosk sync` both start here."""
+"""Builds the syncing side of a kiosk in order: the data directory's lock, the start-up
+recovery, the client, the worker, and the observer that keeps sync health in the database
+for other processes. `gea-kiosk sync` starts here; the app follows enrollment live through a
+`kiosk.sync.keeper.SyncKeeper` built from the same settings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from kiosk import faults
 from kiosk.config import KioskSettings
-from kiosk.local_db import database, lock, outbox, sync_health
+from kiosk.local_db import lock, outbox
 from kiosk.sync import client as sync_client
-from kiosk.sync.worker import Phase, SyncSettings, SyncState, SyncWorker
+from kiosk.sync.keeper import HealthRecorder, SyncKeeper
+from kiosk.sync.worker import SyncSettings, SyncWorker
 
 
 @dataclass
@@ -33,34 +36,18 @@ def tls_verify(settings: KioskSettings) -> str | bool:
     return str(settings.ca_bundle) if settings.ca_bundle else True
 
 
-class HealthRecorder:
-    """Observer: writes sync health when it changes (not on every state the worker publishes)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._last: tuple[object, ...] | None = None
-
-    def __call__(self, state: SyncState) -> None:
-        key = (state.phase, state.last_success_at, state.offline_since)
-        if key == self._last:
-            return
-        self._last = key
-        if state.phase is Phase.NOT_AUTHORIZED:
-            sync_health.record_not_authorized(self._engine, state.last_error or "not authorized")
-        elif state.phase is Phase.OFFLINE and state.offline_since is not None:
-            sync_health.record_offline(self._engine, state.offline_since, state.last_error or "offline")
-        elif state.last_success_at is not None:
-            sync_health.record_success(self._engine, state.last_success_at)
+def sync_settings(settings: KioskSettings) -> SyncSettings:
+    return SyncSettings(batch_size=settings.batch_size)
 
 
 @contextmanager
-def sync_session(data_dir: Path, settings: KioskSettings) -> Iterator[SyncSession]:
+def sync_session(engine: Engine, data_dir: Path, settings: KioskSettings) -> Iterator[SyncSession]:
     """Hold the lock, reset what a crash left, and build the worker (not started).
 
-    Raises lock.SyncLockHeld when another process syncs this data directory, and
-    outbox.NotEnrolled when the kiosk has no identity or token yet.
+    Raises lock.SyncLockHeld when another process syncs this data directory,
+    outbox.NotEnrolled when the kiosk has no identity or token yet, and ValueError when
+    kiosk.toml's CA bundle cannot be used.
     """
-    engine = database.open_database(data_dir)
     held = lock.acquire(data_dir)
     try:
         recovered = outbox.recover(engine)
@@ -68,7 +55,7 @@ def sync_session(data_dir: Path, settings: KioskSettings) -> Iterator[SyncSessio
             engine, data_dir, timeouts=timeouts(settings), verify=tls_verify(settings)
         )
         try:
-            worker = SyncWorker(engine, client, SyncSettings(batch_size=settings.batch_size))
+            worker = SyncWorker(engine, client, sync_settings(settings))
             worker.add_observer(HealthRecorder(engine))
             yield SyncSession(engine, worker, recovered)
         finally:
@@ -77,3 +64,24 @@ def sync_session(data_dir: Path, settings: KioskSettings) -> Iterator[SyncSessio
             client.close()
     finally:
         held.release()
+
+
+def keeper(
+    engine: Engine,
+    data_dir: Path,
+    settings: KioskSettings,
+    *,
+    printer_state: Callable[[], str] | None = None,
+    board: faults.FaultBoard | None = None,
+) -> SyncKeeper:
+    """The app's sync: a keeper that starts, re-authorizes and replaces the worker as the
+    enrollment changes (not started)."""
+    return SyncKeeper(
+        engine,
+        data_dir,
+        timeouts=timeouts(settings),
+        verify=tls_verify(settings),
+        sync_settings=sync_settings(settings),
+        printer_state=printer_state,
+        board=board,
+    )

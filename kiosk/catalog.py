@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from kiosk.local_db import database
-from kiosk.local_db.models import CatalogCache
+from kiosk.local_db import catalog_cache
 
 DEFAULT_COMMENT_MAX_CHARS = 2_000
 
@@ -69,17 +66,7 @@ class Catalog:
         return sorted((s for s in services.values() if s.active), key=lambda s: s.name)
 
 
-def store(engine: Engine, body: dict[str, Any], etag: str | None = None) -> None:
-    """Replace the cached catalog (the demo and the screenshots start from a built-in one)."""
-    with Session(engine) as session, session.begin():
-        row = session.get(CatalogCache, 1) or CatalogCache(id=1)
-        row.etag = etag
-        row.body = body
-        row.fetched_at = datetime.now(UTC)
-        session.add(row)
-
-
 def load(engine: Engine) -> Catalog | None:
-    with Session(database.reader(engine)) as session:
-        row = session.get(CatalogCache, 1)
-        return None if row is None else Catalog(dict(row.body))
+    """The cached catalog (kiosk.local_db.catalog_cache), None before the first fetch."""
+    cached = catalog_cache.load(engine)
+    return None if cached is None else Catalog(cached.body)

@@ -1,14 +1,20 @@
 """`gea-kiosk`: the kiosk's command line (ARCHITECTURE section 2).
 
 Environment faults (no catalog yet, not enrolled, another process syncing, a broken
-kiosk.toml) end with one clear line and exit status 2; bad input with exit status 2 too, as
-click does for usage errors. Nothing here prints the device token or the PIN.
+kiosk.toml, a data directory that cannot be written) end with one clear line and exit status
+2; bad input with exit status 2 too, as click does for usage errors. Nothing here prints or
+logs the device token, the enrollment code or the PIN.
+
+Every command logs like the app (kiosk.logs): `sync` to logs/sync.log, the others to
+logs/cli.log, with warnings and errors on stderr too. Everything the process writes is
+owner-only (umask 077): the data directory holds citizens' words and the device token.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -19,10 +25,14 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from kiosk import __version__, config, paths, pin
+from kiosk import __version__, config, faults, logs, paths, pin
 from kiosk import demo as demo_setup
-from kiosk.local_db import database, identity, local_settings, lock, outbox, sync_health
+from kiosk.local_db import catalog_cache, database, identity, local_settings, lock, outbox, sync_health
 from kiosk.services import InvalidInput, KioskServices, NoCatalog
+
+log = logging.getLogger("kiosk.cli")
+# Files the kiosk creates are its user's alone (privacy.repair fixes older ones at start-up).
+PRIVATE_UMASK = 0o077
 
 
 class EnvironmentProblem(click.ClickException):
@@ -33,6 +43,7 @@ class Context:
     def __init__(self, config_path: Path | None) -> None:
         self.config_path = config_path
         self.data_dir = paths.data_dir()
+        self._engine: Engine | None = None
 
     def settings(self) -> config.KioskSettings:
         try:
@@ -41,7 +52,25 @@ class Context:
             raise EnvironmentProblem(str(exc)) from None
 
     def engine(self) -> Engine:
-        return database.open_database(self.data_dir)
+        """The process's one engine on the data directory, disposed when the command ends."""
+        if self._engine is None:
+            try:
+                self._engine = database.open_database(self.data_dir)
+            except faults.StorageFault as exc:
+                raise EnvironmentProblem(exc.staff_message) from None
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _log_program(command: str | None, selftest: bool) -> str | None:
+    """Which log file a command writes (None: it does not touch the kiosk's data directory)."""
+    if selftest or command not in (None, "demo", "screenshots"):
+        return "sync" if command == "sync" else "cli"
+    return "kiosk" if command is None else None
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,8 +92,22 @@ class Context:
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None, windowed: bool, selftest: bool) -> None:
     """The GEA counter kiosk. Without a command, starts the kiosk (full screen)."""
+    os.umask(PRIVATE_UMASK)
     ctx.obj = Context(config_path)
+    ctx.call_on_close(ctx.obj.close)
     settings = ctx.obj.settings()  # a broken kiosk.toml is reported by every command, before it acts
+    program = _log_program(ctx.invoked_subcommand, selftest)
+    if program is not None:
+        # The app's own messages are its console; a command's are for its user, who reads
+        # only the problems on stderr.
+        logs.configure(
+            ctx.obj.data_dir,
+            settings.log_level,
+            program=program,
+            stderr_level=None if program == "kiosk" else "WARNING",
+        )
+        what = ctx.invoked_subcommand or ("--selftest" if selftest else "the app")
+        log.info("gea-kiosk %s: %s", __version__, what)
     if selftest:
         from kiosk.ui import selftest as checks
 
@@ -75,7 +118,11 @@ def main(ctx: click.Context, config_path: Path | None, windowed: bool, selftest:
         from kiosk.ui import app
 
         _need_screen()
-        raise SystemExit(app.run(ctx.obj.data_dir, settings, windowed=windowed))
+        try:
+            raise SystemExit(app.run(ctx.obj.data_dir, settings, windowed=windowed))
+        except faults.StorageFault as exc:
+            log.error("the kiosk cannot start: %s", exc.staff_message)
+            raise EnvironmentProblem(exc.staff_message) from None
 
 
 @main.command("demo")
@@ -127,6 +174,7 @@ def demo_command(ctx: Context, offline: bool, database_url: str, port: int) -> N
             )
         else:
             click.echo(f"Demo server: {server.url} (status pages at {server.url}/s/<reference>).")
+        logs.configure(directory, settings.log_level, program="kiosk")
         click.echo(
             f"Staff PIN: {staff_pin} "
             "(the staff button is at the top right). "
@@ -182,12 +230,16 @@ def enroll_command(ctx: Context, server_url: str, code: str) -> None:
     staff_pin = _read_pin()
     engine = ctx.engine()
     previous = identity.load(engine)
+    log.info("enrolling with %s", server_url)
     try:
         enrolled = sync_client.enroll(
             server_url, code, timeouts=bootstrap.timeouts(settings), verify=bootstrap.tls_verify(settings)
         )
     except sync_errors.SyncError as exc:
+        log.warning("enrollment refused or failed: %s", type(exc).__name__)
         raise EnvironmentProblem(f"Enrollment failed: {exc.message}") from None
+    except ValueError as exc:  # a server URL that is not one, a CA bundle that is not PEM
+        raise EnvironmentProblem(f"Enrollment failed: {exc}") from None
     unsent = sum(n for state, n in outbox.counts(engine).items() if state in ("open", "pending", "sending"))
     if previous is not None and previous.device_code != enrolled.device_code and unsent:
         raise EnvironmentProblem(
@@ -205,14 +257,26 @@ def enroll_command(ctx: Context, server_url: str, code: str) -> None:
     )
     local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, pin.hash_pin(staff_pin))
     sync_health.clear_not_authorized(engine)
+    log.info("enrolled as %s for %s", enrolled.device_code, enrolled.entity_id)
     click.echo(f"Enrolled as {enrolled.device_code} for {enrolled.entity_id}.")
+    # The catalog is fetched here, whether or not the kiosk app runs beside this command, so
+    # a submission can be queued the moment this returns. The app notices the new enrollment
+    # within seconds and starts (or resumes) sending by itself.
     try:
-        with bootstrap.sync_session(ctx.data_dir, settings) as session:
-            session.worker.refresh_catalog()
-        click.echo("Catalog downloaded.")
-    except lock.SyncLockHeld:
-        click.echo("The running kiosk will download the catalog.")
+        with sync_client.SyncClient(
+            server_url,
+            enrolled.device_token,
+            timeouts=bootstrap.timeouts(settings),
+            verify=bootstrap.tls_verify(settings),
+        ) as client:
+            fetched = client.catalog()
+        assert fetched is not None  # no If-None-Match was sent, so no 304
+        etag, body = fetched
+        catalog_cache.store(engine, body, etag)
+        log.info("catalog downloaded: %d services", len(body.get("services", [])))
+        click.echo(f"Catalog downloaded ({len(body.get('services', []))} services).")
     except sync_errors.SyncError as exc:
+        log.warning("catalog not downloaded: %s", type(exc).__name__)
         click.echo(f"The catalog could not be downloaded yet ({exc.message}); it will be when online.")
 
 
@@ -235,7 +299,7 @@ def sync_command(ctx: Context, mode: str | None) -> None:
         raise click.UsageError("say --once or --watch")
     settings = ctx.settings()
     try:
-        with bootstrap.sync_session(ctx.data_dir, settings) as session:
+        with bootstrap.sync_session(ctx.engine(), ctx.data_dir, settings) as session:
             recovered = session.recovered
             if recovered.reopened_open or recovered.returned_sending:
                 click.echo(
@@ -253,6 +317,10 @@ def sync_command(ctx: Context, mode: str | None) -> None:
         raise SystemExit(3) from None
     except outbox.NotEnrolled as exc:
         raise EnvironmentProblem(str(exc)) from None
+    except ValueError as exc:  # kiosk.toml's CA bundle cannot be used
+        raise EnvironmentProblem(str(exc)) from None
+    except faults.StorageFault as exc:
+        raise EnvironmentProblem(exc.staff_message) from None
     except sync_errors.NotAuthorized as exc:
         click.echo(f"This kiosk is not authorized ({exc.message}). Ask IT to re-enroll it.", err=True)
         raise SystemExit(4) from None
@@ -329,6 +397,9 @@ def submit_command(
         raise click.BadParameter(str(exc)) from None
     except (NoCatalog, outbox.NotEnrolled) as exc:
         raise EnvironmentProblem(str(exc)) from None
+    except faults.StorageFault as exc:
+        raise EnvironmentProblem(exc.staff_message) from None
+    log.info("queued %s (channel %s)", submission.reference_code, channel)
     if as_json:
         click.echo(
             json.dumps({"reference_code": submission.reference_code, "client_uuid": submission.client_uuid})

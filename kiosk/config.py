@@ -48,6 +48,8 @@ class KioskSettings(BaseSettings):
     high_contrast: bool = False
     # Text size as a factor of the reference display's (1.0 at 1920x1080).
     text_scale: float = Field(default=1.0, ge=0.75, le=2.0)
+    # How much the kiosk writes to logs/ in its data directory: DEBUG, INFO, WARNING or ERROR.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("server_url")
     @classmethod
@@ -55,6 +57,11 @@ class KioskSettings(BaseSettings):
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("write it like https://feedback.gov.gd")
         return value.rstrip("/") if value else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("pin_hash")
     @classmethod

@@ -32,7 +32,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from kiosk import catalog, config, pin
-from kiosk.local_db import database, identity, local_settings
+from kiosk.local_db import catalog_cache, database, identity, local_settings
 from kiosk.sync import client as sync_client
 from kiosk.sync import errors as sync_errors
 
@@ -133,7 +133,7 @@ def prepare_offline(directory: Path) -> None:
             "offline-demo-" + secrets.token_hex(8),
         )
     if catalog.load(engine) is None:
-        catalog.store(engine, builtin_catalog())
+        catalog_cache.store(engine, builtin_catalog())
     _set_pin(engine)
 
 

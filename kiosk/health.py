@@ -1,14 +1,26 @@
 """The kiosk's health in one object: queue by state and sync health (ARCHITECTURE 6,
-`gea-kiosk status --json`), for the CLI and the staff panel."""
+`gea-kiosk status --json`), for the CLI and the staff panel, and the one sentence's worth of
+truth the staff panel leads with (`phase`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Engine
 
 from kiosk.local_db import identity, outbox, sync_health
+
+# What `phase` can answer, in the order it decides.
+PHASES: Final = (
+    "not_enrolled",  # no identity or token: IT runs gea-kiosk enroll
+    "cannot_sync",  # enrolled, but this kiosk cannot start syncing (e.g. a bad CA bundle)
+    "not_authorized",  # the server refused the token: IT re-enrolls the kiosk
+    "offline",  # the server cannot be reached or fails; everything is kept
+    "syncing",  # sending now
+    "online",  # the last exchange worked
+    "connecting",  # enrolled, nothing known yet: the first exchange has not happened
+)
 
 
 def report(engine: Engine, data_dir: Path) -> dict[str, Any]:
@@ -22,6 +34,10 @@ def report(engine: Engine, data_dir: Path) -> dict[str, Any]:
         "last_success_at": health.last_success_at.isoformat() if health.last_success_at else None,
         "offline_since": health.offline_since.isoformat() if health.offline_since else None,
         "authorized": bool(who) and health.authorized and identity.read_token(data_dir) is not None,
+        "not_authorized_since": (
+            health.not_authorized_since.isoformat() if health.not_authorized_since else None
+        ),
+        "token_present": identity.read_token(data_dir) is not None,
         "oldest_pending_at": oldest.isoformat() if oldest else None,
         "last_error": health.last_error,
     }
@@ -32,13 +48,20 @@ def waiting(counts: dict[str, int]) -> int:
     return counts.get("open", 0) + counts.get("pending", 0) + counts.get("sending", 0)
 
 
-def phase(report: dict[str, Any], live: str | None) -> str | None:
-    """What the sync is doing: the running worker's own phase when there is one, else what
-    the stored health says (refused, or offline since when), else None (nothing known)."""
-    if live is not None:
-        return live
-    if not report.get("authorized"):
+def phase(report: dict[str, Any], live: str | None = None, problem: str | None = None) -> str:
+    """One of PHASES. `live` is the running worker's own phase when this process syncs (it
+    speaks first, being newest); without one, the stored health (another process's, or the
+    last run's) decides. `problem`: why no worker can start although the kiosk is enrolled."""
+    if not report.get("device_code") or not report.get("token_present", True):
+        return "not_enrolled"
+    if problem:
+        return "cannot_sync"
+    if live == "not_authorized" or (live is None and not report.get("authorized")):
         return "not_authorized"
-    if report.get("offline_since"):
+    if live == "offline" or (live is None and report.get("offline_since")):
         return "offline"
-    return None
+    if live == "syncing":
+        return "syncing"
+    if report.get("last_success_at"):
+        return "online"
+    return "connecting"

@@ -16,7 +16,10 @@ from sqlalchemy import Engine
 
 from kiosk import catalog as catalog_cache
 from kiosk.local_db import outbox
+from kiosk.local_db.outbox import NotEnrolled
 from kiosk.sync.errors import SyncError
+
+__all__ = ["InvalidInput", "KioskServices", "LookupResult", "Lookups", "NoCatalog", "NotEnrolled"]
 
 SUB_RATINGS = ("service_quality", "staff_behavior", "waiting_time", "cleanliness")
 CHANNELS = ("kiosk", "walk_in", "portal", "qr_code", "api")
@@ -169,6 +172,14 @@ class KioskServices:
         if row is None:
             return None
         return LookupResult(row.reference_code, row.ticket_number, row.state.value, "kiosk", row.recorded_at)
+
+    def has_receipt(self, reference_code: str | None) -> bool:
+        """Only a submission still in this kiosk's outbox has a receipt to print here."""
+        return reference_code is not None and outbox.find(self.engine, reference_code) is not None
+
+    def rejected(self) -> list[outbox.OutboxRow]:
+        """Submissions the server refused for good, for staff, with its reasons."""
+        return outbox.rejected(self.engine)
 
     # --- helpers ----------------------------------------------------------------------------
 

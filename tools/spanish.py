@@ -217,6 +217,37 @@ SPANISH: dict[str, str | tuple[str, str]] = {
     ),
     "Next": "Siguiente",
     "Log grievance": "Registrar queja",
+    "Printing…": "Imprimiendo…",
+    "Sorry": "Lo sentimos",
+    "Your rating could not be saved just now. Please tell a member of staff.": (
+        "Su valoración no se pudo guardar en este momento. Por favor, avise al personal."
+    ),
+    "Checking the PIN…": "Comprobando el PIN…",
+    "Problem": "Problema",
+    "none": "ninguno",
+    "Cannot sync: %1": "No puede sincronizar: %1",
+    "Not authorized since %1: the server refused this kiosk. Ask IT to re-enroll it.": (
+        "No autorizado desde %1: el servidor rechazó este quiosco. "
+        "Pida a informática que lo vuelva a registrar."
+    ),
+    "Connecting to the server…": "Conectando con el servidor…",
+    "One moment, please": "Un momento, por favor",
+    "The kiosk is getting ready for you.": "El quiosco se está preparando para usted.",
+    "The kiosk's disk is full, so nothing new can be saved. Everything saved before is safe. "
+    "Ask IT to free space on this kiosk.": (
+        "El disco del quiosco está lleno y no se puede guardar nada nuevo. Todo lo guardado antes "
+        "está a salvo. Pida a informática que libere espacio en este quiosco."
+    ),
+    "The kiosk's database is busy. Try again in a moment; if this keeps happening, ask IT to "
+    "look for a stuck gea-kiosk command.": (
+        "La base de datos del quiosco está ocupada. Inténtelo de nuevo en un momento; si sigue "
+        "ocurriendo, pida a informática que busque un comando gea-kiosk bloqueado."
+    ),
+    "The kiosk cannot write to its data folder. Ask IT to make it writable again "
+    "(or to repair the disk).": (
+        "El quiosco no puede escribir en su carpeta de datos. Pida a informática que vuelva a "
+        "permitir la escritura (o que repare el disco)."
+    ),
 }
 
 

@@ -4,6 +4,11 @@ WAL with synchronous=FULL: once a write transaction commits, it survives a power
 Transactions start with BEGIN IMMEDIATE, so two processes never both read and then both try
 to write (which SQLite would refuse with "database is locked"); the busy timeout makes the
 second one wait instead. Units that only read say so (`reader(engine)`) and take no lock.
+
+An error the machine causes (a full disk, the write lock held past the busy timeout, a folder
+that cannot be written) leaves the engine as a `kiosk.faults.StorageFault`, so every caller
+catches one type and shows staff what to do; SQLite's message, which can quote a statement's
+parameters (a citizen's comment), never reaches a log.
 """
 
 from __future__ import annotations
@@ -15,9 +20,16 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext
+
+from kiosk import faults
+from kiosk.local_db import privacy
 
 DB_FILENAME = "kiosk.sqlite3"
-BUSY_TIMEOUT_MS = 10_000
+# How long a write waits for another process's write lock before it is a DatabaseBusy fault.
+# Every writer's transaction is short (one submission, one batch settled), so a wait this
+# long means a stuck process; the citizen's tap waits at most this long on the GUI thread.
+BUSY_TIMEOUT_S = 10.0
 SCRIPT_LOCATION = "kiosk.local_db:migrations"
 # Every transaction begins IMMEDIATE (it may write) unless a unit says it only reads.
 BEGIN_OPTION = "sqlite_begin"
@@ -27,8 +39,13 @@ def database_path(data_dir: Path) -> Path:
     return data_dir / DB_FILENAME
 
 
-def make_engine(path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+def make_engine(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+    engine = create_engine(
+        f"sqlite:///{path}",
+        connect_args={"timeout": busy_timeout_s},
+        # A failed statement's parameters are payloads: never in an exception's text.
+        hide_parameters=True,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _: Any) -> None:
@@ -37,7 +54,7 @@ def make_engine(path: Path) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -46,7 +63,28 @@ def make_engine(path: Path) -> Engine:
         mode = connection.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
+    @event.listens_for(engine, "handle_error")
+    def _as_fault(context: ExceptionContext) -> None:
+        # Raising here replaces SQLAlchemy's exception (connecting included) with ours.
+        faults.raise_as_storage_fault(context.original_exception, path.parent)
+
     return engine
+
+
+def report_faults(engine: Engine, board: faults.FaultBoard) -> None:
+    """Keep `board` current: a storage fault is noted when it happens and cleared by the next
+    write that commits (the disk has room again, the lock was let go)."""
+
+    @event.listens_for(engine, "handle_error")
+    def _note(context: ExceptionContext) -> None:
+        fault = faults.storage_fault(context.original_exception)
+        if fault is not None:
+            board.report(fault)
+
+    @event.listens_for(engine, "commit")
+    def _clear(connection: Any) -> None:
+        del connection
+        board.clear("storage")
 
 
 def reader(engine: Engine) -> Engine:
@@ -67,8 +105,21 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def open_database(data_dir: Path) -> Engine:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(database_path(data_dir))
-    migrate(engine)
+def open_database(data_dir: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+    """The data directory's database, created owner-only if new and migrated to head.
+    Raises a StorageFault when the folder or the disk is in the way."""
+    path = database_path(data_dir)
+    try:
+        privacy.make_private_dir(data_dir)
+        # SQLite gives its -wal and -shm files the database file's mode: 0600 from the start.
+        privacy.create_private_file(path)
+    except OSError as exc:
+        faults.raise_as_storage_fault(exc, data_dir)
+        raise
+    engine = make_engine(path, busy_timeout_s)
+    try:
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ class SyncHealth:
     offline_since: datetime | None
     authorized: bool
     last_error: str | None
+    not_authorized_since: datetime | None = None
 
 
 def load(engine: Engine) -> SyncHealth:
@@ -33,8 +34,9 @@ def load(engine: Engine) -> SyncHealth:
     return SyncHealth(
         last_success_at=_time(values.get(LAST_SUCCESS)),
         offline_since=_time(values.get(OFFLINE_SINCE)),
-        authorized=values.get(NOT_AUTHORIZED) != "1",
+        authorized=NOT_AUTHORIZED not in values,
         last_error=values.get(LAST_ERROR),
+        not_authorized_since=_time(values.get(NOT_AUTHORIZED)),
     )
 
 
@@ -51,8 +53,11 @@ def record_offline(engine: Engine, since: datetime, error: str) -> None:
     _write(engine, {OFFLINE_SINCE: start.isoformat(), LAST_ERROR: error[:500]})
 
 
-def record_not_authorized(engine: Engine, error: str) -> None:
-    _write(engine, {NOT_AUTHORIZED: "1", LAST_ERROR: error[:500]})
+def record_not_authorized(engine: Engine, error: str, since: datetime | None = None) -> None:
+    """Keeps the first refusal's time, as record_offline keeps the first failure's."""
+    current = load(engine)
+    start = current.not_authorized_since or since or datetime.now(UTC)
+    _write(engine, {NOT_AUTHORIZED: start.isoformat(), LAST_ERROR: error[:500]})
 
 
 def clear_not_authorized(engine: Engine) -> None:
@@ -69,4 +74,9 @@ def _write(engine: Engine, values: dict[str, str | None]) -> None:
 
 
 def _time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:  # "1": a refusal recorded before its time was kept
+        return None

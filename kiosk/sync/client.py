@@ -15,7 +15,6 @@ CA bundle can be given as `verify=<path>` (it then replaces the default trust st
 from __future__ import annotations
 
 import email.utils
-import importlib.metadata
 import ipaddress
 import logging
 import os
@@ -31,11 +30,13 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import Engine
 
+from kiosk import __version__
 from kiosk.local_db import identity as identity_store
 from kiosk.local_db.outbox import NotEnrolled
 from kiosk.sync.errors import (
     BatchTooLarge,
     EnrollmentRefused,
+    NeedsAttention,
     NotAuthorized,
     RequestRefused,
     RetryLater,
@@ -57,14 +58,6 @@ RESULT_STATUSES: Final = frozenset({"created", "duplicate", "rejected"})
 CATALOG_LISTS: Final = ("entities", "services", "categories", "priorities")
 
 Verify = bool | str | os.PathLike[str]
-
-
-def app_version() -> str:
-    """The installed kiosk's version, as sent in User-Agent and in each device_status."""
-    try:
-        return importlib.metadata.version("gea-feedback")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 @dataclass(frozen=True)
@@ -236,7 +229,7 @@ def _http_client(
         timeout=timeouts.for_httpx(),
         verify=tls_verify(verify),
         transport=transport,
-        headers={"User-Agent": f"gea-kiosk/{app_version()}", "Accept": "application/json"},
+        headers={"User-Agent": f"gea-kiosk/{__version__}", "Accept": "application/json"},
         follow_redirects=False,
     )
 
@@ -393,14 +386,57 @@ def open_client(
     return SyncClient(identity.server_url, token, timeouts=timeouts, verify=verify, transport=transport)
 
 
+class EnrolledLookups:
+    """Staff look-ups with the kiosk's enrollment as it is at each call: a client per look-up
+    (httpx clients are cheap), so a kiosk enrolled or re-enrolled while it runs asks with its
+    current token. Not enrolled is a SyncError like being offline: the outbox answers."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        data_dir: Path,
+        *,
+        timeouts: Timeouts | None = None,
+        verify: Verify = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._engine = engine
+        self._data_dir = data_dir
+        self._timeouts = timeouts
+        self._verify = verify
+        self._transport = transport
+
+    def status(self, reference_code: str) -> dict[str, Any] | None:
+        with self._client() as client:
+            return client.status(reference_code)
+
+    def ticket(self, ticket_number: str) -> dict[str, Any] | None:
+        with self._client() as client:
+            return client.ticket(ticket_number)
+
+    def _client(self) -> SyncClient:
+        try:
+            return open_client(
+                self._engine,
+                self._data_dir,
+                timeouts=self._timeouts,
+                verify=self._verify,
+                transport=self._transport,
+            )
+        except NotEnrolled as exc:
+            raise NeedsAttention(str(exc)) from exc
+        except ValueError as exc:  # a CA bundle that cannot be used: said on the sync screen
+            raise NeedsAttention(str(exc)) from exc
+
+
 __all__ = [
     "CONNECT_TIMEOUT_S",
+    "EnrolledLookups",
     "READ_WRITE_TIMEOUT_S",
     "Enrollment",
     "SyncClient",
     "SyncError",
     "Timeouts",
-    "app_version",
     "enroll",
     "open_client",
     "parse_retry_after",

@@ -39,12 +39,11 @@ from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from kiosk.local_db import outbox
-from kiosk.local_db.models import CatalogCache
+from kiosk import __version__
+from kiosk.local_db import catalog_cache, outbox
 from kiosk.local_db.outbox import OutboxRow, utcnow
-from kiosk.sync.client import SyncClient, app_version
+from kiosk.sync.client import SyncClient
 from kiosk.sync.errors import BatchTooLarge, NotAuthorized, RetryLater, SyncError
 
 log = logging.getLogger("kiosk.sync")
@@ -167,35 +166,6 @@ class DrainReport:
         return self.last_error is None
 
 
-@dataclass(frozen=True)
-class CachedCatalog:
-    etag: str | None
-    body: dict[str, Any]
-    fetched_at: datetime
-
-
-def cached_catalog(engine: Engine) -> CachedCatalog | None:
-    """The catalog as last fetched (None before the first fetch)."""
-    with Session(engine) as session:
-        row = session.get(CatalogCache, 1)
-        return None if row is None else CachedCatalog(row.etag, dict(row.body), row.fetched_at)
-
-
-def _store_catalog(engine: Engine, etag: str | None, body: dict[str, Any] | None) -> None:
-    """Replace the cached catalog, or (body None: a 304) only note that it is still current."""
-    with Session(engine) as session, session.begin():
-        row = session.get(CatalogCache, 1)
-        if row is None:
-            if body is None:
-                return  # a 304 without a cached copy cannot happen unless the row was deleted
-            row = CatalogCache(id=1)
-            session.add(row)
-        if body is not None:
-            row.etag = etag
-            row.body = body
-        row.fetched_at = utcnow()
-
-
 @dataclass
 class _Status:
     """The worker's mutable state; guarded by SyncWorker._lock."""
@@ -225,6 +195,7 @@ class SyncWorker(threading.Thread):
         settings: SyncSettings | None = None,
         *,
         printer_state: Callable[[], str] | None = None,
+        last_error: Callable[[], dict[str, str] | None] | None = None,
         version: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -233,7 +204,8 @@ class SyncWorker(threading.Thread):
         self._client = client
         self.settings = settings or SyncSettings()
         self._printer_state: Callable[[], str] = printer_state or (lambda: "none")
-        self._version = (version or app_version())[:50]
+        self._last_error: Callable[[], dict[str, str] | None] = last_error or (lambda: None)
+        self._version = (version or __version__)[:50]
         self._rng = rng or random.Random()
         self._lock = threading.Lock()  # guards _status
         self._status = _Status()
@@ -258,6 +230,11 @@ class SyncWorker(threading.Thread):
     def set_printer_state(self, probe: Callable[[], str]) -> None:
         """How the heartbeat learns the printer's state: "ok", "error" or "none"."""
         self._printer_state = probe
+
+    def set_last_error(self, probe: Callable[[], dict[str, str] | None]) -> None:
+        """How the heartbeat learns the kiosk's last local error: {code, message} or None
+        (kiosk.faults.FaultBoard.last_error)."""
+        self._last_error = probe
 
     @property
     def state(self) -> SyncState:
@@ -319,7 +296,7 @@ class SyncWorker(threading.Thread):
             self._publish()
 
     def _refresh_catalog(self) -> bool:
-        cached = cached_catalog(self._engine)
+        cached = catalog_cache.load(self._engine)
         try:
             fetched = self._client.catalog(cached.etag if cached else None)
         except (RetryLater, NotAuthorized) as exc:
@@ -334,11 +311,11 @@ class SyncWorker(threading.Thread):
             log.info("catalog: not fetched (%s)", _describe(exc))
             raise
         if fetched is None:
-            _store_catalog(self._engine, None, None)
+            catalog_cache.mark_current(self._engine)
             log.info("catalog: unchanged (304)")
         else:
             etag, body = fetched
-            _store_catalog(self._engine, etag, body)
+            catalog_cache.store(self._engine, body, etag)
             log.info("catalog: updated, %d services", len(body.get("services", [])))
         # Only a fetch that worked counts: after a failure the backoff decides when to retry,
         # so a kiosk that starts offline gets its catalog as soon as the server is back.
@@ -540,6 +517,7 @@ class SyncWorker(threading.Thread):
             "device_time": utcnow().isoformat(),  # the server measures the clock's drift by it
             "app_version": self._version,
             "printer": self._printer(),
+            "last_error": self._local_error(),
         }
 
     def _printer(self) -> str:
@@ -549,6 +527,13 @@ class SyncWorker(threading.Thread):
             log.warning("the printer state could not be read", exc_info=True)
             return "error"
         return state if state in PRINTER_STATES else "error"
+
+    def _local_error(self) -> dict[str, str] | None:
+        try:
+            return self._last_error()
+        except Exception:  # like the printer probe: never a reason to skip a heartbeat
+            log.warning("the last local error could not be read", exc_info=True)
+            return None
 
     # --- state -----------------------------------------------------------------------------
 

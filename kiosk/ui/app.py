@@ -1,5 +1,6 @@
-"""Starts the kiosk: Qt, the shipped font and stylesheet, the local database, the sync worker
-(when this process holds the data directory's lock), and the window."""
+"""Starts the kiosk: Qt, the shipped font and stylesheet, the crash guard, the local database
+(one engine for the process, disposed on the way out), the sync keeper that follows
+enrollment live, the window, and the service manager's ready and watchdog signals."""
 
 from __future__ import annotations
 
@@ -13,22 +14,27 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
+from sqlalchemy import Engine
 
-from kiosk import bootstrap, health
+from kiosk import __version__, bootstrap, faults, health
 from kiosk.citizen_flow import CitizenFlow
 from kiosk.config import KioskSettings
-from kiosk.local_db import database, lock, outbox
-from kiosk.services import KioskServices, Lookups
+from kiosk.local_db import database, privacy
+from kiosk.services import KioskServices
 from kiosk.staff_gate import StaffGate
 from kiosk.sync import client as sync_client
-from kiosk.sync.worker import SyncWorker
+from kiosk.sync.keeper import SyncKeeper
 from kiosk.ui import resources
+from kiosk.ui.crash import CrashGuard
 from kiosk.ui.printing import ReceiptPrinter
+from kiosk.ui.supervisor import SupervisorNotifier
 from kiosk.ui.window import KioskParts, KioskWindow
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kiosk.ui")
 
 REFERENCE_SIZE = (1920, 1080)
+# Staff look-ups wait less than the worker's pushes: someone stands at the counter.
+LOOKUP_TIMEOUTS = sync_client.Timeouts(connect=3.0, read_write=5.0)
 
 
 class NoScreen(Exception):
@@ -60,15 +66,17 @@ def build_parts(
     data_dir: Path,
     settings: KioskSettings,
     *,
-    worker: SyncWorker | None = None,
-    worker_where: str = "none",
-    lookups: Lookups | None = None,
+    engine: Engine | None = None,
+    keeper: SyncKeeper | None = None,
+    board: faults.FaultBoard | None = None,
+    lookups: bool = False,
 ) -> KioskParts:
-    engine = database.open_database(data_dir)
-    services = KioskServices(engine, on_pending=worker.wake if worker is not None else None)
-    printer = ReceiptPrinter(settings.printer, settings.print_to_pdf, settings.paper)
-    if worker is not None:
-        worker.set_printer_state(printer.heartbeat_state)
+    """The window's parts over `engine` (opened here when not given). With `lookups`, staff
+    look-ups ask the server with whatever enrollment the kiosk has at that moment."""
+    engine = engine if engine is not None else database.open_database(data_dir)
+    board = board if board is not None else faults.FaultBoard()
+    services = KioskServices(engine, on_pending=keeper.wake if keeper is not None else None)
+    printer = ReceiptPrinter(settings.printer, settings.print_to_pdf, settings.paper, board=board)
     return KioskParts(
         settings=settings,
         services=services,
@@ -76,69 +84,83 @@ def build_parts(
         gate=StaffGate(engine, settings.pin_hash),
         printer=printer,
         health=lambda: health.report(engine, data_dir),
-        lookups=lookups,
-        worker=worker,
-        worker_where=worker_where,
+        board=board,
+        lookups=(
+            sync_client.EnrolledLookups(
+                engine, data_dir, timeouts=LOOKUP_TIMEOUTS, verify=bootstrap.tls_verify(settings)
+            )
+            if lookups
+            else None
+        ),
+        keeper=keeper,
     )
 
 
 @contextlib.contextmanager
 def running_kiosk(data_dir: Path, settings: KioskSettings) -> Iterator[KioskParts]:
-    """The parts of a running kiosk. The worker runs here unless another process (a
-    `gea-kiosk sync --watch`) holds the lock; a kiosk that is not enrolled still starts and
-    says so to staff, since it cannot send anything anyway."""
-    with contextlib.ExitStack() as stack:
-        worker: SyncWorker | None = None
-        where = "none"
+    """The parts of a running kiosk, its keeper started: the worker runs here as soon as the
+    kiosk is enrolled, unless another process (`gea-kiosk sync --watch`) holds the lock.
+    Raises a StorageFault when the data directory cannot be opened at all."""
+    engine = database.open_database(data_dir)
+    try:
+        for path in privacy.repair(data_dir):
+            log.warning("%s could be read by other accounts; made it owner-only", path)
+        board = faults.FaultBoard()
+        database.report_faults(engine, board)
+        keeper = bootstrap.keeper(engine, data_dir, settings, board=board)
+        parts = build_parts(data_dir, settings, engine=engine, keeper=keeper, board=board, lookups=True)
+        keeper.set_printer_state(parts.printer.heartbeat_state)
+        keeper.check()  # the worker starts before the first citizen, not 2 s after
+        keeper.start()
         try:
-            session = stack.enter_context(bootstrap.sync_session(data_dir, settings))
-            worker, where = session.worker, "running"
-        except lock.SyncLockHeld:
-            where = "elsewhere"
-        except outbox.NotEnrolled:
-            where = "none"
-        lookups: sync_client.SyncClient | None = None
-        with contextlib.suppress(outbox.NotEnrolled):
-            lookups = stack.enter_context(
-                sync_client.open_client(
-                    database.open_database(data_dir),
-                    data_dir,
-                    timeouts=sync_client.Timeouts(connect=3.0, read_write=5.0),
-                    verify=bootstrap.tls_verify(settings),
-                )
-            )
-        parts = build_parts(data_dir, settings, worker=worker, worker_where=where, lookups=lookups)
-        if worker is not None:
-            worker.start()
-        yield parts
+            yield parts
+        finally:
+            keeper.stop()
+    finally:
+        engine.dispose()
 
 
-def _quit_on_sigterm(app: QApplication) -> None:
-    """systemd (or IT) stopping the kiosk: leave the event loop, so the citizen's open row is
-    finished and the worker stops cleanly. Python runs signal handlers only between bytecodes,
-    so a timer gives it a moment twice a second while Qt waits for events."""
-    signal.signal(signal.SIGTERM, lambda *_: app.quit())
-    if hasattr(signal, "SIGHUP"):  # the terminal that started it closed (the demo, a desk test)
-        signal.signal(signal.SIGHUP, lambda *_: app.quit())
+def _quit_on_signals(app: QApplication) -> None:
+    """systemd or IT stopping the kiosk (SIGTERM), Ctrl-C in its terminal (SIGINT), the
+    terminal closing (SIGHUP): leave the event loop with status 0, so the citizen's open row
+    is finished and the worker stops cleanly. Python runs signal handlers only between
+    bytecodes, after the write in progress; a timer gives it a moment twice a second while
+    Qt waits for events."""
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: app.quit())
     ticker = QTimer(app)
     ticker.timeout.connect(lambda: None)
     ticker.start(500)
 
 
 def run(data_dir: Path, settings: KioskSettings, *, windowed: bool) -> int:
-    """The kiosk until staff exit kiosk mode (or the window closes, when windowed)."""
+    """The kiosk until staff exit kiosk mode, the service stops it (0), or it gives up after
+    repeated internal errors (crash.EXIT_CRASHED, so the service starts it afresh)."""
     app = qt_app(settings)
+    log.info("gea-kiosk %s starting on %s (Qt %s)", __version__, data_dir, app.platformName())
     with running_kiosk(data_dir, settings) as parts:
-        window = KioskWindow(parts)
-        window.exit_requested.connect(app.quit)
-        _quit_on_sigterm(app)
-        if windowed:
-            window.allow_close()
-            window.resize(*REFERENCE_SIZE)
-            window.show()
-        else:
-            window.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint)
-            window.showFullScreen()
-        code = app.exec()
-        parts.flow.finish()
-        return code
+        guard = CrashGuard(parts.board)
+        guard.install()
+        notifier = SupervisorNotifier(app)
+        try:
+            window = KioskWindow(parts)
+            guard.crashed.connect(window.recover)
+            window.exit_requested.connect(app.quit)
+            _quit_on_signals(app)
+            if windowed:
+                window.allow_close()
+                window.resize(*REFERENCE_SIZE)
+                window.show()
+            else:
+                window.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint)
+                window.showFullScreen()
+            QTimer.singleShot(0, notifier.ready)  # once the event loop has shown the attract screen
+            code = app.exec()
+            notifier.stopping()
+            window.finish_citizen()
+            log.info("gea-kiosk stopping (status %d)", code)
+            return code
+        finally:
+            notifier.close()
+            guard.uninstall()

@@ -37,6 +37,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
 
+from kiosk import faults
 from kiosk import receipt as receipts
 from kiosk.receipt import Receipt
 
@@ -331,10 +332,18 @@ class ReceiptPrinter:
     """Prints receipts on the named Qt printer (None or "": the system default), or writes
     them as PDF files into `pdf_dir` when that is set (a kiosk without a printer, tests)."""
 
-    def __init__(self, printer_name: str | None, pdf_dir: Path | None, paper: Paper) -> None:
+    def __init__(
+        self,
+        printer_name: str | None,
+        pdf_dir: Path | None,
+        paper: Paper,
+        *,
+        board: faults.FaultBoard | None = None,
+    ) -> None:
         self._printer_name = printer_name or None
         self._pdf_dir = pdf_dir
         self._paper: Paper = paper
+        self._board = board
         self._missing = False  # no printer found at the last look
         self._unusable = False  # the PDF folder is a file, at the last look
         self._last_failed = False  # the last receipt did not print, for another reason
@@ -364,12 +373,17 @@ class ReceiptPrinter:
         return "ok" if self.state() == "ok" else "error"
 
     def refresh(self) -> PrinterState:
-        """Ask the print system again whether the printer is there (GUI thread)."""
+        """Ask the print system again whether the printer is there."""
         if self._pdf_dir is not None:
             self._unusable = self._pdf_dir.exists() and not self._pdf_dir.is_dir()
         else:
             self._missing = self._find_printer() is None
-        return self.state()
+        state = self.state()
+        if state == "missing":
+            self._note(faults.PrinterMissing(self._missing_message()))
+        elif state == "ok":
+            self._note(None)
+        return state
 
     def print_receipt(self, receipt: Receipt) -> PrintOutcome:
         """Print one receipt. Never raises: a failure comes back as ok=False with a message
@@ -391,7 +405,32 @@ class ReceiptPrinter:
         self.last_problem = None if outcome.ok else outcome.message
         if outcome.ok:
             self._unusable = False
+            self._note(None)
+        elif self._missing:
+            self._note(faults.PrinterMissing(outcome.message))
+        else:
+            self._note(faults.PrinterFailed(outcome.message))
         return outcome
+
+    def _note(self, fault: faults.PrinterFault | None) -> None:
+        """Keep the fault board current, so the heartbeat tells IT about the printer."""
+        if self._board is None:
+            return
+        if fault is None:
+            self._board.clear(faults.PrinterFault.area)
+        else:
+            self._board.report(fault)
+
+    def _missing_message(self) -> str:
+        if self._printer_name is None:
+            return QCoreApplication.translate(
+                "Receipt", "No printer is connected. Check the printer's cable and power."
+            )
+        return QCoreApplication.translate(
+            "Receipt",
+            "The printer %1 is not connected. Check its cable and power, "
+            "or ask IT to check the printer name in kiosk.toml.",
+        ).replace("%1", self._printer_name)
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -410,17 +449,7 @@ class ReceiptPrinter:
         self._missing = info is None
         if info is None:
             log.warning("no printer for a receipt (configured name: %r)", self._printer_name)
-            if self._printer_name is None:
-                message = QCoreApplication.translate(
-                    "Receipt", "No printer is connected. Check the printer's cable and power."
-                )
-            else:
-                message = QCoreApplication.translate(
-                    "Receipt",
-                    "The printer %1 is not connected. Check its cable and power, "
-                    "or ask IT to check the printer name in kiosk.toml.",
-                ).replace("%1", self._printer_name)
-            return PrintOutcome(False, message)
+            return PrintOutcome(False, self._missing_message())
         printer = QPrinter(info, QPrinter.PrinterMode.HighResolution)
         if not self._paint(printer, receipt):
             return PrintOutcome(

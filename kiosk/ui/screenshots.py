@@ -89,9 +89,9 @@ def _health(state: str) -> Step:
 
 
 def _lockout(window: KioskWindow) -> None:
-    window.open_staff()
     for _ in range(FREE_ATTEMPTS):
-        window.staff_login.pin_entered.emit("000000")
+        window.parts.gate.try_pin("000000")
+    window.open_staff()
 
 
 def _staff(then: Callable[[KioskWindow], None] | None = None) -> Step:

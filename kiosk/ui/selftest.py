@@ -21,9 +21,9 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import Engine
 
-from kiosk import bootstrap, health, pin
+from kiosk import __version__, bootstrap, health, logs, pin
 from kiosk.config import KioskSettings
-from kiosk.local_db import database, identity, outbox
+from kiosk.local_db import database, identity, outbox, privacy
 from kiosk.receipt import Receipt, status_url
 from kiosk.staff_gate import StaffGate
 from kiosk.sync import client as sync_client
@@ -67,7 +67,10 @@ def run_checks(data_dir: Path, settings: KioskSettings) -> list[Check]:
         counts = outbox.counts(engine)
         return "ok", f"{data_dir}: schema up to date, {health.waiting(counts)} waiting to be sent"
 
+    run.check("version", lambda: ("ok", f"gea-kiosk {__version__}"))
     run.check("data directory", data)
+    run.check("privacy", lambda: _privacy(data_dir))
+    run.check("log", lambda: _log(data_dir, settings))
     if engine is not None:
         opened = engine
         run.check("enrollment", lambda: _enrollment(opened, data_dir))
@@ -83,6 +86,27 @@ def run_checks(data_dir: Path, settings: KioskSettings) -> list[Check]:
         run.check("server", lambda: _server(opened, data_dir, settings))
         engine.dispose()
     return run.checks
+
+
+def _privacy(data_dir: Path) -> tuple[Status, str]:
+    wide = privacy.too_wide(data_dir)
+    if wide:
+        shown = ", ".join(str(p) for p in wide[:3]) + (f" and {len(wide) - 3} more" if len(wide) > 3 else "")
+        return "warn", (
+            f"other accounts can read {shown}; the kiosk makes them owner-only when it starts "
+            f"(or: chmod -R go-rwx {data_dir})"
+        )
+    return "ok", "the data directory and its files are owner-only (700/600)"
+
+
+def _log(data_dir: Path, settings: KioskSettings) -> tuple[Status, str]:
+    path = logs.log_file(data_dir)
+    folder = logs.log_dir(data_dir)
+    if folder.exists() and not os.access(folder, os.W_OK):
+        return "warn", f"{folder} cannot be written: the kiosk would log to stderr only"
+    size = f", {path.stat().st_size / 1000:.0f} kB now" if path.is_file() else ""
+    limit = logs.MAX_BYTES * (logs.BACKUP_COUNT + 1) / 1_000_000
+    return "ok", f"{path} at {settings.log_level}{size} (rotated, at most {limit:.0f} MB with its backups)"
 
 
 def _enrollment(engine: Engine, data_dir: Path) -> tuple[Status, str]:

@@ -1,8 +1,11 @@
 """The kiosk's one window: a banner and the screens, and the moves between them.
 
 Every rule lives in CitizenFlow, StaffGate and KioskServices; this file only decides which
-screen shows what, and turns clicks into calls. Slow calls (a look-up over the network) run
-off the UI thread, so a tap never freezes the screen.
+screen shows what, and turns clicks into calls. Slow calls (a look-up over the network, the
+staff PIN's deliberately slow hash, handing a receipt to the print system) run off the UI
+thread, so a tap never freezes the screen; one that takes longer than BUSY_AFTER_MS shows a
+busy indicator. A local fault (kiosk.faults) in a staff action is shown to staff in their
+words; in the citizen's flow it never blocks the next tap.
 """
 
 from __future__ import annotations
@@ -10,30 +13,32 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
-from kiosk import citizen_flow, health
+from kiosk import citizen_flow, faults, health
 from kiosk.catalog import Catalog
 from kiosk.citizen_flow import CitizenFlow
 from kiosk.config import KioskSettings
-from kiosk.local_db import outbox
 from kiosk.receipt import Receipt
-from kiosk.services import InvalidInput, KioskServices, LookupResult, Lookups, NoCatalog
-from kiosk.staff_gate import NoPinSet, StaffGate
-from kiosk.sync.worker import SyncState, SyncWorker
+from kiosk.services import InvalidInput, KioskServices, LookupResult, Lookups, NoCatalog, NotEnrolled
+from kiosk.staff_gate import Attempt, NoPinSet, StaffGate
+from kiosk.sync.keeper import KeeperState, SyncKeeper, Where
+from kiosk.sync.worker import SyncState
 from kiosk.ui import parts, resources
+from kiosk.ui.fault_text import staff_text
 from kiosk.ui.i18n import LANGUAGES, LanguageSwitch
-from kiosk.ui.printing import ReceiptPrinter
+from kiosk.ui.printing import PrintOutcome, ReceiptPrinter
 from kiosk.ui.screens.attract import AttractScreen
 from kiosk.ui.screens.base import Screen
 from kiosk.ui.screens.comment import CommentScreen
 from kiosk.ui.screens.details import DetailsScreen
 from kiosk.ui.screens.lookup import LookupScreen
+from kiosk.ui.screens.one_moment import OneMomentScreen
 from kiosk.ui.screens.receipt import ReceiptScreen
 from kiosk.ui.screens.staff_home import StaffHomeScreen
 from kiosk.ui.screens.staff_login import StaffLoginScreen
@@ -42,6 +47,11 @@ from kiosk.ui.screens.thanks import ThankYouScreen
 from kiosk.ui.screens.walk_in import WalkInScreen
 
 log = logging.getLogger(__name__)
+
+# A slow call shows a busy indicator once it has taken this long (below it, one would flicker).
+BUSY_AFTER_MS: Final = 100
+# After an internal error: "One moment, please" this long, then the attract screen.
+RECOVER_MS: Final = 3_000
 
 _ACTIVITY = {
     QEvent.Type.MouseButtonPress,
@@ -60,20 +70,30 @@ class KioskParts:
     gate: StaffGate
     printer: ReceiptPrinter
     health: Callable[[], dict[str, Any]]  # kiosk.health.report for this data directory
-    lookups: Lookups | None = None  # the server's look-ups; None when not enrolled
-    worker: SyncWorker | None = None
-    worker_where: str = "none"  # "running" here, "elsewhere" (another process), or "none"
+    board: faults.FaultBoard = field(default_factory=faults.FaultBoard)
+    lookups: Lookups | None = None  # the server's look-ups; None: the outbox alone answers
+    keeper: SyncKeeper | None = None  # follows enrollment and runs the worker; None in tests
 
 
 class _Bridge(QObject):
     """Carries results from worker threads onto the UI thread (queued signals)."""
 
     sync_state = Signal(object)
+    keeper_state = Signal(object)
     looked_up = Signal(str, object, bool, bool)  # code, LookupResult or None, printable, failed
+    pin_checked = Signal(int, object)  # request number, Attempt or the exception it raised
+    printed = Signal(int, object)  # request number, PrintOutcome
+
+
+def _staff_message(exc: BaseException) -> str:
+    return staff_text(exc) if isinstance(exc, faults.LocalFault) else str(exc)
 
 
 class KioskWindow(QWidget):
     exit_requested = Signal()
+    # A PIN check or a print has been answered and shown (tests and screenshots wait on them).
+    pin_answered = Signal()
+    print_answered = Signal()
 
     def __init__(self, parts_: KioskParts, language: LanguageSwitch | None = None) -> None:
         super().__init__()
@@ -86,9 +106,16 @@ class KioskWindow(QWidget):
         self._office = ""
         self._catalog: Catalog | None = None
         self._lookup_asked = ""  # the code whose answer the look-up screen waits for
+        self._pin_request = 0  # the PIN check whose answer the login screen waits for
+        self._print_request = 0  # the receipt whose print outcome the receipt screen waits for
         self._bridge = _Bridge()
         self._bridge.sync_state.connect(self._on_sync_state)
+        self._bridge.keeper_state.connect(self._on_sync_state)
         self._bridge.looked_up.connect(self._on_looked_up)
+        self._bridge.pin_checked.connect(self._on_pin_checked)
+        self._bridge.printed.connect(self._on_printed)
+        self._pin_busy = _busy_timer(self, lambda: self.staff_login.show_checking())
+        self._print_busy = _busy_timer(self, lambda: self.receipt.show_printing())
         self.setObjectName("kiosk-window")
         self.setWindowTitle("GEA feedback kiosk")
 
@@ -118,6 +145,7 @@ class KioskWindow(QWidget):
         self.walk_in = WalkInScreen()
         self.lookup = LookupScreen()
         self.sync_health = SyncHealthScreen()
+        self.one_moment = OneMomentScreen()
         self.stack = QStackedWidget()
         self.screens: dict[str, Screen] = {}
         for screen in (
@@ -131,6 +159,7 @@ class KioskWindow(QWidget):
             self.walk_in,
             self.lookup,
             self.sync_health,
+            self.one_moment,
         ):
             self.stack.addWidget(screen)
             self.screens[screen.name] = screen
@@ -143,9 +172,13 @@ class KioskWindow(QWidget):
         self.idle_timer = QTimer(self)
         self.idle_timer.setSingleShot(True)
         self.idle_timer.timeout.connect(self._on_idle)
+        self._recovered = QTimer(self)
+        self._recovered.setSingleShot(True)
+        self._recovered.timeout.connect(self.to_attract)
         self._connect_screens()
-        if parts_.worker is not None:
-            parts_.worker.add_observer(self._bridge.sync_state.emit)
+        if parts_.keeper is not None:
+            parts_.keeper.add_worker_observer(self._bridge.sync_state.emit)
+            parts_.keeper.add_observer(self._bridge.keeper_state.emit)
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self)
@@ -233,7 +266,7 @@ class KioskWindow(QWidget):
         return super().eventFilter(watched, event)
 
     def _restart_idle(self) -> None:
-        if self.current is self.attract:
+        if self.current in (self.attract, self.one_moment):
             self.idle_timer.stop()
             return
         seconds = self.settings.idle_timeout_s if self.current.citizen else self.settings.staff_timeout_s
@@ -261,15 +294,43 @@ class KioskWindow(QWidget):
     def _finish(self) -> None:
         try:
             self.flow.finish()
+        except faults.LocalFault as exc:
+            log.warning("the submission could not be finished now (%s); the next start finishes it", exc.code)
         except Exception:
             log.exception("the submission could not be finished now; the next start finishes it")
+
+    def finish_citizen(self) -> None:
+        """The kiosk is stopping: what the citizen had given is queued (or, if the disk will
+        not take it now, finished by the next start's recovery)."""
+        self._keep_and_finish()
+
+    def recover(self, where: str = "") -> None:
+        """An internal error on the GUI thread (kiosk.ui.crash): keep what the citizen gave,
+        show "One moment, please", then the attract screen with a fresh citizen flow. Never
+        raises, whatever state the error left the window in."""
+        log.warning("recovering from an internal error in %s", where or "the kiosk")
+        self._keep_and_finish()
+        try:
+            self.flow = CitizenFlow(self.parts.services, thank_you_s=self.flow.thank_you_s)
+            self.parts.flow = self.flow
+            self.show_screen("one_moment")
+        except Exception:
+            log.exception("the recovery screen could not be shown")
+        self._recovered.start(RECOVER_MS)
 
     # --- the citizen ----------------------------------------------------------------------
 
     def _on_rated(self, service_id: str, rating: int) -> None:
         try:
             answer = self.flow.rate(service_id, rating)
-        except Exception:  # a database or catalog problem: say so, never look broken
+        except faults.LocalFault as exc:
+            # The machine is in the way (a full disk, a stuck database): the citizen is told
+            # the truth on the thank-you screen, and the next tap tries again.
+            log.warning("rating not recorded: %s", exc.code)
+            self.thanks.show_not_saved(self.flow.thank_you_s)
+            self.show_screen("thanks")
+            return
+        except Exception:  # a catalog problem or a bug: say so, never look broken
             log.exception("rating not recorded")
             self.attract.hint.setText(self.tr("Sorry, this kiosk cannot take ratings now. Please ask staff."))
             return
@@ -332,12 +393,32 @@ class KioskWindow(QWidget):
         self.receipt.show_receipt(receipt, can_print=printer.state() != "missing", to_file=printer.saves_pdf)
 
     def _print_receipt(self) -> None:
-        if self.receipt.receipt is None:
+        """Hand the receipt to the print system on a thread of its own: a print system that
+        takes its time (a network printer, CUPS busy) never freezes the screen."""
+        receipt = self.receipt.receipt
+        if receipt is None:
             return
-        outcome = self.parts.printer.print_receipt(self.receipt.receipt)
+        self._print_request += 1
+        request, printer, bridge = self._print_request, self.parts.printer, self._bridge
+        self.receipt.print_button.setEnabled(False)
+        self._print_busy.start()
+
+        def work() -> None:
+            # print_receipt never raises: its outcome says what went wrong.
+            bridge.printed.emit(request, printer.print_receipt(receipt))
+
+        threading.Thread(target=work, name="print", daemon=True).start()
+
+    def _on_printed(self, request: int, outcome: object) -> None:
+        if request != self._print_request:
+            return
+        self._print_busy.stop()
+        assert isinstance(outcome, PrintOutcome)
         if not outcome.ok:
             log.warning("receipt not printed: %s", outcome.message)
-        self.receipt.show_print_result(outcome.ok)
+        if self.current is self.receipt:
+            self.receipt.show_print_result(outcome.ok)
+        self.print_answered.emit()
 
     def _receipt_finished(self) -> None:
         if self._after_receipt == "attract":
@@ -351,28 +432,69 @@ class KioskWindow(QWidget):
     def open_staff(self) -> None:
         """The staff button. Whatever the citizen was doing is finished as it stands."""
         self._keep_and_finish()
+        self._pin_request += 1  # an answer still on its way from an earlier visit is dropped
+        self._pin_busy.stop()
         self.show_screen("staff_login")
-        if self.parts.gate.pin_hash() is None:
-            self.staff_login.show_no_pin(str(NoPinSet()))
+        try:
+            pin_hash = self.parts.gate.pin_hash()
+            waiting = self.parts.gate.locked_for() if pin_hash is not None else 0.0
+        except faults.LocalFault as exc:
+            log.warning("staff mode cannot check a PIN now: %s", exc.code)
+            self.staff_login.show_fault(staff_text(exc))
             return
-        waiting = self.parts.gate.locked_for()
-        if waiting > 0:
+        if pin_hash is None:
+            self.staff_login.show_no_pin(str(NoPinSet()))
+        elif waiting > 0:
             self.staff_login.show_locked(waiting)
         else:
             self.staff_login.unlock()
 
     def _on_pin(self, entered: str) -> None:
+        """Check the PIN on a thread of its own: the hash is slow on purpose (about half a
+        second), and the screen must answer taps meanwhile."""
+        self._pin_request += 1
+        request, gate, bridge = self._pin_request, self.parts.gate, self._bridge
+        self.staff_login.pad.set_enabled_for_input(False)
+        self._pin_busy.start()
+
+        def work() -> None:
+            answer: object
+            try:
+                answer = gate.try_pin(entered)
+            except Exception as exc:  # NoPinSet, a local fault, or a bug: the GUI thread decides
+                answer = exc
+            bridge.pin_checked.emit(request, answer)
+
+        threading.Thread(target=work, name="pin-check", daemon=True).start()
+
+    def _on_pin_checked(self, request: int, answer: object) -> None:
+        if request != self._pin_request:
+            return  # staff left the login screen, or asked again, since
+        self._pin_busy.stop()
         try:
-            attempt = self.parts.gate.try_pin(entered)
-        except NoPinSet as exc:
-            self.staff_login.show_no_pin(str(exc))
+            self._show_pin_answer(answer)
+        finally:
+            self.pin_answered.emit()
+
+    def _show_pin_answer(self, answer: object) -> None:
+        if self.current is not self.staff_login:
             return
-        if attempt.ok:
-            self.show_screen("staff_home")
-        elif attempt.locked_for_s > 0:
-            self.staff_login.show_locked(attempt.locked_for_s)
+        if isinstance(answer, NoPinSet):
+            self.staff_login.show_no_pin(str(answer))
+        elif isinstance(answer, faults.LocalFault):
+            log.warning("the PIN could not be checked: %s", answer.code)
+            self.staff_login.show_fault(staff_text(answer))
+        elif isinstance(answer, BaseException):
+            raise answer  # a bug: the crash guard logs it and the kiosk recovers
         else:
-            self.staff_login.show_wrong(attempt.failures)
+            assert isinstance(answer, Attempt)
+            if answer.ok:
+                self.show_screen("staff_home")
+            elif answer.locked_for_s > 0:
+                self.staff_login.show_locked(answer.locked_for_s)
+            else:
+                self.staff_login.pad.set_enabled_for_input(True)
+                self.staff_login.show_wrong(answer.failures)
 
     def _on_walk_in(self, values: dict[str, Any]) -> None:
         try:
@@ -383,10 +505,15 @@ class KioskWindow(QWidget):
                 category_id=values["category_id"],
                 priority_id=values["priority_id"],
             )
-        except (InvalidInput, NoCatalog, outbox.NotEnrolled) as exc:
-            self.walk_in.show_error(str(exc))
+        except (InvalidInput, NoCatalog, NotEnrolled, faults.LocalFault) as exc:
+            self.walk_in.show_error(_staff_message(exc))
             return
-        receipt = citizen_flow.receipt_for(self.parts.services, submission.reference_code)
+        try:
+            receipt = citizen_flow.receipt_for(self.parts.services, submission.reference_code)
+        except faults.LocalFault as exc:
+            # The grievance is saved; only its receipt cannot be read back now.
+            log.warning("no receipt for %s: %s", submission.reference_code, exc.code)
+            receipt = None
         self._after_receipt = "staff_home"
         if receipt is not None:
             self.show_receipt(receipt)
@@ -407,12 +534,7 @@ class KioskWindow(QWidget):
             printable = failed = False
             try:
                 found = services.lookup(code, lookups)
-                # Only a submission still in this kiosk's outbox has a receipt to print here.
-                printable = (
-                    found is not None
-                    and found.reference_code is not None
-                    and (outbox.find(services.engine, found.reference_code) is not None)
-                )
+                printable = found is not None and services.has_receipt(found.reference_code)
             except Exception:  # a look-up must never take the kiosk down
                 log.exception("look-up of %s failed", code)
                 failed = True
@@ -431,7 +553,11 @@ class KioskWindow(QWidget):
         )
 
     def _reprint(self, reference_code: str) -> None:
-        receipt = citizen_flow.receipt_for(self.parts.services, reference_code)
+        try:
+            receipt = citizen_flow.receipt_for(self.parts.services, reference_code)
+        except (NoCatalog, faults.LocalFault) as exc:
+            self.lookup.show_error(_staff_message(exc))
+            return
         if receipt is not None:
             self._after_receipt = "staff_home"
             self.show_receipt(receipt)
@@ -441,29 +567,43 @@ class KioskWindow(QWidget):
         self.show_screen("sync_health")
         self.refresh_health()
 
-    def refresh_health(self, state: SyncState | None = None) -> None:
-        report = self.parts.health()
-        report["worker"] = self.parts.worker_where
+    def refresh_health(self) -> None:
+        """The sync health screen, from the stored health, the keeper and the live worker."""
+        keeper = self.parts.keeper
+        where = keeper.state if keeper is not None else KeeperState(None, Where.NONE)
+        worker = keeper.worker if keeper is not None else None
+        try:
+            report = self.parts.health()
+            report["rejected"] = [
+                {"reference_code": r.reference_code, "error_code": r.error_code, "last_error": r.last_error}
+                for r in self.parts.services.rejected()
+            ]
+            live = worker.state.phase.value if worker is not None and where.where is Where.RUNNING else None
+        except faults.LocalFault as exc:
+            # Without the database there is little to show, but staff must read why.
+            log.warning("sync health not read: %s", exc.code)
+            self.sync_health.show_report(
+                {"phase": "cannot_sync", "sync_problem": staff_text(exc), "counts": _NO_COUNTS}
+            )
+            return
+        report["worker"] = where.where.value
+        report["sync_problem"] = where.problem
         printer = self.parts.printer
         printer_state = printer.state()
         report["printer"] = "pdf" if printer_state == "ok" and printer.saves_pdf else printer_state
         report["printer_problem"] = printer.last_problem
-        report["rejected"] = [
-            {"reference_code": r.reference_code, "error_code": r.error_code, "last_error": r.last_error}
-            for r in outbox.rejected(self.parts.services.engine)
-        ]
-        if state is None and self.parts.worker is not None:
-            state = self.parts.worker.state
-        report["phase"] = health.phase(report, state.phase.value if state is not None else None)
+        current = self.parts.board.current()
+        report["problem"] = current.message if current is not None else None
+        report["phase"] = health.phase(report, live, where.problem)
         self.sync_health.show_report(report)
 
     def _on_sync_state(self, state: object) -> None:
-        if isinstance(state, SyncState) and self.current is self.sync_health:
-            self.refresh_health(state)
+        if isinstance(state, SyncState | KeeperState) and self.current is self.sync_health:
+            self.refresh_health()
 
     def _sync_now(self) -> None:
-        if self.parts.worker is not None:
-            self.parts.worker.wake()
+        if self.parts.keeper is not None:
+            self.parts.keeper.wake()
 
     # --- look and language -----------------------------------------------------------------
 
@@ -512,3 +652,16 @@ class KioskWindow(QWidget):
         if app is not None:
             app.removeEventFilter(self)
         super().closeEvent(event)
+
+
+_NO_COUNTS: Final = {"open": 0, "pending": 0, "sending": 0, "synced": 0, "rejected": 0}
+
+
+def _busy_timer(parent: QObject, show: Callable[[], None]) -> QTimer:
+    """Shows a busy indicator once a slow call has taken BUSY_AFTER_MS (started with the
+    call, stopped by its answer)."""
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(BUSY_AFTER_MS)
+    timer.timeout.connect(show)
+    return timer

@@ -4,12 +4,12 @@
     <name>AttractScreen</name>
     <message>
         <location filename="../../kiosk/ui/screens/attract.py" line="51" />
+        <location filename="../../kiosk/ui/selftest.py" line="167" />
         <source>How did we do today?</source>
         <translation>¿Cómo le atendimos hoy?</translation>
     </message>
     <message>
         <location filename="../../kiosk/ui/screens/attract.py" line="52" />
-        <location filename="../../kiosk/ui/screens/attract.py" line="57" />
         <source>Tap a face. One tap is enough.</source>
         <translation>Toque una cara. Basta con un toque.</translation>
     </message>
@@ -19,7 +19,7 @@
         <translation>¿Por qué servicio vino?</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/attract.py" line="74" />
+        <location filename="../../kiosk/ui/screens/attract.py" line="73" />
         <source>This kiosk has no services yet. Please ask at the counter.</source>
         <translation>Este quiosco aún no tiene servicios. Por favor, pregunte en el mostrador.</translation>
     </message>
@@ -149,25 +149,43 @@
     </message>
 </context>
 <context>
+    <name>Faults</name>
+    <message>
+        <location filename="../../kiosk/ui/fault_text.py" line="13" />
+        <source>The kiosk's disk is full, so nothing new can be saved. Everything saved before is safe. Ask IT to free space on this kiosk.</source>
+        <translation>El disco del quiosco está lleno y no se puede guardar nada nuevo. Todo lo guardado antes está a salvo. Pida a informática que libere espacio en este quiosco.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/fault_text.py" line="19" />
+        <source>The kiosk's database is busy. Try again in a moment; if this keeps happening, ask IT to look for a stuck gea-kiosk command.</source>
+        <translation>La base de datos del quiosco está ocupada. Inténtelo de nuevo en un momento; si sigue ocurriendo, pida a informática que busque un comando gea-kiosk bloqueado.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/fault_text.py" line="25" />
+        <source>The kiosk cannot write to its data folder. Ask IT to make it writable again (or to repair the disk).</source>
+        <translation>El quiosco no puede escribir en su carpeta de datos. Pida a informática que vuelva a permitir la escritura (o que repare el disco).</translation>
+    </message>
+</context>
+<context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="274" />
+        <location filename="../../kiosk/ui/window.py" line="335" />
         <source>Sorry, this kiosk cannot take ratings now. Please ask staff.</source>
         <translation>Lo sentimos, este quiosco no puede recibir valoraciones ahora. Pregunte al personal.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="302" />
+        <location filename="../../kiosk/ui/window.py" line="363" />
         <source>Sorry, this could not be saved. Please ask staff for help.</source>
         <translation>Lo sentimos, no se pudo guardar. Por favor, pida ayuda al personal.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="491" />
+        <location filename="../../kiosk/ui/window.py" line="628" />
         <source>Citizen feedback</source>
         <translation>Opinión ciudadana</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="493" />
-        <location filename="../../kiosk/ui/window.py" line="494" />
+        <location filename="../../kiosk/ui/window.py" line="630" />
+        <location filename="../../kiosk/ui/window.py" line="631" />
         <source>Staff</source>
         <translation>Personal</translation>
     </message>
@@ -175,132 +193,132 @@
 <context>
     <name>LookupScreen</name>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="64" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="65" />
         <source>Looking up…</source>
         <translation>Buscando…</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="76" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="82" />
         <source>The look-up did not work. Please try again in a moment.</source>
         <translation>La consulta no funcionó. Por favor, inténtelo de nuevo en un momento.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="80" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="86" />
         <source>Nothing found for %1. Check the code and try again.</source>
         <translation>No se encontró nada para %1. Revise el código e inténtelo de nuevo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="84" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="90" />
         <source>as the ministry's system has it</source>
         <translation>según el sistema del ministerio</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="86" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="92" />
         <source>as this kiosk has it (the server cannot be reached)</source>
         <translation>según este quiosco (no se puede contactar con el servidor)</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="89" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="95" />
         <source>Reference: %1</source>
         <translation>Referencia: %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="90" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="96" />
         <source>Ticket: %1</source>
         <translation>Caso: %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="90" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="96" />
         <source>none yet</source>
         <translation>aún ninguno</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="91" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="97" />
         <source>Status: %1</source>
         <translation>Estado: %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="107" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="113" />
         <source>Look up a reference or ticket</source>
         <translation>Buscar una referencia o un caso</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="108" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="114" />
         <source>Reference code or ticket number</source>
         <translation>Código de referencia o número de caso</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="109" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="115" />
         <source>Look up</source>
         <translation>Buscar</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="110" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="116" />
         <source>Print its receipt</source>
         <translation>Imprimir su comprobante</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="111" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="117" />
         <source>Back</source>
         <translation>Atrás</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="116" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="122" />
         <source>being answered on this kiosk</source>
         <translation>en curso en este quiosco</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="117" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="123" />
         <source>queued on this kiosk, not yet sent</source>
         <translation>en cola en este quiosco, aún sin enviar</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="118" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="124" />
         <source>being sent</source>
         <translation>enviándose</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="119" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="125" />
         <source>delivered to the ministry</source>
         <translation>entregado al ministerio</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="120" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="126" />
         <source>refused by the server (see sync health)</source>
         <translation>rechazado por el servidor (vea el estado de sincronización)</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="124" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="130" />
         <source>received</source>
         <translation>recibido</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="125" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="131" />
         <source>open</source>
         <translation>abierto</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="126" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="132" />
         <source>in progress</source>
         <translation>en curso</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="127" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="133" />
         <source>waiting for information</source>
         <translation>esperando información</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="128" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="134" />
         <source>resolved</source>
         <translation>resuelto</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="129" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="135" />
         <source>closed</source>
         <translation>cerrado</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/lookup.py" line="130" />
+        <location filename="../../kiosk/ui/screens/lookup.py" line="136" />
         <source>reopened</source>
         <translation>reabierto</translation>
     </message>
@@ -372,6 +390,19 @@
     </message>
 </context>
 <context>
+    <name>OneMomentScreen</name>
+    <message>
+        <location filename="../../kiosk/ui/screens/one_moment.py" line="27" />
+        <source>One moment, please</source>
+        <translation>Un momento, por favor</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/one_moment.py" line="28" />
+        <source>The kiosk is getting ready for you.</source>
+        <translation>El quiosco se está preparando para usted.</translation>
+    </message>
+</context>
+<context>
     <name>PinPad</name>
     <message>
         <location filename="../../kiosk/ui/widgets/pin_pad.py" line="116" />
@@ -405,78 +436,78 @@
 <context>
     <name>Receipt</name>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="164" />
+        <location filename="../../kiosk/ui/printing.py" line="165" />
         <source>Complaint receipt</source>
         <translation>Comprobante de queja</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="165" />
+        <location filename="../../kiosk/ui/printing.py" line="166" />
         <source>Your complaint will reach the ministry even if this kiosk is offline. Keep this receipt to follow it up.</source>
         <translation>Su queja llegará al ministerio aunque este quiosco no tenga conexión. Guarde este comprobante para darle seguimiento.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="172" />
+        <location filename="../../kiosk/ui/printing.py" line="173" />
         <source>Feedback receipt</source>
         <translation>Comprobante de opinión</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="173" />
+        <location filename="../../kiosk/ui/printing.py" line="174" />
         <source>Thank you for your feedback. Scan the code to see what becomes of it.</source>
         <translation>Gracias por su opinión. Escanee el código para ver cómo avanza.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="206" />
+        <location filename="../../kiosk/ui/printing.py" line="207" />
         <source>Reference code</source>
         <translation>Código de referencia</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="216" />
+        <location filename="../../kiosk/ui/printing.py" line="217" />
         <source>Ticket number: %1</source>
         <translation>Número de caso: %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="219" />
+        <location filename="../../kiosk/ui/printing.py" line="220" />
         <source>Your rating: %1 of 5</source>
         <translation>Su valoración: %1 de 5</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="227" />
+        <location filename="../../kiosk/ui/printing.py" line="228" />
         <source>Kiosk %1</source>
         <translation>Quiosco %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="384" />
+        <location filename="../../kiosk/ui/printing.py" line="398" />
         <source>The receipt could not be printed. Write the reference code down for the citizen.</source>
         <extracomment>Why the last receipt did not print, for staff; None after one that did.</extracomment>
         <translation>No se pudo imprimir el comprobante. Anote el código de referencia para el ciudadano.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="414" />
+        <location filename="../../kiosk/ui/printing.py" line="426" />
         <source>No printer is connected. Check the printer's cable and power.</source>
         <translation>No hay ninguna impresora conectada. Revise el cable y la alimentación de la impresora.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="418" />
+        <location filename="../../kiosk/ui/printing.py" line="429" />
         <source>The printer %1 is not connected. Check its cable and power, or ask IT to check the printer name in kiosk.toml.</source>
         <translation>La impresora %1 no está conectada. Revise su cable y alimentación, o pida a informática que revise el nombre de la impresora en kiosk.toml.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="428" />
+        <location filename="../../kiosk/ui/printing.py" line="457" />
         <source>The printer did not take the receipt. Check its paper and power, then reprint it.</source>
         <translation>La impresora no aceptó el comprobante. Revise el papel y la alimentación, y vuelva a imprimirlo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="434" />
+        <location filename="../../kiosk/ui/printing.py" line="463" />
         <source>The receipt is printing.</source>
         <translation>El comprobante se está imprimiendo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="462" />
+        <location filename="../../kiosk/ui/printing.py" line="491" />
         <source>The receipt was saved as %1.</source>
         <translation>El comprobante se guardó como %1.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="468" />
+        <location filename="../../kiosk/ui/printing.py" line="497" />
         <source>Receipts cannot be saved in %1 (%2). Ask IT to check the folder in kiosk.toml.</source>
         <translation>No se pueden guardar comprobantes en %1 (%2). Pida a informática que revise la carpeta en kiosk.toml.</translation>
     </message>
@@ -484,47 +515,52 @@
 <context>
     <name>ReceiptScreen</name>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="99" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="109" />
         <source>Your receipt is printing.</source>
         <translation>Su comprobante se está imprimiendo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="94" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="104" />
         <source>The printer is not working. Please scan the code with your phone or write it down.</source>
         <translation>La impresora no funciona. Escanee el código con su teléfono o anótelo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="97" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="95" />
+        <source>Printing…</source>
+        <translation>Imprimiendo…</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/receipt.py" line="107" />
         <source>The receipt was saved as a file.</source>
         <translation>El recibo se guardó como archivo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="106" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="116" />
         <source>Your complaint is recorded</source>
         <translation>Su queja ha quedado registrada</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="106" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="116" />
         <source>Your feedback is recorded</source>
         <translation>Su opinión ha quedado registrada</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="110" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="120" />
         <source>It will reach the ministry even if this kiosk is offline. Keep this code to follow it up on your phone.</source>
         <translation>Llegará al ministerio aunque este quiosco no tenga conexión. Guarde este código para darle seguimiento desde su teléfono.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="114" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="124" />
         <source>Your reference code</source>
         <translation>Su código de referencia</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="115" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="125" />
         <source>Print a receipt</source>
         <translation>Imprimir comprobante</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/receipt.py" line="116" />
+        <location filename="../../kiosk/ui/screens/receipt.py" line="126" />
         <source>Finish</source>
         <translation>Terminar</translation>
     </message>
@@ -585,28 +621,33 @@
         <translation><numerusform>Ese PIN no es correcto. Inténtelo de nuevo (%n error hasta ahora).</numerusform><numerusform>Ese PIN no es correcto. Inténtelo de nuevo (%n errores hasta ahora).</numerusform></translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="70" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="80" />
         <source>Staff mode is not set up on this kiosk. IT sets the staff PIN.</source>
         <translation>El modo de personal no está configurado en este quiosco. Informática define el PIN.</translation>
     </message>
     <message>
         <location filename="../../kiosk/ui/screens/staff_login.py" line="66" />
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="92" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="102" />
         <source>Enter the staff PIN.</source>
         <translation>Introduzca el PIN del personal.</translation>
     </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="70" />
+        <source>Checking the PIN…</source>
+        <translation>Comprobando el PIN…</translation>
+    </message>
     <message numerus="yes">
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="80" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="90" />
         <source>Too many wrong PINs. Try again in %n seconds.</source>
         <translation><numerusform>Demasiados PIN incorrectos. Inténtelo de nuevo en %n segundo.</numerusform><numerusform>Demasiados PIN incorrectos. Inténtelo de nuevo en %n segundos.</numerusform></translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="89" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="99" />
         <source>Staff</source>
         <translation>Personal</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/staff_login.py" line="90" />
+        <location filename="../../kiosk/ui/screens/staff_login.py" line="100" />
         <source>Back to the citizen screen</source>
         <translation>Volver a la pantalla del ciudadano</translation>
     </message>
@@ -614,117 +655,142 @@
 <context>
     <name>SyncHealthScreen</name>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="64" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="67" />
         <source>Sync health</source>
         <translation>Estado de sincronización</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="65" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="68" />
         <source>Queue</source>
         <translation>Cola</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="66" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="69" />
         <source>Oldest unsent</source>
         <translation>Más antiguo sin enviar</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="67" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="70" />
         <source>Last successful sync</source>
         <translation>Última sincronización correcta</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="68" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="71" />
         <source>Printer</source>
         <translation>Impresora</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="69" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="72" />
+        <source>Problem</source>
+        <translation>Problema</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="73" />
         <source>Device</source>
         <translation>Dispositivo</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="70" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="74" />
         <source>Rejected items</source>
         <translation>Envíos rechazados</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="71" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="75" />
         <source>Sync now</source>
         <translation>Sincronizar ahora</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="72" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="76" />
         <source>Back</source>
         <translation>Atrás</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="81" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="87" />
         <source>%1 waiting, %2 delivered, %3 rejected</source>
         <translation>%1 en espera, %2 entregados, %3 rechazados</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="86" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="92" />
         <source>nothing waiting</source>
         <translation>nada en espera</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="87" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="93" />
         <source>never</source>
         <translation>nunca</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="89" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="95" />
         <source>working</source>
         <translation>funciona</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="90" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="96" />
         <source>not connected</source>
         <translation>no conectada</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="91" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="97" />
         <source>failing: check paper and cable</source>
         <translation>falla: revise el papel y el cable</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="92" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="98" />
         <source>saving receipts as PDF files</source>
         <translation>guarda los comprobantes como archivos PDF</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="105" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="104" />
+        <source>none</source>
+        <translation>ninguno</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="112" />
         <source>None</source>
         <translation>Ninguno</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="110" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="119" />
         <source>Not enrolled: IT runs gea-kiosk enroll on this kiosk.</source>
         <translation>No registrado: informática ejecuta gea-kiosk enroll en este quiosco.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="112" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="121" />
+        <source>Cannot sync: %1</source>
+        <translation>No puede sincronizar: %1</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="125" />
         <source>Not authorized: the server refused this kiosk. Ask IT to re-enroll it.</source>
         <translation>No autorizado: el servidor rechazó este quiosco. Pida a informática que lo vuelva a registrar.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="114" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="126" />
+        <source>Not authorized since %1: the server refused this kiosk. Ask IT to re-enroll it.</source>
+        <translation>No autorizado desde %1: el servidor rechazó este quiosco. Pida a informática que lo vuelva a registrar.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="134" />
         <source>Another process (gea-kiosk sync) is sending this kiosk's queue.</source>
         <translation>Otro proceso (gea-kiosk sync) está enviando la cola de este quiosco.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="117" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="130" />
         <source>Offline since %1. Everything is kept and sent when the network returns.</source>
         <translation>Sin conexión desde %1. Todo se guarda y se enviará cuando vuelva la red.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="121" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="136" />
         <source>Online: sending now.</source>
         <translation>Conectado: enviando ahora.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/sync_health.py" line="122" />
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="138" />
+        <source>Connecting to the server…</source>
+        <translation>Conectando con el servidor…</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/sync_health.py" line="139" />
         <source>Online.</source>
         <translation>Conectado.</translation>
     </message>
@@ -732,32 +798,42 @@
 <context>
     <name>ThankYouScreen</name>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="66" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="79" />
+        <source>Sorry</source>
+        <translation>Lo sentimos</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/thanks.py" line="81" />
+        <source>Your rating could not be saved just now. Please tell a member of staff.</source>
+        <translation>Su valoración no se pudo guardar en este momento. Por favor, avise al personal.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/screens/thanks.py" line="84" />
         <source>Thank you!</source>
         <translation>¡Gracias!</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="68" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="86" />
         <source>We are sorry it did not go well. Tell us what happened, so it can be put right.</source>
         <translation>Sentimos que no haya ido bien. Cuéntenos qué pasó, para poder corregirlo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="70" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="88" />
         <source>Your rating has been recorded.</source>
         <translation>Su valoración ha quedado registrada.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="72" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="90" />
         <source>Tell us more</source>
         <translation>Cuéntenos más</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="73" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="91" />
         <source>I want to make a complaint</source>
         <translation>Quiero presentar una queja</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/screens/thanks.py" line="74" />
+        <location filename="../../kiosk/ui/screens/thanks.py" line="92" />
         <source>Done</source>
         <translation>Listo</translation>
     </message>

@@ -15,7 +15,6 @@ from kiosk.config import KioskSettings
 from kiosk.local_db import identity, local_settings, outbox
 from kiosk.local_db.database import open_database
 from kiosk.local_db.models import OutboxState
-from kiosk.sync import client as sync_client
 from kiosk.ui.app import build_parts
 from tests.gui.conftest import WindowFactory
 from tests.helpers.server import EnrolledDevice, LiveServer
@@ -37,15 +36,13 @@ def test_a_complaint_reaches_feedback_db_and_its_ticket_comes_back_to_the_lookup
     identity.save(engine, data_dir, me, device.token)
     local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, pin.hash_pin("135790"))
     settings = KioskSettings(print_to_pdf=tmp_path / "receipts")
-    with (
-        bootstrap.sync_session(data_dir, settings) as session,
-        sync_client.open_client(engine, data_dir) as lookups,
-    ):
-        session.worker.refresh_catalog()
-        parts = build_parts(
-            data_dir, settings, worker=session.worker, worker_where="running", lookups=lookups
-        )
-        session.worker.start()
+    keeper = bootstrap.keeper(engine, data_dir, settings)
+    try:
+        assert keeper.check().where.value == "running"
+        assert keeper.worker is not None
+        keeper.worker.refresh_catalog()
+        parts = build_parts(data_dir, settings, engine=engine, keeper=keeper, lookups=True)
+        keeper.start()
         window = make_window(parts)
         assert window.attract.service_label.text() == "Passport Application and Renewal"
 
@@ -80,4 +77,6 @@ def test_a_complaint_reaches_feedback_db_and_its_ticket_comes_back_to_the_lookup
         assert f"Ticket: {ticket_number}" in text
         assert "as the ministry's system has it" in text
         window.close()
-    engine.dispose()
+    finally:
+        keeper.stop()
+        engine.dispose()

@@ -15,9 +15,9 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk import catalog, pin
+from kiosk import pin
 from kiosk.citizen_flow import THANK_YOU_MIN_S
-from kiosk.local_db import local_settings, outbox, sync_health
+from kiosk.local_db import catalog_cache, local_settings, outbox, sync_health
 from kiosk.local_db.models import OutboxItem, OutboxState
 from kiosk.staff_gate import FREE_ATTEMPTS, lockout_after
 from kiosk.ui import parts
@@ -64,6 +64,12 @@ def wait_for_thanks_buttons(qtbot: QtBot, window: KioskWindow) -> None:
 def rate(window: KioskWindow, rating: int) -> None:
     tap(window.attract.faces.buttons[rating - 1])
     assert window.current is window.thanks
+
+
+def print_receipt(qtbot: QtBot, window: KioskWindow) -> None:
+    """Tap Print and wait for its outcome (the print system is asked off the GUI thread)."""
+    with qtbot.waitSignal(window.print_answered, timeout=WAIT_MS):
+        tap(window.receipt.print_button)
 
 
 def rate_and_wait(qtbot: QtBot, window: KioskWindow, rating: int) -> None:
@@ -172,7 +178,7 @@ def test_a_complaint_gets_a_receipt_with_a_qr_and_prints_to_pdf(
     assert window.receipt.code.text() == row.reference_code
     assert window.receipt.url.text() == f"http://127.0.0.1:8765/s/{row.reference_code}"
     assert not window.receipt.qr.pixmap().isNull()
-    tap(window.receipt.print_button)
+    print_receipt(qtbot, window)
     assert window.receipt.print_status.property("role") == "ok"
     pdfs = list((tmp_path / "receipts").glob(f"receipt-{row.reference_code}-*.pdf"))
     assert len(pdfs) == 1
@@ -208,24 +214,28 @@ def staff_window(make_window: WindowFactory) -> KioskWindow:
     return make_window(pin_hash=pin.hash_pin(STAFF_PIN))
 
 
-def enter_pin(window: KioskWindow, value: str) -> None:
+def enter_pin(qtbot: QtBot, window: KioskWindow, value: str) -> None:
+    """Type the PIN and tap OK; returns once the check (off the GUI thread) is answered."""
     pad = window.staff_login.pad
     for digit in value:
         tap(key(pad, digit))
-    tap(key(pad, "OK"))
+    with qtbot.waitSignal(window.pin_answered, timeout=WAIT_MS):
+        tap(key(pad, "OK"))
 
 
-def test_pin_lockout_grows_and_then_lets_staff_in(staff_window: KioskWindow, gate_clock: FakeClock) -> None:
+def test_pin_lockout_grows_and_then_lets_staff_in(
+    qtbot: QtBot, staff_window: KioskWindow, gate_clock: FakeClock
+) -> None:
     window = staff_window
     rate(window, 4)
     tap(window.staff_button)
     assert window.current is window.staff_login
     assert only_row(window).state is OutboxState.PENDING, "opening staff mode finishes the citizen's row"
     for attempt in range(1, FREE_ATTEMPTS):
-        enter_pin(window, "111111")
+        enter_pin(qtbot, window, "111111")
         assert window.current is window.staff_login
         assert window.staff_login.pad.is_enabled_for_input(), f"attempt {attempt} is free"
-    enter_pin(window, "111111")
+    enter_pin(qtbot, window, "111111")
     assert not window.staff_login.pad.is_enabled_for_input()
     assert "30 seconds" in window.staff_login.message.text()
     # Even the right PIN is refused during the lockout (typed on a physical keyboard).
@@ -234,12 +244,12 @@ def test_pin_lockout_grows_and_then_lets_staff_in(staff_window: KioskWindow, gat
     tap(window.staff_login.cancel_button)
     tap(window.staff_button)
     assert window.staff_login.pad.is_enabled_for_input()
-    enter_pin(window, "999999")
+    enter_pin(qtbot, window, "999999")
     assert "60 seconds" in window.staff_login.message.text(), "the next lockout is longer"
     gate_clock.advance(61)
     tap(window.staff_login.cancel_button)
     tap(window.staff_button)
-    enter_pin(window, STAFF_PIN)
+    enter_pin(qtbot, window, STAFF_PIN)
     assert window.current is window.staff_home
     assert window.parts.gate.failures() == 0
 
@@ -389,7 +399,7 @@ def test_a_failing_printer_tells_staff_why_in_sync_health(
     window = make_window(print_to_pdf=blocked, pin_hash=pin.hash_pin(STAFF_PIN))
     rate_and_wait(qtbot, window, 1)
     tap(window.thanks.done_button)
-    tap(window.receipt.print_button)
+    print_receipt(qtbot, window)
     assert window.receipt.print_status.property("role") == "error"
     tap(window.receipt.finish_button)
     assert window.current is window.attract
@@ -500,7 +510,7 @@ def test_a_refreshed_catalog_shows_when_the_attract_screen_returns(
     engine = window.parts.services.engine
     body = dict(window.parts.services.catalog().body)
     body["services"] = [dict(s, name=f"{s['name']} (renamed)") for s in body["services"]]
-    catalog.store(engine, body)  # as the sync worker does on a refresh
+    catalog_cache.store(engine, body)  # as the sync worker does on a refresh
     rate_and_wait(qtbot, window, 4)
     tap(window.thanks.done_button)
     assert window.current is window.attract

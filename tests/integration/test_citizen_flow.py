@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
-from kiosk import catalog, citizen_flow, demo
+from kiosk import citizen_flow, demo
 from kiosk.citizen_flow import BURST_MAX_RATINGS, BURST_WINDOW_S, THANK_YOU_MIN_S, CitizenFlow
-from kiosk.local_db import database, identity, outbox
+from kiosk.local_db import catalog_cache, database, identity, outbox
 from kiosk.local_db.models import DeviceIdentity, OutboxState
 from kiosk.services import InvalidInput, KioskServices
 
@@ -52,7 +52,7 @@ def counter(tmp_path: Path) -> Iterator[Counter]:
     engine = database.open_database(data_dir)
     me = identity.Identity(DEVICE_CODE, "AGY-002", "http://127.0.0.1:9", PUBLIC_BASE_URL)
     identity.save(engine, data_dir, me, "test-token-" + "x" * 20)
-    catalog.store(engine, demo.builtin_catalog())
+    catalog_cache.store(engine, demo.builtin_catalog())
     woken: list[int] = []
     clock = FakeClock()
     flow = CitizenFlow(KioskServices(engine, on_pending=lambda: woken.append(1)), clock=clock)

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
+import kiosk as kiosk_package
 from kiosk import pin
 from kiosk.local_db import database, identity, local_settings, lock
 from server_sync_api.services import devices
@@ -233,11 +234,13 @@ def test_selftest_on_an_enrolled_kiosk_reaches_the_server(enrolled_dir: Path, tm
     assert {name: status for name, (status, _) in checks.items()} == {
         name: "ok"
         for name in (
-            "data directory", "enrollment", "staff PIN", "screen", "font", "stylesheets", "Spanish",
-            "receipt", "printer", "server",
+            "version", "data directory", "privacy", "log", "enrollment", "staff PIN", "screen", "font",
+            "stylesheets", "Spanish", "receipt", "printer", "server",
         )
     }  # fmt: skip
     assert checks["staff PIN"][1] == "argon2id hash, set at enrollment"
+    assert checks["version"][1] == f"gea-kiosk {kiosk_package.__version__}"
+    assert checks["log"][1].startswith(f"{enrolled_dir / 'logs' / 'kiosk.log'} at INFO")
     assert not list(receipts.glob("*.pdf")), "the sample receipt is not left among the real ones"
 
 

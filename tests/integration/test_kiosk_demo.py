@@ -24,7 +24,7 @@ from sqlalchemy.engine import URL, make_url
 
 from kiosk import catalog, config, demo, pin
 from kiosk.catalog import Catalog
-from kiosk.local_db import database, identity, local_settings, outbox
+from kiosk.local_db import catalog_cache, database, identity, local_settings, outbox
 from kiosk.local_db.models import OutboxState
 from kiosk.services import KioskServices
 from kiosk.staff_gate import StaffGate
@@ -152,7 +152,7 @@ def test_preparing_the_offline_demo_again_keeps_everything(tmp_path: Path) -> No
         opened = services.begin_feedback("SVC-008", 5)
         # A catalog the kiosk got later is not put back to the built-in one.
         newer = {**demo.builtin_catalog(), "limits": {"comment_max_chars": 500}}
-        catalog.store(engine, newer, etag='"v2"')
+        catalog_cache.store(engine, newer, etag='"v2"')
 
         demo.prepare_offline(tmp_path)
 

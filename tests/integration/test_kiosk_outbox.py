@@ -505,7 +505,7 @@ def test_pragmas_are_in_force_on_every_connection(engine: Engine, data_dir: Path
                     "journal_mode": "wal",
                     "synchronous": 2,  # FULL
                     "foreign_keys": 1,
-                    "busy_timeout": database.BUSY_TIMEOUT_MS,
+                    "busy_timeout": round(database.BUSY_TIMEOUT_S * 1000),
                 }
             assert len(ids) == len(connections)  # really distinct connections
         finally:

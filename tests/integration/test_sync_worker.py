@@ -17,12 +17,12 @@ from sqlalchemy import Engine, update
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from kiosk.local_db import identity, outbox
+from kiosk.local_db import catalog_cache, identity, outbox
 from kiosk.local_db.database import open_database
 from kiosk.local_db.models import OutboxItem, OutboxState
 from kiosk.sync.client import SyncClient, enroll, open_client
 from kiosk.sync.errors import EnrollmentRefused, NotAuthorized
-from kiosk.sync.worker import Phase, SyncSettings, SyncState, SyncWorker, cached_catalog
+from kiosk.sync.worker import Phase, SyncSettings, SyncState, SyncWorker
 from server_sync_api.services import devices
 from tests.helpers import server
 from tests.helpers.server import EnrolledDevice, LiveServer
@@ -352,14 +352,14 @@ def test_catalog_is_cached_and_refetched_with_its_etag(kiosk: Kiosk, make_worker
     worker = make_worker(transport=transport)
 
     assert worker.refresh_catalog() is True
-    first = cached_catalog(kiosk.engine)
+    first = catalog_cache.load(kiosk.engine)
     assert first is not None
     assert first.etag
     assert "SVC-001" in {s["service_id"] for s in first.body["services"]}
     assert first.body["limits"]["comment_max_chars"] == 2000
 
     assert worker.refresh_catalog() is False
-    second = cached_catalog(kiosk.engine)
+    second = catalog_cache.load(kiosk.engine)
     assert second is not None
     assert (second.etag, second.body) == (first.etag, first.body)
     assert second.fetched_at >= first.fetched_at

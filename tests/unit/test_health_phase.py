@@ -9,19 +9,36 @@ import pytest
 from kiosk import health
 
 
+ENROLLED = {"device_code": "K0007", "token_present": True}
+SINCE = "2026-11-22T09:00:00+00:00"
+
+
 @pytest.mark.parametrize(
-    ("report", "live", "expected"),
+    ("report", "live", "problem", "expected"),
     [
-        ({"authorized": False, "offline_since": "2026-11-22T09:00:00+00:00"}, "syncing", "syncing"),
-        ({"authorized": False, "offline_since": None}, None, "not_authorized"),
-        ({"authorized": True, "offline_since": "2026-11-22T09:00:00+00:00"}, None, "offline"),
-        ({"authorized": True, "offline_since": None}, None, None),
+        # Not enrolled, or enrolled but its token file is gone: whatever else is stored.
+        ({"device_code": None, "authorized": True, "last_success_at": SINCE}, None, None, "not_enrolled"),
+        ({**ENROLLED, "token_present": False, "authorized": False}, None, None, "not_enrolled"),
+        # Enrolled, but no worker can start (a CA bundle that is not PEM).
+        ({**ENROLLED, "authorized": True}, None, "bad CA bundle", "cannot_sync"),
+        # The running worker speaks first: it is newer than anything stored.
+        ({**ENROLLED, "authorized": False, "offline_since": SINCE}, "syncing", None, "syncing"),
+        ({**ENROLLED, "authorized": True, "offline_since": SINCE}, "idle", None, "connecting"),
+        ({**ENROLLED, "authorized": True, "last_success_at": SINCE}, "offline", None, "offline"),
+        ({**ENROLLED, "authorized": True, "last_success_at": SINCE}, "not_authorized", None, "not_authorized"),
+        ({**ENROLLED, "authorized": True, "last_success_at": SINCE}, "idle", None, "online"),
+        # Without one (another process syncs, or none does), the stored health.
+        ({**ENROLLED, "authorized": False, "offline_since": None}, None, None, "not_authorized"),
+        ({**ENROLLED, "authorized": True, "offline_since": SINCE}, None, None, "offline"),
+        ({**ENROLLED, "authorized": True, "last_success_at": SINCE}, None, None, "online"),
+        ({**ENROLLED, "authorized": True}, None, None, "connecting"),
     ],
 )
 def test_the_running_worker_speaks_first_then_the_stored_health(
-    report: dict[str, Any], live: str | None, expected: str | None
+    report: dict[str, Any], live: str | None, problem: str | None, expected: str
 ) -> None:
-    assert health.phase(report, live) == expected
+    assert expected in health.PHASES
+    assert health.phase(report, live, problem) == expected
 
 
 def test_waiting_is_everything_not_yet_delivered() -> None:

@@ -65,6 +65,11 @@ class LookupScreen(Screen):
         self.result.setText(self.tr("Looking up…"))
         self.go_button.setEnabled(False)
 
+    def show_error(self, message: str) -> None:
+        """A local fault (the kiosk's disk or database) in staff's words."""
+        self.go_button.setEnabled(True)
+        self.result.setText(message)
+
     def show_result(
         self, code: str, found: LookupResult | None, *, printable: bool = False, failed: bool = False
     ) -> None:

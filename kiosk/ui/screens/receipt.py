@@ -86,6 +86,14 @@ class ReceiptScreen(Screen):
             self.show_print_result(False)
         self.retranslate()
 
+    def show_printing(self) -> None:
+        """The receipt has been with the print system for a moment (the busy indicator)."""
+        self.print_status.setProperty("role", "body")
+        style = self.print_status.style()
+        style.unpolish(self.print_status)
+        style.polish(self.print_status)
+        self.print_status.setText(self.tr("Printing…"))
+
     def show_print_result(self, ok: bool) -> None:
         self.print_status.setProperty("role", "ok" if ok else "error")
         style = self.print_status.style()

@@ -65,6 +65,16 @@ class StaffLoginScreen(Screen):
         self.pad.set_enabled_for_input(True)
         self._set_message(self.tr("Enter the staff PIN."), False)
 
+    def show_checking(self) -> None:
+        """The PIN check (a deliberately slow hash) has taken a moment: say so."""
+        self._set_message(self.tr("Checking the PIN…"), False)
+
+    def show_fault(self, message: str) -> None:
+        """The kiosk's own machine is in the way (its disk, its database): staff read why."""
+        self.pad.clear()
+        self.pad.set_enabled_for_input(True)
+        self._set_message(message, True)
+
     def show_no_pin(self, message: str) -> None:
         self.pad.set_enabled_for_input(False)
         self._set_message(self.tr("Staff mode is not set up on this kiosk. IT sets the staff PIN."), True)

@@ -26,7 +26,9 @@ class SyncHealthScreen(Screen):
         self.title = parts.label("title", center=True)
         self.state = parts.label("subtitle")
         self.state.setObjectName("sync-state")
-        self.captions = {k: parts.label("body") for k in ("queue", "oldest", "last", "printer", "device")}
+        self.captions = {
+            k: parts.label("body") for k in ("queue", "oldest", "last", "printer", "problem", "device")
+        }
         self.values = {k: parts.label("body") for k in self.captions}
         for k, v in self.values.items():
             v.setObjectName(f"health-{k}")
@@ -67,6 +69,7 @@ class SyncHealthScreen(Screen):
         self.captions["oldest"].setText(self.tr("Oldest unsent"))
         self.captions["last"].setText(self.tr("Last successful sync"))
         self.captions["printer"].setText(self.tr("Printer"))
+        self.captions["problem"].setText(self.tr("Problem"))
         self.captions["device"].setText(self.tr("Device"))
         self.rejected_caption.setText(self.tr("Rejected items"))
         self.sync_button.setText(self.tr("Sync now"))
@@ -75,7 +78,9 @@ class SyncHealthScreen(Screen):
         if not report:
             return
         self.state.setText(self._state_text(report))
-        self.state.setProperty("role", "ok" if report.get("phase") in ("idle", "syncing") else "error")
+        self.state.setProperty(
+            "role", "ok" if report.get("phase") in ("online", "syncing", "connecting") else "error"
+        )
         self.state.style().polish(self.state)
         counts = report["counts"]
         self.values["queue"].setText(
@@ -96,6 +101,7 @@ class SyncHealthScreen(Screen):
         if report.get("printer_problem"):
             printer_text += f" ({report['printer_problem']})"
         self.values["printer"].setText(printer_text)
+        self.values["problem"].setText(report.get("problem") or self.tr("none"))
         self.values["device"].setText(
             f"{report.get('device_code') or self.tr('not enrolled')} · {report.get('server_url') or '-'}"
         )
@@ -107,19 +113,29 @@ class SyncHealthScreen(Screen):
         self.sync_button.setEnabled(report.get("worker") == "running")
 
     def _state_text(self, report: dict[str, Any]) -> str:
-        if not report.get("device_code"):
+        """The truth in one sentence, from kiosk.health.phase (report["phase"])."""
+        phase = report.get("phase")
+        if phase == "not_enrolled":
             return self.tr("Not enrolled: IT runs gea-kiosk enroll on this kiosk.")
-        if not report.get("authorized") or report.get("phase") == "not_authorized":
-            return self.tr("Not authorized: the server refused this kiosk. Ask IT to re-enroll it.")
-        if report.get("worker") == "elsewhere":
-            return self.tr("Another process (gea-kiosk sync) is sending this kiosk's queue.")
-        if report.get("phase") == "offline" or report.get("offline_since"):
+        if phase == "cannot_sync":
+            return self.tr("Cannot sync: %1").replace("%1", str(report.get("sync_problem") or "?"))
+        if phase == "not_authorized":
+            since = _when(report.get("not_authorized_since"))
+            if since is None:
+                return self.tr("Not authorized: the server refused this kiosk. Ask IT to re-enroll it.")
+            text = self.tr("Not authorized since %1: the server refused this kiosk. Ask IT to re-enroll it.")
+            return text.replace("%1", since)
+        if phase == "offline":
             since = _when(report.get("offline_since")) or "?"
             return self.tr("Offline since %1. Everything is kept and sent when the network returns.").replace(
                 "%1", since
             )
-        if report.get("phase") == "syncing":
+        if report.get("worker") == "elsewhere":
+            return self.tr("Another process (gea-kiosk sync) is sending this kiosk's queue.")
+        if phase == "syncing":
             return self.tr("Online: sending now.")
+        if phase == "connecting":
+            return self.tr("Connecting to the server…")
         return self.tr("Online.")
 
 

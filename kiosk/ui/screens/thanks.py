@@ -20,6 +20,7 @@ class ThankYouScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._answer: Answer | None = None
+        self._not_saved = False
         self.title = parts.label("title", center=True)
         self.message = parts.label("subtitle", center=True)
         self.more_button = parts.button(role="secondary", name="tell-more")
@@ -50,6 +51,16 @@ class ThankYouScreen(Screen):
 
     def show_answer(self, answer: Answer, pause_s: float) -> None:
         self._answer = answer
+        self._not_saved = False
+        self._set_buttons(False)
+        self._wake.start(int(pause_s * 1000))
+        self.retranslate()
+
+    def show_not_saved(self, pause_s: float) -> None:
+        """The tap could not be written (a full disk, a stuck database): say so rather than
+        thank the citizen for a rating the kiosk does not have. Only Done wakes up."""
+        self._answer = None
+        self._not_saved = True
         self._set_buttons(False)
         self._wake.start(int(pause_s * 1000))
         self.retranslate()
@@ -58,17 +69,24 @@ class ThankYouScreen(Screen):
         """Asleep buttons are hidden rather than greyed out, so nothing looks broken; the layout
         keeps their place, so nothing jumps when they appear."""
         for b in (self.more_button, self.complain_button, self.done_button):
-            b.setEnabled(enabled)
-            b.setVisible(enabled)
+            shown = enabled and (b is self.done_button or not self._not_saved)
+            b.setEnabled(shown)
+            b.setVisible(shown)
 
     def retranslate(self) -> None:
         low = self._answer is not None and self._answer.gets_ticket
-        self.title.setText(self.tr("Thank you!"))
-        self.message.setText(
-            self.tr("We are sorry it did not go well. Tell us what happened, so it can be put right.")
-            if low
-            else self.tr("Your rating has been recorded.")
-        )
+        if self._not_saved:
+            self.title.setText(self.tr("Sorry"))
+            self.message.setText(
+                self.tr("Your rating could not be saved just now. Please tell a member of staff.")
+            )
+        else:
+            self.title.setText(self.tr("Thank you!"))
+            self.message.setText(
+                self.tr("We are sorry it did not go well. Tell us what happened, so it can be put right.")
+                if low
+                else self.tr("Your rating has been recorded.")
+            )
         self.more_button.setText(self.tr("Tell us more"))
         self.complain_button.setText(self.tr("I want to make a complaint"))
         self.done_button.setText(self.tr("Done"))
