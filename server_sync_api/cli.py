@@ -242,10 +242,12 @@ def devices_list(as_json: bool) -> None:
     for r in rows:
         seen = _local(r.last_seen_at, settings) if r.last_seen_at else "never"
         queue = "-" if r.queue_depth is None else str(r.queue_depth)
+        # The kiosk chose this text; one_line keeps its control characters out of the terminal.
+        version = device_admin.one_line(r.app_version or "") or "-"
         flags = "; ".join(r.problems) or ("awaiting enrollment" if r.state == "pending" else "")
         click.echo(
             f"{r.device_code:<8} {r.entity_id:<9} {r.state:<9} {seen:<17} {queue:>5} "
-            f"{(r.app_version or '-')[:9]:<9} {r.name[:28]:<28} {flags}"
+            f"{version[:9]:<9} {r.name[:28]:<28} {flags}"
         )
     flagged = sum(1 for r in rows if r.problems)
     click.echo(f"{len(rows)} kiosks, {flagged} need attention.")

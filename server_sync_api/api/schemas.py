@@ -17,6 +17,12 @@ BATCH_MAX_BYTES = 2 * 1024 * 1024
 INT4_MAX = 2**31 - 1  # the database's INT columns
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 REFERENCE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,15}-[0-9]{6}-[0-9A-HJKMNP-TV-Z]{4}$"
+# A kiosk's error code has the form of the API's own codes (kiosk_devices.last_error_code has
+# the same CHECK). `$` is the end of the text here: pydantic's regex engine, like PostgreSQL's,
+# does not let it match before a final newline.
+ERROR_CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
+ERROR_CODE_MAX_CHARS = 50  # kiosk_devices.last_error_code VARCHAR(50)
+ERROR_MESSAGE_MAX_CHARS = 300  # kiosk_devices.last_error_message VARCHAR(300)
 
 Channel = Literal["kiosk", "walk_in", "portal", "qr_code", "api"]
 PrinterState = Literal["ok", "error", "none"]
@@ -73,6 +79,22 @@ class SubmissionItem(BaseModel):
     recorded_at: datetime
 
 
+class LastError(BaseModel):
+    """The error a kiosk has now (a full disk, a failing printer), for IT's fleet view. Short
+    and never personal: a code to match on and a sentence for a person."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str = Field(
+        min_length=1, max_length=ERROR_CODE_MAX_CHARS, pattern=ERROR_CODE_PATTERN, examples=["disk_full"]
+    )
+    message: str = Field(
+        max_length=ERROR_MESSAGE_MAX_CHARS,
+        pattern=NO_NUL,
+        examples=["Only 120 MB left on the data disk; receipts cannot be saved."],
+    )
+
+
 class DeviceStatus(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -81,6 +103,12 @@ class DeviceStatus(BaseModel):
     device_time: datetime | None = None
     app_version: str | None = Field(default=None, max_length=50, pattern=NO_NUL)
     printer: PrinterState | None = None
+    # The kiosk's current error, sent with every device_status: absent or null means it has
+    # none now, so the server clears what it recorded before (older kiosks never send one).
+    last_error: LastError | None = Field(
+        default=None,
+        description="The kiosk's current error; absent or null when it has none (clears the one recorded).",
+    )
 
 
 class SubmissionBatch(BaseModel):

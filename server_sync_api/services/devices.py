@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from server_sync_api import security
 
 # Fleet-view thresholds (ARCHITECTURE 5): what makes a kiosk worth a visit.
 CLOCK_DRIFT_LIMIT_S = 300
 BACKLOG_AGE = timedelta(hours=1)
+# Characters of a kiosk's error message in its flag, so the table keeps one line per kiosk.
+ERROR_MESSAGE_SHOWN = 80
 
 
 class DeviceError(Exception):
@@ -41,6 +45,9 @@ class FleetRow:
     clock_drift_seconds: int | None
     app_version: str | None
     printer_state: str | None
+    last_error_code: str | None  # what the kiosk reports is wrong now (ARCHITECTURE 5)
+    last_error_message: str | None
+    last_error_at: datetime | None  # when it first reported that code
     problems: tuple[str, ...]
 
 
@@ -94,44 +101,75 @@ def fleet(conn: psycopg.Connection[Any], silent_after: timedelta) -> list[FleetR
     now_row = conn.execute("SELECT now()").fetchone()
     assert now_row is not None
     now: datetime = now_row[0]
-    rows = conn.execute(
-        "SELECT device_code, name, entity_id, is_active, token_hash IS NOT NULL, last_seen_at, last_sync_at, "
-        "queue_depth, oldest_pending_at, clock_drift_seconds, app_version, printer_state, "
-        "enrollment_code_hash IS NOT NULL FROM kiosk_devices ORDER BY device_code"
-    ).fetchall()
+    rows = conn.cursor(row_factory=dict_row).execute(
+        "SELECT device_code, name, entity_id, is_active, token_hash IS NOT NULL AS enrolled, last_seen_at, "
+        "last_sync_at, queue_depth, oldest_pending_at, clock_drift_seconds, app_version, printer_state, "
+        "last_error_code, last_error_message, last_error_at, "
+        "enrollment_code_hash IS NOT NULL AS code_issued FROM kiosk_devices ORDER BY device_code"
+    )
     result = []
     for r in rows:
         problems: list[str] = []
-        if r[3] and r[4]:
-            if r[5] is None:
+        if r["is_active"] and r["enrolled"]:
+            if r["last_seen_at"] is None:
                 problems.append("never seen")
-            elif now - r[5] > silent_after:
-                problems.append(f"silent {_ago(now - r[5])}")
-            if r[8] is not None and now - r[8] > BACKLOG_AGE:
-                problems.append(f"backlog {r[7] or '?'} items, oldest {_ago(now - r[8])}")
-            if r[11] == "error":
+            elif now - r["last_seen_at"] > silent_after:
+                problems.append(f"silent {_ago(now - r['last_seen_at'])}")
+            if r["oldest_pending_at"] is not None and now - r["oldest_pending_at"] > BACKLOG_AGE:
+                problems.append(
+                    f"backlog {r['queue_depth'] or '?'} items, oldest {_ago(now - r['oldest_pending_at'])}"
+                )
+            if r["printer_state"] == "error":
                 problems.append("printer failing")
-            if r[9] is not None and abs(r[9]) > CLOCK_DRIFT_LIMIT_S:
-                problems.append(f"clock off by {_ago(timedelta(seconds=abs(r[9])))}")
+            if r["clock_drift_seconds"] is not None and abs(r["clock_drift_seconds"]) > CLOCK_DRIFT_LIMIT_S:
+                problems.append(f"clock off by {_ago(timedelta(seconds=abs(r['clock_drift_seconds'])))}")
+            if r["last_error_code"] is not None:
+                problems.append(
+                    _error_flag(r["last_error_code"], r["last_error_message"], now - r["last_error_at"])
+                )
         result.append(
             FleetRow(
-                device_code=r[0],
-                name=r[1],
-                entity_id=r[2],
-                is_active=r[3],
-                enrolled=r[4],
-                state="active" if r[3] and r[4] else ("pending" if r[12] else "revoked"),
-                last_seen_at=r[5],
-                last_sync_at=r[6],
-                queue_depth=r[7],
-                oldest_pending_at=r[8],
-                clock_drift_seconds=r[9],
-                app_version=r[10],
-                printer_state=r[11],
+                device_code=r["device_code"],
+                name=r["name"],
+                entity_id=r["entity_id"],
+                is_active=r["is_active"],
+                enrolled=r["enrolled"],
+                state=(
+                    "active"
+                    if r["is_active"] and r["enrolled"]
+                    else ("pending" if r["code_issued"] else "revoked")
+                ),
+                last_seen_at=r["last_seen_at"],
+                last_sync_at=r["last_sync_at"],
+                queue_depth=r["queue_depth"],
+                oldest_pending_at=r["oldest_pending_at"],
+                clock_drift_seconds=r["clock_drift_seconds"],
+                app_version=r["app_version"],
+                printer_state=r["printer_state"],
+                last_error_code=r["last_error_code"],
+                last_error_message=r["last_error_message"],
+                last_error_at=r["last_error_at"],
                 problems=tuple(problems),
             )
         )
     return result
+
+
+def _error_flag(code: str, message: str | None, age: timedelta) -> str:
+    """`error disk_full for 2 h: Only 120 MB left...`: the code to act on, and enough of the
+    message to know what it means; the whole message is in the JSON output."""
+    flag = f"error {code} for {_ago(age)}"
+    text = one_line(message or "")
+    if len(text) > ERROR_MESSAGE_SHOWN:
+        text = text[: ERROR_MESSAGE_SHOWN - 3].rstrip() + "..."
+    return f"{flag}: {text}" if text else flag
+
+
+def one_line(text: str) -> str:
+    """Text a kiosk sent, made safe for one line of a terminal table: control and format
+    characters (newlines, tabs, escape sequences that would drive IT's terminal, bidi
+    overrides) become spaces, and runs of spaces become one."""
+    return " ".join("".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text).split())
 
 
 def _ago(delta: timedelta) -> str:

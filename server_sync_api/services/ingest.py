@@ -338,12 +338,14 @@ async def record_device_status(
     conn: AsyncConnection[Any], device: Device, status: DeviceStatus | None, offset: int | None, synced: bool
 ) -> None:
     if status is None:
+        # Nothing reported, nothing known: health fields (the last error too) stay as they were.
         await conn.execute(
             "UPDATE kiosk_devices SET last_seen_at = now(), "
             "last_sync_at = CASE WHEN %s THEN now() ELSE last_sync_at END WHERE device_id = %s",
             (synced, device.device_id),
         )
         return
+    error = status.last_error
     oldest = _as_utc(status.oldest_pending_at) if status.oldest_pending_at else None
     if oldest is not None and offset:
         # The kiosk dated it by its own clock; the fleet view judges backlogs by the server's.
@@ -357,7 +359,18 @@ async def record_device_status(
             oldest_pending_at = %(oldest)s,
             clock_drift_seconds = coalesce(%(offset)s, clock_drift_seconds),
             app_version = coalesce(%(app_version)s, app_version),
-            printer_state = coalesce(%(printer)s, printer_state)
+            printer_state = coalesce(%(printer)s, printer_state),
+            -- No coalesce: the kiosk sends its current error in every device_status, so one
+            -- without it means the error is over. The error's age runs from its first report
+            -- and starts again with a new code (SET reads the row as it was before this
+            -- UPDATE, so last_error_code here is the code reported last time).
+            last_error_at = CASE
+                WHEN %(error_code)s::varchar IS NULL THEN NULL
+                WHEN last_error_code = %(error_code)s::varchar THEN last_error_at
+                ELSE now()
+            END,
+            last_error_code = %(error_code)s::varchar,
+            last_error_message = %(error_message)s::varchar
         WHERE device_id = %(device_id)s
         """,
         {
@@ -367,6 +380,8 @@ async def record_device_status(
             "offset": offset,
             "app_version": status.app_version,
             "printer": status.printer,
+            "error_code": error.code if error else None,
+            "error_message": error.message if error else None,
             "device_id": device.device_id,
         },
     )

@@ -85,15 +85,20 @@ def device_status(
     oldest_pending_at: datetime | None = None,
     app_version: str = "1.0.0",
     printer: str = "ok",
+    last_error: Any = None,
 ) -> dict[str, Any]:
-    """A batch's device_status; device_time defaults to now (a correct clock)."""
-    return {
+    """A batch's device_status; device_time defaults to now (a correct clock). `last_error`
+    (any JSON value, so tests can send bad ones) is left out unless given, as older kiosks do."""
+    status: dict[str, Any] = {
         "queue_depth": queue_depth,
         "oldest_pending_at": None if oldest_pending_at is None else iso(oldest_pending_at),
         "device_time": iso(device_time or utc_now()),
         "app_version": app_version,
         "printer": printer,
     }
+    if last_error is not None:
+        status["last_error"] = last_error
+    return status
 
 
 def batch(items: list[Any], status: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -855,6 +855,33 @@ def test_body_that_is_not_an_object_with_an_items_list_is_refused_with_422(
         # An int4 column and PostgreSQL text: refused with a 422, never a 500.
         pytest.param({"queue_depth": 2**31}, id="queue-depth-beyond-int4"),
         pytest.param({"app_version": "1.0\x00"}, id="app-version-with-nul"),
+        # The kiosk's last error: a snake_case code of 1-50 characters and a message of at most
+        # 300 that PostgreSQL can store (the columns' sizes and CHECK).
+        pytest.param(
+            {"last_error": {"code": "disk full", "message": "Disk full."}}, id="error-code-with-space"
+        ),
+        pytest.param(
+            {"last_error": {"code": "Disk_Full", "message": "Disk full."}}, id="error-code-uppercase"
+        ),
+        pytest.param(
+            {"last_error": {"code": "1_disk", "message": "Disk full."}}, id="error-code-leading-digit"
+        ),
+        pytest.param(
+            {"last_error": {"code": "disk_full\n", "message": "Disk full."}}, id="error-code-newline"
+        ),
+        pytest.param({"last_error": {"code": "", "message": "Disk full."}}, id="error-code-empty"),
+        pytest.param({"last_error": {"code": "e" * 51, "message": "Disk full."}}, id="error-code-too-long"),
+        pytest.param({"last_error": {"code": 7, "message": "Disk full."}}, id="error-code-a-number"),
+        pytest.param({"last_error": {"message": "Disk full."}}, id="error-code-missing"),
+        pytest.param({"last_error": {"code": "disk_full"}}, id="error-message-missing"),
+        pytest.param(
+            {"last_error": {"code": "disk_full", "message": "m" * 400}}, id="error-message-400-chars"
+        ),
+        pytest.param({"last_error": {"code": "disk_full", "message": "full\x00"}}, id="error-message-nul"),
+        pytest.param(
+            {"last_error": {"code": "disk_full", "message": "full \ud800"}}, id="error-message-lone-surrogate"
+        ),
+        pytest.param({"last_error": "disk_full"}, id="error-not-an-object"),
     ],
 )
 def test_invalid_device_status_is_refused_with_422_and_stores_nothing(
@@ -1037,6 +1064,105 @@ def test_heartbeat_without_device_status_records_last_seen_only(
     assert row["last_seen_at"] is not None
     assert row["last_sync_at"] is None
     assert (row["queue_depth"], row["clock_drift_seconds"], row["printer_state"]) == (None, None, None)
+
+
+DISK_FULL = {"code": "disk_full", "message": "Only 120 MB left on the data disk; receipts cannot be saved."}
+PRINTER_OFFLINE = {"code": "printer_offline", "message": "The receipt printer does not answer."}
+
+
+def last_error(row: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return row["last_error_code"], row["last_error_message"], row["last_error_at"]
+
+
+@pytest.mark.parametrize("send_null", [False, True], ids=["left-out", "null"])
+def test_heartbeat_records_the_kiosks_last_error_and_a_later_one_without_it_clears_it(
+    client: httpx.Client, db: Db, device: EnrolledDevice, send_null: bool
+) -> None:
+    expect_status(post(client, batch([], device_status(last_error=DISK_FULL))), 200)
+    reported = device_row(db, device.device_code)
+    assert reported["last_error_code"] == "disk_full"
+    assert reported["last_error_message"] == DISK_FULL["message"]
+    # The server's time of the first report: the same request's time as last_seen_at.
+    assert reported["last_error_at"] == reported["last_seen_at"]
+
+    status = device_status()  # the kiosk has no error now: it sends none, or an older kiosk
+    if send_null:
+        status["last_error"] = None
+    expect_status(post(client, batch([], status)), 200)
+    cleared = device_row(db, device.device_code)
+    assert cleared["last_seen_at"] > reported["last_seen_at"]
+    assert last_error(cleared) == (None, None, None)
+
+
+def test_batch_with_items_records_the_last_error_too(
+    client: httpx.Client, db: Db, items: ItemFactory, device: EnrolledDevice
+) -> None:
+    [result] = submit(client, items(), status=device_status(last_error=PRINTER_OFFLINE))
+    assert result["status"] == "created"
+    row = device_row(db, device.device_code)
+    assert last_error(row) == ("printer_offline", PRINTER_OFFLINE["message"], row["last_sync_at"])
+
+
+def test_same_error_code_keeps_when_it_was_first_reported_and_a_new_code_starts_again(
+    client: httpx.Client, db: Db, device: EnrolledDevice
+) -> None:
+    expect_status(post(client, batch([], device_status(last_error=DISK_FULL))), 200)
+    first = device_row(db, device.device_code)
+
+    worse = {"code": "disk_full", "message": "Only 12 MB left on the data disk."}
+    expect_status(post(client, batch([], device_status(last_error=worse))), 200)
+    again = device_row(db, device.device_code)
+    assert again["last_seen_at"] > first["last_seen_at"]
+    # Still the same problem: its age runs from the first report; the message is the latest.
+    assert last_error(again) == ("disk_full", worse["message"], first["last_error_at"])
+
+    expect_status(post(client, batch([], device_status(last_error=PRINTER_OFFLINE))), 200)
+    other = device_row(db, device.device_code)
+    assert last_error(other) == ("printer_offline", PRINTER_OFFLINE["message"], other["last_seen_at"])
+    assert other["last_error_at"] > first["last_error_at"]
+
+    # Cleared, then back: a new occurrence, with a new first report.
+    expect_status(post(client, batch([], device_status())), 200)
+    expect_status(post(client, batch([], device_status(last_error=PRINTER_OFFLINE))), 200)
+    back = device_row(db, device.device_code)
+    assert back["last_error_code"] == "printer_offline"
+    assert back["last_error_at"] == back["last_seen_at"]
+    assert back["last_error_at"] > other["last_error_at"]
+
+
+def test_push_without_device_status_leaves_the_last_error_as_it_was(
+    client: httpx.Client, db: Db, device: EnrolledDevice
+) -> None:
+    expect_status(post(client, batch([], device_status(last_error=DISK_FULL))), 200)
+    reported = device_row(db, device.device_code)
+
+    assert results_of(post(client, {"items": []}), 0) == []  # nothing said about the kiosk's health
+    after = device_row(db, device.device_code)
+    assert after["last_seen_at"] > reported["last_seen_at"]
+    assert last_error(after) == last_error(reported)
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        pytest.param({"code": "disk full", "message": "Disk full."}, "last_error.code", id="code-with-space"),
+        pytest.param(
+            {"code": "disk_full", "message": "m" * 400}, "last_error.message", id="message-400-chars"
+        ),
+        pytest.param({"code": "disk_full", "message": "a\x00b"}, "last_error.message", id="message-nul"),
+    ],
+)
+def test_bad_last_error_is_refused_with_a_422_naming_the_field_and_the_recorded_one_is_kept(
+    client: httpx.Client, db: Db, device: EnrolledDevice, bad: dict[str, Any], field: str
+) -> None:
+    expect_status(post(client, batch([], device_status(last_error=DISK_FULL))), 200)
+    before = device_row(db, device.device_code)
+
+    response = post(client, batch([], device_status(last_error=bad)))
+
+    assert_error(response, 422, "invalid_request")
+    assert f"device_status.{field}" in response.json()["error"]["message"]
+    assert device_row(db, device.device_code) == before
 
 
 def test_kiosk_clock_days_off_is_recorded_as_drift_and_items_still_accepted(

@@ -123,13 +123,15 @@ def test_devices_add_for_an_unknown_entity_fails_clearly_and_adds_nothing(db_url
 # --- devices list (the fleet view) -------------------------------------------------------------
 
 
-def heartbeat(live: LiveServer, device: EnrolledDevice) -> None:
-    status = {
+def heartbeat(live: LiveServer, device: EnrolledDevice, last_error: dict[str, str] | None = None) -> None:
+    status: dict[str, Any] = {
         "queue_depth": 0,
         "device_time": datetime.now(UTC).isoformat(),
         "app_version": "1.4.2",
         "printer": "ok",
     }
+    if last_error is not None:
+        status["last_error"] = last_error
     with live.client(device.token) as client:
         response = client.post("/api/v1/submissions", json={"items": [], "device_status": status})
     assert response.status_code == 200, response.text
@@ -214,6 +216,88 @@ def test_devices_list_json_gives_each_kiosks_state_and_problems(
     assert states["pending"] == "pending"
     assert states["revoked"] == "revoked"
     assert states["healthy"] == "active"
+
+
+DISK_FULL = {"code": "disk_full", "message": "Only 120 MB left on the data disk; receipts cannot be saved."}
+
+
+def table_lines(stdout: str) -> dict[str, str]:
+    return {line.split()[0]: line for line in stdout.splitlines() if line.strip()}
+
+
+def test_devices_list_shows_a_kiosks_last_error_until_a_heartbeat_without_it(
+    db_url: URL, live_server: LiveServer
+) -> None:
+    failing = server.enroll(live_server, db_url, "AGY-002", "Passport office, counter 2")
+    healthy = server.enroll(live_server, db_url, "AGY-002", "Passport office, counter 3")
+    heartbeat(live_server, failing, last_error=DISK_FULL)
+    heartbeat(live_server, healthy)
+
+    result = run_cli("devices", "list", env=url_env(db_url))
+
+    assert result.returncode == 0, result.stderr
+    lines = table_lines(result.stdout)
+    assert re.search(
+        r"error disk_full for [^:;]+: Only 120 MB left on the data disk", lines[failing.device_code]
+    )
+    assert "error" not in lines[healthy.device_code]
+    assert "2 kiosks, 1 need attention" in result.stdout
+
+    listed = run_cli("devices", "list", "--json", env=url_env(db_url))
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["device_code"]: row for row in json.loads(listed.stdout)}
+    reported = rows[failing.device_code]
+    assert (reported["last_error_code"], reported["last_error_message"]) == (
+        "disk_full",
+        DISK_FULL["message"],
+    )
+    assert datetime.fromisoformat(reported["last_error_at"]) <= datetime.fromisoformat(
+        reported["last_seen_at"]
+    )
+    assert [p.split()[:2] for p in reported["problems"]] == [["error", "disk_full"]]
+    assert rows[healthy.device_code]["problems"] == []
+    assert rows[healthy.device_code]["last_error_code"] is None
+
+    heartbeat(live_server, failing)  # the disk was cleared: the kiosk reports no error
+
+    after = run_cli("devices", "list", "--json", env=url_env(db_url))
+    assert after.returncode == 0, after.stderr
+    cleared = {row["device_code"]: row for row in json.loads(after.stdout)}[failing.device_code]
+    assert cleared["problems"] == []
+    assert (cleared["last_error_code"], cleared["last_error_message"], cleared["last_error_at"]) == (
+        None,
+        None,
+        None,
+    )
+    table = run_cli("devices", "list", env=url_env(db_url))
+    assert "disk_full" not in table.stdout
+    assert "2 kiosks, 0 need attention" in table.stdout
+
+
+def test_devices_list_keeps_one_line_per_kiosk_whatever_the_error_message_holds(
+    db_url: URL, live_server: LiveServer
+) -> None:
+    device = server.enroll(live_server, db_url, "AGY-002", "Passport office, counter 2")
+    # The longest message the API takes, with a line break, a tab and a terminal escape sequence.
+    message = ("Printer says:\n\tPAPER OUT \x1b[31mred\x1b[0m " + "x" * 300)[:300]
+    heartbeat(live_server, device, last_error={"code": "printer_paper_out", "message": message})
+
+    result = run_cli("devices", "list", env=url_env(db_url))
+
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, result.stdout  # header, the kiosk, the summary
+    row = table_lines(result.stdout)[device.device_code]
+    assert "error printer_paper_out for" in row
+    assert "Printer says: PAPER OUT [31mred [0m x" in row
+    assert row.endswith("...")
+    assert len(row) < 250, row  # the message is cut short; the JSON has all of it
+
+    listed = run_cli("devices", "list", "--json", env=url_env(db_url))
+    assert listed.returncode == 0, listed.stderr
+    [stored] = json.loads(listed.stdout)
+    assert stored["last_error_message"] == message
 
 
 # --- devices revoke / reenroll -------------------------------------------------------------------

@@ -460,3 +460,45 @@ def test_kiosk_device_negative_queue_depth_is_refused(conn: Conn) -> None:
     with pytest.raises(errors.CheckViolation) as exc_info:
         _insert_device(conn, queue_depth=-1)
     assert _constraint(exc_info.value) == "ck_kiosk_devices_queue_depth_not_negative"
+
+
+DISK_FULL = {"last_error_code": "disk_full", "last_error_message": "Only 120 MB left."}
+
+
+@pytest.mark.parametrize("code", ["Disk_full", "disk full", "1disk", "_disk", "disk-full", "disk_full\n", ""])
+def test_kiosk_device_last_error_code_not_in_snake_case_is_refused(conn: Conn, code: str) -> None:
+    with pytest.raises(errors.CheckViolation) as exc_info:
+        _insert_device(conn, last_error_code=code, last_error_message="Disk full.", last_error_at="now")
+    assert _constraint(exc_info.value) == "ck_kiosk_devices_last_error_code_format"
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        pytest.param({"last_error_code": "disk_full"}, id="code-alone"),
+        pytest.param({**DISK_FULL}, id="without-its-time"),
+        pytest.param({"last_error_message": "Disk full.", "last_error_at": "now"}, id="without-a-code"),
+        pytest.param({"last_error_code": "disk_full", "last_error_at": "now"}, id="without-a-message"),
+    ],
+)
+def test_kiosk_device_last_error_in_part_is_refused(conn: Conn, columns: dict[str, object]) -> None:
+    with pytest.raises(errors.CheckViolation) as exc_info:
+        _insert_device(conn, **columns)
+    assert _constraint(exc_info.value) == "ck_kiosk_devices_last_error_complete"
+
+
+@pytest.mark.parametrize(("column", "size"), [("last_error_code", 50), ("last_error_message", 300)])
+def test_kiosk_device_last_error_longer_than_its_column_is_refused(
+    conn: Conn, column: str, size: int
+) -> None:
+    columns: dict[str, object] = {**DISK_FULL, "last_error_at": "now", column: "e" * (size + 1)}
+    with pytest.raises(errors.StringDataRightTruncation):
+        _insert_device(conn, **columns)
+
+
+def test_kiosk_device_whole_last_error_is_accepted(conn: Conn) -> None:
+    code = "e" * 50
+    _insert_device(conn, last_error_code=code, last_error_message="m" * 300, last_error_at="now")
+    assert conn.execute(
+        "SELECT last_error_code, length(last_error_message) FROM kiosk_devices"
+    ).fetchall() == [(code, 300)]

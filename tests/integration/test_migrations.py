@@ -1,10 +1,12 @@
-"""feedback_db's migrations: upgrade from empty, idempotence, downgrade, concurrency."""
+"""feedback_db's migrations: upgrade from empty, idempotence, downgrade, concurrency, and for each
+revision an upgrade of realistic rows of the one before and a downgrade back to it."""
 
 from __future__ import annotations
 
 import threading
 
 import psycopg
+import pytest
 from sqlalchemy.engine import URL
 
 from server_sync_api import demo, migrate
@@ -177,3 +179,144 @@ def test_demo_catalog_hangs_under_the_root(db_url: URL) -> None:
         ).fetchall()
     assert orphans == []
     assert services_without_default_category == []
+
+
+# --- 0002: the kiosk's last error ----------------------------------------------------------
+
+LAST_ERROR_COLUMNS = ("last_error_code", "last_error_message", "last_error_at")
+# kiosk_devices as 0001 knew it; written with plain SQL, so this stays true as the code moves on.
+KIOSK_0001_COLUMNS = (
+    "device_id", "device_code", "name", "entity_id", "token_hash", "enrollment_code_hash",
+    "enrollment_expires_at", "is_active", "last_seen_at", "last_sync_at", "queue_depth",
+    "oldest_pending_at", "clock_drift_seconds", "app_version", "printer_state", "created_at",
+    "updated_at",
+)  # fmt: skip
+
+
+def _insert_0001_fleet(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """A realistic fleet at 0001: an enrolled kiosk in daily use (with a submission it sent), one
+    waiting for its enrollment code and a revoked one."""
+    conn.execute(
+        "INSERT INTO service_master (service_id, service_name, entity_id) "
+        "VALUES ('SVC-900', 'Passport Application and Renewal', 'GOV-000')"
+    )
+    conn.execute(
+        """
+        INSERT INTO kiosk_devices (
+            name, entity_id, token_hash, is_active, last_seen_at, last_sync_at, queue_depth,
+            oldest_pending_at, clock_drift_seconds, app_version, printer_state, created_at
+        ) VALUES (
+            'Passport office, counter 2', 'GOV-000', repeat('a', 64), TRUE,
+            '2026-11-22 09:50:02+00', '2026-11-22 09:41:09+00', 2, '2026-11-22 09:41:07+00', -42,
+            '1.0.0', 'error', '2026-10-01 08:00:00+00'
+        )
+        """
+    )
+    conn.execute(
+        "INSERT INTO kiosk_devices (name, entity_id, enrollment_code_hash, enrollment_expires_at, is_active) "
+        "VALUES ('Registry lobby', 'GOV-000', repeat('b', 64), '2026-11-25 09:00:00+00', FALSE)"
+    )
+    conn.execute(
+        "INSERT INTO kiosk_devices (name, entity_id, is_active, last_seen_at, app_version, printer_state) "
+        "VALUES ('Old lobby kiosk', 'GOV-000', FALSE, '2026-06-01 12:00:00+00', '0.9.1', 'none')"
+    )
+    conn.execute(
+        """
+        INSERT INTO service_feedback (
+            client_uuid, reference_code, channel, service_id, entity_id, rating, recorded_at,
+            clock_offset_s, device_id
+        ) SELECT '0b7c6f4e-2f1a-4c1e-9a53-5d2f0c8e7a11', 'K0001-000123-7QX4', 'kiosk', 'SVC-900',
+                 'GOV-000', 2, '2026-11-22 09:41:07+00', 42, device_id
+          FROM kiosk_devices WHERE device_code = 'K0001'
+        """
+    )
+
+
+def _kiosk_rows(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    columns = ", ".join(KIOSK_0001_COLUMNS)
+    return conn.execute(f"SELECT {columns} FROM kiosk_devices ORDER BY device_id").fetchall()
+
+
+def _schema(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, list[tuple[object, ...]]]:
+    """What the database holds, in enough detail to tell two schema versions apart."""
+    queries = {
+        "columns": "SELECT table_name, column_name, ordinal_position, data_type, character_maximum_length, "
+        "is_nullable, column_default FROM information_schema.columns WHERE table_schema = 'public'",
+        "constraints": "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+        "FROM pg_constraint WHERE connamespace = 'public'::regnamespace",
+        "comments": "SELECT c.relname, a.attname, col_description(c.oid, a.attnum) FROM pg_class c "
+        "JOIN pg_attribute a ON a.attrelid = c.oid WHERE c.relnamespace = 'public'::regnamespace "
+        "AND a.attnum > 0 AND NOT a.attisdropped AND col_description(c.oid, a.attnum) IS NOT NULL "
+        "UNION ALL SELECT relname, '', obj_description(oid, 'pg_class') FROM pg_class "
+        "WHERE relnamespace = 'public'::regnamespace AND obj_description(oid, 'pg_class') IS NOT NULL",
+        "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+        "triggers": "SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+        "WHERE NOT tgisinternal",
+        "functions": "SELECT proname, pg_get_function_identity_arguments(oid), md5(prosrc) FROM pg_proc "
+        "WHERE pronamespace = 'public'::regnamespace",
+        "views": "SELECT viewname, md5(definition) FROM pg_views WHERE schemaname = 'public'",
+    }
+    return {name: sorted(conn.execute(query).fetchall(), key=repr) for name, query in queries.items()}
+
+
+def test_0002_keeps_every_kiosk_of_0001_with_no_error_reported(empty_db_url: URL) -> None:
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, revision="0001")
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        _insert_0001_fleet(conn)
+        before = _kiosk_rows(conn)
+        feedback_before = conn.execute("SELECT * FROM service_feedback").fetchall()
+
+    migrate.upgrade(engine, revision="0002")
+    assert migrate.current_revision(engine) == "0002"
+    engine.dispose()
+
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        assert _kiosk_rows(conn) == before  # updated_at too: adding columns touches no row
+        errors = conn.execute(
+            f"SELECT {', '.join(LAST_ERROR_COLUMNS)} FROM kiosk_devices ORDER BY device_id"
+        ).fetchall()
+        assert errors == [(None, None, None)] * 3
+        assert conn.execute("SELECT * FROM service_feedback").fetchall() == feedback_before
+        # The old kiosks take a reported error like new ones.
+        conn.execute(
+            "UPDATE kiosk_devices SET last_error_code = 'disk_full', last_error_message = 'Disk full.', "
+            "last_error_at = now() WHERE device_code = 'K0001'"
+        )
+        with pytest.raises(psycopg.errors.CheckViolation) as exc_info:
+            conn.execute("UPDATE kiosk_devices SET last_error_code = 'Disk Full' WHERE device_code = 'K0001'")
+        assert exc_info.value.diag.constraint_name == "ck_kiosk_devices_last_error_code_format"
+        comments = conn.execute(
+            "SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+            "WHERE a.attrelid = 'kiosk_devices'::regclass AND a.attname LIKE 'last_error_%'"
+        ).fetchall()
+        assert {name for name, comment in comments if comment} == set(LAST_ERROR_COLUMNS)
+
+
+def test_0002_downgrade_restores_0001_exactly_and_keeps_the_kiosks(empty_db_url: URL) -> None:
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, revision="0001")
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        _insert_0001_fleet(conn)
+        schema_0001 = _schema(conn)
+    migrate.upgrade(engine, revision="0002")
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        assert _schema(conn) != schema_0001
+        conn.execute(
+            "UPDATE kiosk_devices SET last_error_code = 'disk_full', last_error_message = 'Disk full.', "
+            "last_error_at = now() WHERE device_code = 'K0001'"
+        )
+        # The downgrade drops what 0002 learned (the error), and nothing else.
+        before = _kiosk_rows(conn)
+
+    migrate.downgrade(engine, "0001")
+
+    assert migrate.current_revision(engine) == "0001"
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        assert _schema(conn) == schema_0001
+        assert _kiosk_rows(conn) == before
+        assert conn.execute("SELECT count(*) FROM service_feedback").fetchone() == (1,)
+    # And up again, as an operator would after rolling back a release.
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    engine.dispose()
