@@ -25,6 +25,7 @@ quote its parameters.
 from __future__ import annotations
 
 import errno
+import re
 import sqlite3
 import threading
 import time
@@ -143,6 +144,7 @@ def raise_as_storage_fault(error: BaseException, where: Path | None = None) -> N
 CRASH_REPORTED_S: Final = 3600.0
 INTERNAL_ERROR: Final = "internal_error"
 MESSAGE_MAX_CHARS: Final = 300
+_CODE: Final = re.compile(r"[a-z][a-z0-9_]{0,49}")
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,13 @@ class FaultBoard:
         self.note(fault.area, fault.code, fault.staff_message)
 
     def note(self, area: str, code: str, message: str) -> None:
-        entry = Reported(code, " ".join(message.split())[:MESSAGE_MAX_CHARS], self._clock(), area)
+        # The server refuses a whole heartbeat (and the batch it carries) whose last_error is
+        # malformed: the code must be snake_case, the message short and plain text.
+        if not _CODE.fullmatch(code):
+            code = LocalFault.code
+        text = message.encode("utf-8", "replace").decode("utf-8")  # no lone surrogates
+        text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+        entry = Reported(code, text[:MESSAGE_MAX_CHARS], self._clock(), area)
         with self._lock:
             self._active[area] = entry
 

@@ -36,6 +36,8 @@ KIOSK_LOGGER: Final = "kiosk"
 
 # Shapes of secrets, masked in every line (a safety net; the code never logs them).
 _SECRETS: Final = (
+    # PIN hashes first: their parameters hold "=" and "," that would end a key=value match.
+    (re.compile(r"\$(argon2id|scrypt)\$\S+"), r"$\1$***"),
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
     (
         re.compile(
@@ -44,7 +46,6 @@ _SECRETS: Final = (
         ),
         r"\1\2***",
     ),
-    (re.compile(r"\$(argon2id|scrypt)\$\S+"), r"$\1$***"),
 )
 
 

@@ -13,6 +13,7 @@ parameters (a citizen's comment), never reaches a log.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from sqlalchemy.engine import ExceptionContext
 
 from kiosk import faults
 from kiosk.local_db import privacy
+
+log = logging.getLogger("kiosk.local_db")
 
 DB_FILENAME = "kiosk.sqlite3"
 # How long a write waits for another process's write lock before it is a DatabaseBusy fault.
@@ -106,13 +109,16 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 def open_database(data_dir: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
-    """The data directory's database, created owner-only if new and migrated to head.
-    Raises a StorageFault when the folder or the disk is in the way."""
+    """The data directory's database, created owner-only if new and migrated to head; the
+    directory and everything in it made owner-only again if something widened them. Raises a
+    StorageFault when the folder or the disk is in the way."""
     path = database_path(data_dir)
     try:
         privacy.make_private_dir(data_dir)
         # SQLite gives its -wal and -shm files the database file's mode: 0600 from the start.
         privacy.create_private_file(path)
+        for repaired in privacy.repair(data_dir):
+            log.warning("%s could be read by other accounts; made it owner-only", repaired)
     except OSError as exc:
         faults.raise_as_storage_fault(exc, data_dir)
         raise

@@ -7,6 +7,7 @@ lock claims rows for sending and runs `recover()`.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
@@ -20,6 +21,9 @@ from sqlalchemy.orm import Session
 
 from kiosk.local_db import database
 from kiosk.local_db.models import DeviceIdentity, OutboxItem, OutboxState, ReferenceSequence
+
+# Kinds, states and reference codes only: never a payload (it holds the citizen's words).
+log = logging.getLogger("kiosk.local_db")
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_RANDOM_CHARS = 4
@@ -136,13 +140,17 @@ def _new_row(
 def begin(engine: Engine, payload: dict[str, Any], recorded_at: datetime | None = None) -> Submission:
     """The citizen's first tap: a durable `open` row. Returns once it is committed."""
     with Session(engine) as session, session.begin():
-        return _new_row(session, payload, OutboxState.OPEN, recorded_at or utcnow())
+        submission = _new_row(session, payload, OutboxState.OPEN, recorded_at or utcnow())
+    log.info("recorded %s (open, %s)", submission.reference_code, payload.get("channel"))
+    return submission
 
 
 def enqueue(engine: Engine, payload: dict[str, Any], recorded_at: datetime | None = None) -> Submission:
     """A finished submission (a walk-in, a paper card): straight to `pending`."""
     with Session(engine) as session, session.begin():
-        return _new_row(session, payload, OutboxState.PENDING, recorded_at or utcnow())
+        submission = _new_row(session, payload, OutboxState.PENDING, recorded_at or utcnow())
+    log.info("recorded %s (pending, %s)", submission.reference_code, payload.get("channel"))
+    return submission
 
 
 def add_details(engine: Engine, client_uuid: str, details: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from kiosk import __version__, bootstrap, faults, health
 from kiosk.citizen_flow import CitizenFlow
 from kiosk.config import KioskSettings
-from kiosk.local_db import database, privacy
+from kiosk.local_db import database
 from kiosk.services import KioskServices
 from kiosk.staff_gate import StaffGate
 from kiosk.sync import client as sync_client
@@ -101,10 +101,8 @@ def running_kiosk(data_dir: Path, settings: KioskSettings) -> Iterator[KioskPart
     """The parts of a running kiosk, its keeper started: the worker runs here as soon as the
     kiosk is enrolled, unless another process (`gea-kiosk sync --watch`) holds the lock.
     Raises a StorageFault when the data directory cannot be opened at all."""
-    engine = database.open_database(data_dir)
+    engine = database.open_database(data_dir)  # also makes the data directory owner-only again
     try:
-        for path in privacy.repair(data_dir):
-            log.warning("%s could be read by other accounts; made it owner-only", path)
         board = faults.FaultBoard()
         database.report_faults(engine, board)
         keeper = bootstrap.keeper(engine, data_dir, settings, board=board)

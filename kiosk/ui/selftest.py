@@ -68,8 +68,9 @@ def run_checks(data_dir: Path, settings: KioskSettings) -> list[Check]:
         return "ok", f"{data_dir}: schema up to date, {health.waiting(counts)} waiting to be sent"
 
     run.check("version", lambda: ("ok", f"gea-kiosk {__version__}"))
-    run.check("data directory", data)
+    # Before the data check: opening the database makes the directory owner-only again.
     run.check("privacy", lambda: _privacy(data_dir))
+    run.check("data directory", data)
     run.check("log", lambda: _log(data_dir, settings))
     if engine is not None:
         opened = engine
@@ -93,8 +94,8 @@ def _privacy(data_dir: Path) -> tuple[Status, str]:
     if wide:
         shown = ", ".join(str(p) for p in wide[:3]) + (f" and {len(wide) - 3} more" if len(wide) > 3 else "")
         return "warn", (
-            f"other accounts can read {shown}; the kiosk makes them owner-only when it starts "
-            f"(or: chmod -R go-rwx {data_dir})"
+            f"other accounts could read {shown}; the kiosk makes them owner-only whenever it opens "
+            "its data (this check included): find out what widened them"
         )
     return "ok", "the data directory and its files are owner-only (700/600)"
 

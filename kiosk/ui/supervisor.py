@@ -4,16 +4,21 @@ When the service runs the kiosk with `Type=notify` (the installer's unit), syste
 NOTIFY_SOCKET: the kiosk sends READY=1 once the attract screen shows, and WATCHDOG=1 from a
 Qt timer, so an event loop that freezes stops the pings and `WatchdogSec=` restarts the
 kiosk. Without NOTIFY_SOCKET (a desk test, Windows) nothing is sent.
+
+The protocol is one datagram of `KEY=value` lines to a Unix socket (an address starting
+with "@" is in the abstract namespace); it is written here rather than through the sdnotify
+package, which reads the address only from the process environment and blocks when the
+manager stops reading.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from typing import Final
 
-import sdnotify  # type: ignore[import-untyped]
 from PySide6.QtCore import QObject, QTimer
 
 log = logging.getLogger("kiosk.ui")
@@ -28,8 +33,10 @@ class SupervisorNotifier(QObject):
     def __init__(self, parent: QObject | None = None, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(parent)
         env = os.environ if environ is None else environ
-        self.active = bool(env.get(NOTIFY_SOCKET))
-        self._notifier = sdnotify.SystemdNotifier() if self.active else None
+        address = env.get(NOTIFY_SOCKET, "")
+        self.active = bool(address)
+        self._address = "\0" + address[1:] if address.startswith("@") else address
+        self._socket: socket.socket | None = None
         usec = env.get(WATCHDOG_USEC, "")
         # Ping at half the watchdog's period, as sd_watchdog_enabled(3) advises.
         self.ping_ms = max(1, int(usec) // 2000) if usec.isdigit() and int(usec) > 0 else DEFAULT_PING_MS
@@ -37,8 +44,17 @@ class SupervisorNotifier(QObject):
         self._timer.timeout.connect(self.ping)
 
     def send(self, message: str) -> None:
-        if self._notifier is not None:
-            self._notifier.notify(message)
+        if not self.active:
+            return
+        try:
+            if self._socket is None:
+                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                # A manager that stops reading must never freeze the GUI thread on a full
+                # socket buffer: a ping that does not fit is dropped.
+                self._socket.setblocking(False)
+            self._socket.sendto(message.encode(), self._address)
+        except OSError as exc:  # no manager listening (any more): the kiosk runs on
+            log.debug("service manager not told %r: %s", message.split("\n")[0], exc)
 
     def ready(self) -> None:
         """The attract screen shows: ready for citizens, and the watchdog starts."""
@@ -57,6 +73,6 @@ class SupervisorNotifier(QObject):
 
     def close(self) -> None:
         self._timer.stop()
-        if self._notifier is not None and self._notifier.socket is not None:
-            self._notifier.socket.close()
-        self._notifier = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
+from kiosk import faults
 from kiosk.local_db import catalog_cache, identity, outbox
 from kiosk.local_db.database import open_database
 from kiosk.local_db.models import OutboxItem, OutboxState
@@ -31,6 +36,7 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 # Bounds a wait for the worker thread; a healthy run takes well under a second.
 EVENT_TIMEOUT_S = 30.0
 PUBLIC_BASE_URL = "https://feedback.example.gd"
+GEA_SERVER = shutil.which("gea-server", path=os.path.dirname(sys.executable)) or "gea-server"
 
 
 @dataclass
@@ -395,6 +401,40 @@ def test_heartbeat_updates_the_devices_health(kiosk: Kiosk, make_worker: WorkerF
     assert (queue_depth, printer_state, app_version) == (2, "ok", "9.8.7")
     assert oldest_pending_at == outbox.oldest_pending_at(kiosk.engine)
     assert outbox.counts(kiosk.engine)["pending"] == 2
+
+
+def test_the_kiosks_last_error_reaches_the_fleet_view_and_clears(
+    kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn, db_url: URL
+) -> None:
+    """A full disk noted on the kiosk's fault board travels with the next heartbeat, IT reads
+    it in `gea-server devices list`, and the heartbeat after the disk has room clears it."""
+    board = faults.FaultBoard()
+    worker = make_worker(last_error=board.last_error)
+    board.report(faults.DiskFull(kiosk.data_dir))
+    worker.send_heartbeat()
+    row = conn.execute(
+        "SELECT last_error_code, last_error_message FROM kiosk_devices WHERE device_code = %s",
+        (kiosk.device.device_code,),
+    ).fetchone()
+    assert row is not None
+    assert row[0] == "disk_full"
+    assert row[1].startswith("The kiosk's disk is full")
+    fleet = subprocess.run(
+        [GEA_SERVER, "devices", "list"],
+        env={**os.environ, "FEEDBACK_DB_URL": db_url.render_as_string(hide_password=False)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    line = next(line for line in fleet.splitlines() if kiosk.device.device_code in line)
+    assert "disk_full" in line
+    board.clear("storage")
+    worker.send_heartbeat()
+    cleared = conn.execute(
+        "SELECT last_error_code FROM kiosk_devices WHERE device_code = %s", (kiosk.device.device_code,)
+    ).fetchone()
+    assert cleared == (None,)
 
 
 def test_status_and_ticket_look_ups(kiosk: Kiosk, make_worker: WorkerFactory) -> None:
