@@ -3,6 +3,9 @@
 - Tap to thank-you: a real click on a face until the thank-you screen shows, the durable
   `open` row (synchronous=FULL) included, over 500 taps; against the bare durable write
   (KioskServices.begin_feedback alone) in the same run, so the ratio is what the UI adds.
+- The cost of logging on that path: the same taps with the kiosk's logging configured as the
+  app does it (the rotating file in logs/ and stderr, at INFO), against none, in alternating
+  blocks of the same run.
 - Cold start: a new process until the attract screen is shown, against a new process that
   shows an empty Qt window (the floor any PySide6 app pays).
 - Resident memory after 1,000 submissions through the window, against after the first one.
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import resource
 import statistics
@@ -27,7 +31,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QCoreApplication, Qt  # noqa: E402 (the platform must be set first)
 from PySide6.QtTest import QTest  # noqa: E402
 
-from kiosk import demo  # noqa: E402
+from kiosk import demo, logs  # noqa: E402
 from kiosk.citizen_flow import CitizenFlow  # noqa: E402
 from kiosk.config import KioskSettings  # noqa: E402
 from kiosk.ui.app import REFERENCE_SIZE, build_parts, qt_app  # noqa: E402
@@ -115,6 +119,25 @@ def bare_write_latencies(window: KioskWindow, taps: int) -> list[float]:
     return times
 
 
+def logging_cost(
+    window: KioskWindow, directory: Path, taps: int, blocks: int = 4
+) -> tuple[list[float], list[float]]:
+    """Tap latencies without and with the app's logging, in alternating blocks, so a machine
+    that speeds up or slows down during the run weighs on both alike."""
+    quiet: list[float] = []
+    logged: list[float] = []
+    per_block = max(1, taps // blocks)
+    with open(os.devnull, "w") as console:
+        for _ in range(blocks):
+            logs.reset()
+            logging.getLogger("kiosk").setLevel(logging.NOTSET)  # as before any configure()
+            quiet += tap_latencies(window, per_block)
+            logs.configure(directory, "INFO", stream=console)  # what app.run's process does
+            logged += tap_latencies(window, per_block)
+        logs.reset()
+    return quiet, logged
+
+
 def cold_start(script: str, directory: Path, runs: int = 3) -> float:
     best = float("inf")
     for _ in range(runs):
@@ -142,6 +165,21 @@ def main() -> None:
         print(f"  UI tap:      p50 {statistics.median(ui):6.2f} ms   p95 {percentile(ui, 95):6.2f} ms")
         print(f"  bare write:  p50 {statistics.median(bare):6.2f} ms   p95 {percentile(bare, 95):6.2f} ms")
         print(f"  ratio (UI / bare write): p50 {statistics.median(ui) / statistics.median(bare):.2f}x")
+
+        quiet, logged = logging_cost(window, directory / "kiosk", args.taps)
+        log_file = logs.log_file(directory / "kiosk")
+        print(
+            f"Logging on the tap path ({len(logged)} taps each, alternating blocks; "
+            "log file and stderr at INFO):"
+        )
+        print(f"  no logging:  p50 {statistics.median(quiet):6.2f} ms   p95 {percentile(quiet, 95):6.2f} ms")
+        print(
+            f"  logging:     p50 {statistics.median(logged):6.2f} ms   p95 {percentile(logged, 95):6.2f} ms"
+        )
+        print(
+            f"  ratio (logging / none): p50 {statistics.median(logged) / statistics.median(quiet):.2f}x, "
+            f"{log_file.stat().st_size / len(logged):.0f} bytes of log per tap"
+        )
 
         kiosk_s = cold_start(COLD_START_KIOSK, directory / "kiosk")
         bare_s = cold_start(COLD_START_BARE, directory)

@@ -124,17 +124,20 @@ def prepare_offline(directory: Path) -> None:
     what the demo records stays in the SQLite file."""
     demo_pin()  # a PIN that cannot be set is said before anything is written
     engine = database.open_database(directory)
-    current = identity.load(engine)
-    if current is None or current.device_code != OFFLINE_DEVICE:
-        identity.save(
-            engine,
-            directory,
-            identity.Identity(OFFLINE_DEVICE, DEMO_ENTITY, OFFLINE_SERVER_URL, OFFLINE_STATUS_URL),
-            "offline-demo-" + secrets.token_hex(8),
-        )
-    if catalog.load(engine) is None:
-        catalog_cache.store(engine, builtin_catalog())
-    _set_pin(engine)
+    try:
+        current = identity.load(engine)
+        if current is None or current.device_code != OFFLINE_DEVICE:
+            identity.save(
+                engine,
+                directory,
+                identity.Identity(OFFLINE_DEVICE, DEMO_ENTITY, OFFLINE_SERVER_URL, OFFLINE_STATUS_URL),
+                "offline-demo-" + secrets.token_hex(8),
+            )
+        if catalog.load(engine) is None:
+            catalog_cache.store(engine, builtin_catalog())
+        _set_pin(engine)
+    finally:
+        engine.dispose()  # the kiosk opens its own: one engine at a time in the process
 
 
 def _set_pin(engine: Engine) -> None:
@@ -268,6 +271,13 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 def _enroll(directory: Path, url: str, env: dict[str, str]) -> None:
     """Enroll once; later runs only follow the server to its (maybe new) port."""
     engine = database.open_database(directory)
+    try:
+        _enroll_with(engine, directory, url, env)
+    finally:
+        engine.dispose()  # the kiosk opens its own: one engine at a time in the process
+
+
+def _enroll_with(engine: Engine, directory: Path, url: str, env: dict[str, str]) -> None:
     current = identity.load(engine)
     token = identity.read_token(directory)
     if current is not None and token is not None and current.device_code != OFFLINE_DEVICE:

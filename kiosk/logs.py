@@ -70,6 +70,13 @@ class PrivateRotatingFileHandler(RotatingFileHandler):
         privacy.create_private_file(Path(self.baseFilename))
         return super()._open()
 
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        # A full or read-only disk fails every line: the stderr copy still has them, and a
+        # traceback per line on stderr would bury them.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
 
 @dataclass(frozen=True)
 class LogSetup:

@@ -68,8 +68,13 @@ def make_engine(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
 
     @event.listens_for(engine, "handle_error")
     def _as_fault(context: ExceptionContext) -> None:
+        fault = faults.storage_fault(context.original_exception, path.parent)
+        if fault is None:
+            return
+        # The kind only: SQLite's message may quote the statement's parameters.
+        log.warning("storage fault: %s (%s)", fault.code, type(context.original_exception).__name__)
         # Raising here replaces SQLAlchemy's exception (connecting included) with ours.
-        faults.raise_as_storage_fault(context.original_exception, path.parent)
+        raise fault from context.original_exception
 
     return engine
 

@@ -506,6 +506,8 @@ class KioskWindow(QWidget):
                 priority_id=values["priority_id"],
             )
         except (InvalidInput, NoCatalog, NotEnrolled, faults.LocalFault) as exc:
+            if isinstance(exc, faults.LocalFault):
+                log.warning("walk-in grievance not saved: %s", exc.code)
             self.walk_in.show_error(_staff_message(exc))
             return
         try:
