@@ -110,7 +110,7 @@ class SyncKeeper(threading.Thread):
         self._board = board
         self._poll_s = poll_s
         self._transport = transport
-        self._lock = threading.RLock()  # guards everything below; check() holds it
+        self._lock = threading.RLock()  # serialises check(), stop() and the observer lists
         self._observers: list[Callable[[KeeperState], None]] = []
         self._worker_observers: list[Callable[[SyncState], None]] = []
         self._worker: SyncWorker | None = None
@@ -142,15 +142,15 @@ class SyncKeeper(threading.Thread):
             if self._worker is not None:
                 self._worker.set_printer_state(probe)
 
+    # Read without the lock: check() holds it while it stops a worker (up to its request's
+    # timeout), and the GUI thread must never wait for that. A reference read is atomic.
     @property
     def state(self) -> KeeperState:
-        with self._lock:
-            return self._state
+        return self._state
 
     @property
     def worker(self) -> SyncWorker | None:
-        with self._lock:
-            return self._worker
+        return self._worker
 
     def wake(self) -> None:
         """A row became pending: the worker sends it now. Safe from any thread."""
