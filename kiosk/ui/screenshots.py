@@ -12,13 +12,14 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 
-from kiosk import demo
+from kiosk import demo, faults
 from kiosk.citizen_flow import CitizenFlow
 from kiosk.config import KioskSettings
 from kiosk.local_db import sync_health
 from kiosk.staff_gate import FREE_ATTEMPTS
 from kiosk.ui import resources
 from kiosk.ui.app import REFERENCE_SIZE, build_parts, qt_app
+from kiosk.ui.fault_text import staff_text
 from kiosk.ui.window import KioskWindow
 
 Step = Callable[[KioskWindow], None]
@@ -88,6 +89,19 @@ def _health(state: str) -> Step:
     return step
 
 
+def _not_saved(window: KioskWindow) -> None:
+    """What a citizen reads when the tap could not be written (a full disk)."""
+    window.to_attract()
+    window.thanks.show_not_saved(0.0)
+    window.show_screen("thanks")
+
+
+def _staff_disk_full(window: KioskWindow) -> None:
+    """Staff trying to log a walk-in on a kiosk whose disk is full."""
+    _walk_in_described(window)
+    window.walk_in.show_error(staff_text(faults.DiskFull()))
+
+
 def _lockout(window: KioskWindow) -> None:
     for _ in range(FREE_ATTEMPTS):
         window.parts.gate.try_pin("000000")
@@ -138,6 +152,9 @@ STATES: dict[str, Step] = {
     "15-sync-health-online": _health("online"),
     "16-sync-health-offline": _health("offline"),
     "17-sync-health-not-authorized": _health("not_authorized"),
+    "18-thank-you-not-saved": _not_saved,
+    "19-one-moment": lambda w: w.show_screen("one_moment"),
+    "20-staff-disk-full": _staff_disk_full,
 }
 
 
