@@ -42,6 +42,8 @@ SQLITE_READONLY: Final = 8
 SQLITE_IOERR: Final = 10
 SQLITE_FULL: Final = 13
 SQLITE_CANTOPEN: Final = 14
+# The -shm file could not be grown: SQLite writes a byte to each new page, and ENOSPC fails it.
+SQLITE_IOERR_SHMSIZE: Final = SQLITE_IOERR | (19 << 8)
 _DISK_FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 _NOT_WRITABLE_ERRNOS: Final = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR})
 
@@ -124,6 +126,8 @@ def storage_fault(error: BaseException, where: Path | None = None) -> StorageFau
             return DiskFull(where)
         if primary in (SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM):
             return DataDirNotWritable(where)
+        if getattr(error, "sqlite_errorcode", None) == SQLITE_IOERR_SHMSIZE:
+            return DiskFull(where)
         if primary == SQLITE_IOERR:
             # An I/O error while writing is the disk refusing; which way SQLite does not say.
             return DataDirNotWritable(where)

@@ -6,14 +6,17 @@ not give someone guessing at the counter a fresh set of tries.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from kiosk import pin
+from kiosk import faults, pin
 from kiosk.local_db import local_settings
+
+log = logging.getLogger("kiosk.staff_gate")
 
 FREE_ATTEMPTS = 3
 FIRST_LOCKOUT_S = 30.0
@@ -101,7 +104,14 @@ class StaffGate:
                 "the output of gea-kiosk pin-hash, or with gea-kiosk enroll."
             ) from None
         if right:
-            self.reset()
+            # Written only when there is something to forget, and a disk that will not take it
+            # does not keep staff out: the right PIN is what counts, and staff need in to see
+            # what is wrong with the kiosk.
+            if self.failures():
+                try:
+                    self.reset()
+                except faults.StorageFault as exc:
+                    log.warning("the PIN's failure count could not be reset: %s", exc.code)
             return Attempt(True, 0.0, 0)
         failures = self.failures() + 1
         wait = lockout_after(failures)

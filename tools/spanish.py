@@ -218,6 +218,11 @@ SPANISH: dict[str, str | tuple[str, str]] = {
     "Next": "Siguiente",
     "Log grievance": "Registrar queja",
     "Printing…": "Imprimiendo…",
+    "The printer %1 has stopped (out of paper, jammed or switched off). Check it; IT may have "
+    "to restart its queue. Then reprint the receipt.": (
+        "La impresora %1 se ha detenido (sin papel, atascada o apagada). Revísela; puede que "
+        "informática tenga que reiniciar su cola. Luego vuelva a imprimir el comprobante."
+    ),
     "Sorry": "Lo sentimos",
     "Your rating could not be saved just now. Please tell a member of staff.": (
         "Su valoración no se pudo guardar en este momento. Por favor, avise al personal."

@@ -67,14 +67,16 @@ def make_engine(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     @event.listens_for(engine, "handle_error")
-    def _as_fault(context: ExceptionContext) -> None:
+    def _as_fault(context: ExceptionContext) -> BaseException | None:
         fault = faults.storage_fault(context.original_exception, path.parent)
         if fault is None:
-            return
+            return None
         # The kind only: SQLite's message may quote the statement's parameters.
         log.warning("storage fault: %s (%s)", fault.code, type(context.original_exception).__name__)
-        # Raising here replaces SQLAlchemy's exception (connecting included) with ours.
-        raise fault from context.original_exception
+        # Returned, not raised: SQLAlchemy raises it in place of its own exception (connecting
+        # included), chained to SQLite's, after the handlers registered later (report_faults)
+        # have seen the error too. A handler that raises ends the chain.
+        return fault
 
     return engine
 

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +38,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
 
-from kiosk import faults
+from kiosk import cups_jobs, faults
 from kiosk import receipt as receipts
 from kiosk.receipt import Receipt
 
@@ -72,6 +73,10 @@ CODE_PX: Final = 72
 CODE_MIN_PX: Final = 40
 RULE_WIDTH: Final = 3
 GAP: Final = 25
+# How long the print thread follows a receipt's job in CUPS before trusting it will print,
+# and how often it asks: a receipt printer finishes a slip in a second or two.
+PRINT_CONFIRM_S: Final = 5.0
+PRINT_POLL_S: Final = 0.1
 # Characters kept from a reference code in a file name (codes are K0007-000123-7QX4).
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9-]")
 
@@ -345,6 +350,7 @@ class ReceiptPrinter:
         self._paper: Paper = paper
         self._board = board
         self._missing = False  # no printer found at the last look
+        self._stopped = False  # its queue stopped at the last look (paper, jam, a failed job, IT)
         self._unusable = False  # the PDF folder is a file, at the last look
         self._last_failed = False  # the last receipt did not print, for another reason
         #: Why the last receipt did not print, for staff; None after one that did.
@@ -360,12 +366,13 @@ class ReceiptPrinter:
         return self._paper
 
     def state(self) -> PrinterState:
-        """ "missing" when no printer can be found, "error" when the last receipt failed, else
-        "ok". Cheap and safe from any thread (the sync worker's heartbeat reads it): it does
-        not ask the print system, `refresh()` and `print_receipt()` do, on the GUI thread."""
+        """ "missing" when no printer can be found, "error" when its queue has stopped or the
+        last receipt failed, else "ok". Cheap and safe from any thread (the sync worker's
+        heartbeat reads it): it does not ask the print system, `refresh()` and
+        `print_receipt()` do, on the GUI thread."""
         if self._missing:
             return "missing"
-        return "error" if self._last_failed or self._unusable else "ok"
+        return "error" if self._last_failed or self._unusable or self._stopped else "ok"
 
     def heartbeat_state(self) -> HeartbeatPrinterState:
         """The state in the words the server records (`ok`, `error`, `none`): a kiosk that
@@ -373,15 +380,20 @@ class ReceiptPrinter:
         return "ok" if self.state() == "ok" else "error"
 
     def refresh(self) -> PrinterState:
-        """Ask the print system again whether the printer is there."""
+        """Ask the print system again whether the printer is there and its queue running."""
         if self._pdf_dir is not None:
             self._unusable = self._pdf_dir.exists() and not self._pdf_dir.is_dir()
         else:
-            self._missing = self._find_printer() is None
+            info = self._find_printer()
+            self._missing = info is None
+            self._stopped = info is not None and info.state() == QPrinter.PrinterState.Error
+            if info is not None and self._stopped:
+                self._note(faults.PrinterFailed(self._stopped_message(info.printerName())))
         state = self.state()
         if state == "missing":
             self._note(faults.PrinterMissing(self._missing_message()))
         elif state == "ok":
+            self.last_problem = None  # the problem it named is over: not shown beside "working"
             self._note(None)
         return state
 
@@ -400,8 +412,9 @@ class ReceiptPrinter:
                     "The receipt could not be printed. Write the reference code down for the citizen.",
                 ),
             )
-        # A missing printer is its own state (it clears when one is plugged in), not a failure.
-        self._last_failed = not outcome.ok and not self._missing
+        # A missing printer or a stopped queue is its own state (it clears when the printer is
+        # plugged in or its queue restarted, at the next look), not a failure.
+        self._last_failed = not outcome.ok and not self._missing and not self._stopped
         self.last_problem = None if outcome.ok else outcome.message
         if outcome.ok:
             self._unusable = False
@@ -447,20 +460,75 @@ class ReceiptPrinter:
     def _to_printer(self, receipt: Receipt) -> PrintOutcome:
         info = self._find_printer()
         self._missing = info is None
+        self._stopped = False
         if info is None:
             log.warning("no printer for a receipt (configured name: %r)", self._printer_name)
             return PrintOutcome(False, self._missing_message())
+        name = info.printerName()
+        if info.state() == QPrinter.PrinterState.Error:
+            # A stopped queue would keep the receipt and print it later, for someone else.
+            self._stopped = True
+            log.warning("printer %s reports an error; receipt %s not sent", name, receipt.reference_code)
+            return PrintOutcome(False, self._stopped_message(name))
+        before = cups_jobs.newest_id(name) if cups_jobs.available() else 0
         printer = QPrinter(info, QPrinter.PrinterMode.HighResolution)
         if not self._paint(printer, receipt):
-            return PrintOutcome(
-                False,
-                QCoreApplication.translate(
-                    "Receipt",
-                    "The printer did not take the receipt. Check its paper and power, then reprint it.",
-                ),
+            return PrintOutcome(False, self._refused_message())
+        return self._confirm(name, printer.docName(), before, receipt.reference_code)
+
+    def _confirm(self, name: str, title: str, before: int, reference_code: str) -> PrintOutcome:
+        """Qt says "done" once CUPS has the document; ask CUPS what became of the job, for up
+        to PRINT_CONFIRM_S (this runs on the print thread, never the GUI's)."""
+        printing = PrintOutcome(True, QCoreApplication.translate("Receipt", "The receipt is printing."))
+        if not cups_jobs.available():
+            log.info("receipt %s sent to printer %s", reference_code, name)
+            return printing
+        deadline = time.monotonic() + PRINT_CONFIRM_S
+        while True:
+            job = cups_jobs.find(name, title, before)
+            if job is None:
+                # The job is created before Qt's end() returns: none means CUPS refused it
+                # (a queue that rejects jobs, or one deleted a moment ago).
+                log.warning("printer %s took no job for receipt %s", name, reference_code)
+                return PrintOutcome(False, self._refused_message())
+            if job.state is cups_jobs.JobState.COMPLETED:
+                log.info("receipt %s printed on %s (job %d)", reference_code, name, job.id)
+                return printing
+            if job.state in (cups_jobs.JobState.ABORTED, cups_jobs.JobState.CANCELED):
+                log.warning("printer %s gave up job %d (receipt %s)", name, job.id, reference_code)
+                return PrintOutcome(False, self._refused_message())
+            stopped = job.state is cups_jobs.JobState.STOPPED or (
+                QPrinterInfo.printerInfo(name).state() == QPrinter.PrinterState.Error
             )
-        log.info("receipt %s sent to printer %s", receipt.reference_code, info.printerName())
-        return PrintOutcome(True, QCoreApplication.translate("Receipt", "The receipt is printing."))
+            if stopped and job.state is not cups_jobs.JobState.PROCESSING:
+                self._stopped = True
+                cups_jobs.cancel(name, job.id)
+                log.warning(
+                    "printer %s stopped with job %d (receipt %s) waiting; cancelled it",
+                    name,
+                    job.id,
+                    reference_code,
+                )
+                return PrintOutcome(False, self._stopped_message(name))
+            if time.monotonic() >= deadline:
+                # Still printing or queued behind another job on a working printer.
+                log.info(
+                    "receipt %s with printer %s (job %d, %s)", reference_code, name, job.id, job.state.name
+                )
+                return printing
+            time.sleep(PRINT_POLL_S)
+
+    def _refused_message(self) -> str:
+        return QCoreApplication.translate(
+            "Receipt", "The printer did not take the receipt. Check its paper and power, then reprint it."
+        )
+
+    def _stopped_message(self, name: str) -> str:
+        return QCoreApplication.translate(
+            "Receipt",
+            "The printer %1 has stopped (out of paper, jammed or switched off). Check it; IT may have "
+            "to restart its queue. Then reprint the receipt.",
+        ).replace("%1", name)
 
     def _to_pdf(self, receipt: Receipt) -> PrintOutcome:
         assert self._pdf_dir is not None

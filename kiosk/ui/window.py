@@ -534,19 +534,26 @@ class KioskWindow(QWidget):
         def work() -> None:
             found: LookupResult | None = None
             printable = failed = False
+            fault: faults.LocalFault | None = None
             try:
                 found = services.lookup(code, lookups)
                 printable = found is not None and services.has_receipt(found.reference_code)
+            except faults.LocalFault as exc:
+                log.warning("look-up of %s failed: %s", code, exc.code)
+                fault, failed = exc, True
             except Exception:  # a look-up must never take the kiosk down
                 log.exception("look-up of %s failed", code)
                 failed = True
-            self._bridge.looked_up.emit(code, found, printable, failed)
+            self._bridge.looked_up.emit(code, fault or found, printable, failed)
 
         threading.Thread(target=work, name="lookup", daemon=True).start()
 
     def _on_looked_up(self, code: str, found: object, printable: bool, failed: bool) -> None:
         if self.current is not self.lookup or code != self._lookup_asked:
             return  # an answer to an earlier question, or staff have left the screen
+        if isinstance(found, faults.LocalFault):
+            self.lookup.show_error(staff_text(found))
+            return
         self.lookup.show_result(
             code.strip().upper(),
             found if isinstance(found, LookupResult) else None,
@@ -585,7 +592,12 @@ class KioskWindow(QWidget):
             # Without the database there is little to show, but staff must read why.
             log.warning("sync health not read: %s", exc.code)
             self.sync_health.show_report(
-                {"phase": "cannot_sync", "sync_problem": staff_text(exc), "counts": _NO_COUNTS}
+                {
+                    "phase": "cannot_sync",
+                    "sync_problem": staff_text(exc),
+                    "problem": staff_text(exc),
+                    "counts": _NO_COUNTS,
+                }
             )
             return
         report["worker"] = where.where.value

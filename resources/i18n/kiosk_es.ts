@@ -4,7 +4,7 @@
     <name>AttractScreen</name>
     <message>
         <location filename="../../kiosk/ui/screens/attract.py" line="51" />
-        <location filename="../../kiosk/ui/selftest.py" line="167" />
+        <location filename="../../kiosk/ui/selftest.py" line="168" />
         <source>How did we do today?</source>
         <translation>¿Cómo le atendimos hoy?</translation>
     </message>
@@ -179,13 +179,13 @@
         <translation>Lo sentimos, no se pudo guardar. Por favor, pida ayuda al personal.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="628" />
+        <location filename="../../kiosk/ui/window.py" line="642" />
         <source>Citizen feedback</source>
         <translation>Opinión ciudadana</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="630" />
-        <location filename="../../kiosk/ui/window.py" line="631" />
+        <location filename="../../kiosk/ui/window.py" line="644" />
+        <location filename="../../kiosk/ui/window.py" line="645" />
         <source>Staff</source>
         <translation>Personal</translation>
     </message>
@@ -436,78 +436,83 @@
 <context>
     <name>Receipt</name>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="165" />
+        <location filename="../../kiosk/ui/printing.py" line="170" />
         <source>Complaint receipt</source>
         <translation>Comprobante de queja</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="166" />
+        <location filename="../../kiosk/ui/printing.py" line="171" />
         <source>Your complaint will reach the ministry even if this kiosk is offline. Keep this receipt to follow it up.</source>
         <translation>Su queja llegará al ministerio aunque este quiosco no tenga conexión. Guarde este comprobante para darle seguimiento.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="173" />
+        <location filename="../../kiosk/ui/printing.py" line="178" />
         <source>Feedback receipt</source>
         <translation>Comprobante de opinión</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="174" />
+        <location filename="../../kiosk/ui/printing.py" line="179" />
         <source>Thank you for your feedback. Scan the code to see what becomes of it.</source>
         <translation>Gracias por su opinión. Escanee el código para ver cómo avanza.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="207" />
+        <location filename="../../kiosk/ui/printing.py" line="212" />
         <source>Reference code</source>
         <translation>Código de referencia</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="217" />
+        <location filename="../../kiosk/ui/printing.py" line="222" />
         <source>Ticket number: %1</source>
         <translation>Número de caso: %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="220" />
+        <location filename="../../kiosk/ui/printing.py" line="225" />
         <source>Your rating: %1 of 5</source>
         <translation>Su valoración: %1 de 5</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="228" />
+        <location filename="../../kiosk/ui/printing.py" line="233" />
         <source>Kiosk %1</source>
         <translation>Quiosco %1</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="398" />
+        <location filename="../../kiosk/ui/printing.py" line="410" />
         <source>The receipt could not be printed. Write the reference code down for the citizen.</source>
         <extracomment>Why the last receipt did not print, for staff; None after one that did.</extracomment>
         <translation>No se pudo imprimir el comprobante. Anote el código de referencia para el ciudadano.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="426" />
+        <location filename="../../kiosk/ui/printing.py" line="439" />
         <source>No printer is connected. Check the printer's cable and power.</source>
         <translation>No hay ninguna impresora conectada. Revise el cable y la alimentación de la impresora.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="429" />
+        <location filename="../../kiosk/ui/printing.py" line="442" />
         <source>The printer %1 is not connected. Check its cable and power, or ask IT to check the printer name in kiosk.toml.</source>
         <translation>La impresora %1 no está conectada. Revise su cable y alimentación, o pida a informática que revise el nombre de la impresora en kiosk.toml.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="457" />
+        <location filename="../../kiosk/ui/printing.py" line="522" />
         <source>The printer did not take the receipt. Check its paper and power, then reprint it.</source>
         <translation>La impresora no aceptó el comprobante. Revise el papel y la alimentación, y vuelva a imprimirlo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="463" />
+        <location filename="../../kiosk/ui/printing.py" line="482" />
         <source>The receipt is printing.</source>
         <translation>El comprobante se está imprimiendo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="491" />
+        <location filename="../../kiosk/ui/printing.py" line="527" />
+        <source>The printer %1 has stopped (out of paper, jammed or switched off). Check it; IT may have to restart its queue. Then reprint the receipt.</source>
+        <translation>La impresora %1 se ha detenido (sin papel, atascada o apagada). Revísela; puede que informática tenga que reiniciar su cola. Luego vuelva a imprimir el comprobante.</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/printing.py" line="559" />
         <source>The receipt was saved as %1.</source>
         <translation>El comprobante se guardó como %1.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="497" />
+        <location filename="../../kiosk/ui/printing.py" line="565" />
         <source>Receipts cannot be saved in %1 (%2). Ask IT to check the folder in kiosk.toml.</source>
         <translation>No se pueden guardar comprobantes en %1 (%2). Pida a informática que revise la carpeta en kiosk.toml.</translation>
     </message>

@@ -8,9 +8,9 @@ import pytest
 
 from kiosk import health
 
-
 ENROLLED = {"device_code": "K0007", "token_present": True}
 SINCE = "2026-11-22T09:00:00+00:00"
+SYNCED_ONCE = {**ENROLLED, "authorized": True, "last_success_at": SINCE}
 
 
 @pytest.mark.parametrize(
@@ -24,13 +24,13 @@ SINCE = "2026-11-22T09:00:00+00:00"
         # The running worker speaks first: it is newer than anything stored.
         ({**ENROLLED, "authorized": False, "offline_since": SINCE}, "syncing", None, "syncing"),
         ({**ENROLLED, "authorized": True, "offline_since": SINCE}, "idle", None, "connecting"),
-        ({**ENROLLED, "authorized": True, "last_success_at": SINCE}, "offline", None, "offline"),
-        ({**ENROLLED, "authorized": True, "last_success_at": SINCE}, "not_authorized", None, "not_authorized"),
-        ({**ENROLLED, "authorized": True, "last_success_at": SINCE}, "idle", None, "online"),
+        (SYNCED_ONCE, "offline", None, "offline"),
+        (SYNCED_ONCE, "not_authorized", None, "not_authorized"),
+        (SYNCED_ONCE, "idle", None, "online"),
         # Without one (another process syncs, or none does), the stored health.
         ({**ENROLLED, "authorized": False, "offline_since": None}, None, None, "not_authorized"),
         ({**ENROLLED, "authorized": True, "offline_since": SINCE}, None, None, "offline"),
-        ({**ENROLLED, "authorized": True, "last_success_at": SINCE}, None, None, "online"),
+        (SYNCED_ONCE, None, None, "online"),
         ({**ENROLLED, "authorized": True}, None, None, "connecting"),
     ],
 )
