@@ -133,6 +133,8 @@ class SyncState:
     last_success_at: datetime | None  # the last push or heartbeat the server accepted
     counts: dict[str, int]  # outbox rows by state: open, pending, sending, synced, rejected
     last_error: str | None  # why the last exchange failed; None once one succeeds
+    # When a new catalog was last stored (not a 304): screens reload what they offer.
+    catalog_updated_at: datetime | None = None
 
     @property
     def authorized(self) -> bool:
@@ -179,6 +181,7 @@ class _Status:
     last_contact: float | None = None  # monotonic: last push or heartbeat that got a 200
     last_catalog: float | None = None  # monotonic: last catalog fetched (or refused as a whole)
     last_purge: float | None = None
+    catalog_updated_at: datetime | None = None
 
 
 class SyncWorker(threading.Thread):
@@ -316,6 +319,8 @@ class SyncWorker(threading.Thread):
         else:
             etag, body = fetched
             catalog_cache.store(self._engine, body, etag)
+            with self._lock:
+                self._status.catalog_updated_at = utcnow()
             log.info("catalog: updated, %d services", len(body.get("services", [])))
         # Only a fetch that worked counts: after a failure the backoff decides when to retry,
         # so a kiosk that starts offline gets its catalog as soon as the server is back.
@@ -416,7 +421,8 @@ class SyncWorker(threading.Thread):
                 )
                 if not rows:
                     break
-                self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE, Phase.OFFLINE))
+                # A retry during an outage stays OFFLINE until the server answers (_note_contact).
+                self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE,))
                 limit = self._push_batch(rows, report, limit)
         finally:
             self._set_phase(Phase.IDLE, only_from=(Phase.SYNCING,))
@@ -590,6 +596,7 @@ class SyncWorker(threading.Thread):
                 last_success_at=status.last_success_at,
                 counts=counts,
                 last_error=status.last_error,
+                catalog_updated_at=status.catalog_updated_at,
             )
 
     def _publish(self) -> None:

@@ -587,7 +587,8 @@ class KioskWindow(QWidget):
                 {"reference_code": r.reference_code, "error_code": r.error_code, "last_error": r.last_error}
                 for r in self.parts.services.rejected()
             ]
-            live = worker.state.phase.value if worker is not None and where.where is Where.RUNNING else None
+            live_state = worker.state if worker is not None and where.where is Where.RUNNING else None
+            live = live_state.phase.value if live_state is not None else None
         except faults.LocalFault as exc:
             # Without the database there is little to show, but staff must read why.
             log.warning("sync health not read: %s", exc.code)
@@ -600,6 +601,9 @@ class KioskWindow(QWidget):
                 }
             )
             return
+        if live_state is not None and live_state.offline_since is not None:
+            # The worker knows since when before its HealthRecorder has stored it.
+            report["offline_since"] = live_state.offline_since.isoformat()
         report["worker"] = where.where.value
         report["sync_problem"] = where.problem
         printer = self.parts.printer
@@ -612,7 +616,12 @@ class KioskWindow(QWidget):
         self.sync_health.show_report(report)
 
     def _on_sync_state(self, state: object) -> None:
-        if isinstance(state, SyncState | KeeperState) and self.current is self.sync_health:
+        if not isinstance(state, SyncState | KeeperState):
+            return
+        if self.current is self.attract:
+            # Enrolled (or the catalog refreshed) while the attract screen waits for a citizen.
+            self.reload_catalog()
+        elif self.current is self.sync_health:
             self.refresh_health()
 
     def _sync_now(self) -> None:
