@@ -5,7 +5,7 @@ for other processes. `gea-kiosk sync` starts here; the app follows enrollment li
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +14,9 @@ from sqlalchemy import Engine
 
 from kiosk import faults
 from kiosk.config import KioskSettings
-from kiosk.local_db import lock, outbox
+from kiosk.local_db import database, lock, outbox
 from kiosk.sync import client as sync_client
-from kiosk.sync.keeper import HealthRecorder, SyncKeeper
+from kiosk.sync.keeper import SyncKeeper, build_worker
 from kiosk.sync.worker import SyncSettings, SyncWorker
 
 
@@ -50,13 +50,17 @@ def sync_session(engine: Engine, data_dir: Path, settings: KioskSettings) -> Ite
     """
     held = lock.acquire(data_dir)
     try:
-        recovered = outbox.recover(engine)
+        # A command never knows whether the app is answering a citizen right now: only open
+        # rows long abandoned are finished (the app finishes its own at its start).
+        recovered = outbox.recover(engine, open_older_than=outbox.ABANDONED_OPEN_AFTER)
         client = sync_client.open_client(
             engine, data_dir, timeouts=timeouts(settings), verify=tls_verify(settings)
         )
         try:
-            worker = SyncWorker(engine, client, sync_settings(settings))
-            worker.add_observer(HealthRecorder(engine))
+            # The command's own faults (its disk, its database) travel with its heartbeats.
+            board = faults.FaultBoard()
+            database.report_faults(engine, board)
+            worker = build_worker(engine, client, sync_settings(settings), board=board)
             yield SyncSession(engine, worker, recovered)
         finally:
             if worker.is_alive():
@@ -71,7 +75,6 @@ def keeper(
     data_dir: Path,
     settings: KioskSettings,
     *,
-    printer_state: Callable[[], str] | None = None,
     board: faults.FaultBoard | None = None,
 ) -> SyncKeeper:
     """The app's sync: a keeper that starts, re-authorizes and replaces the worker as the
@@ -82,6 +85,5 @@ def keeper(
         timeouts=timeouts(settings),
         verify=tls_verify(settings),
         sync_settings=sync_settings(settings),
-        printer_state=printer_state,
         board=board,
     )

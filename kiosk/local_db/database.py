@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +32,28 @@ log = logging.getLogger("kiosk.local_db")
 DB_FILENAME = "kiosk.sqlite3"
 # How long a write waits for another process's write lock before it is a DatabaseBusy fault.
 # Every writer's transaction is short (one submission, one batch settled), so a wait this
-# long means a stuck process; the citizen's tap waits at most this long on the GUI thread.
+# long means a stuck process.
 BUSY_TIMEOUT_S = 10.0
+# The app's GUI (main) thread waits far less: a frozen screen is worse than a tap that says
+# it could not be saved, and the service manager's watchdog would restart a kiosk frozen for
+# long. The sync worker and the commands keep BUSY_TIMEOUT_S.
+SCREEN_BUSY_TIMEOUT_S = 1.0
 SCRIPT_LOCATION = "kiosk.local_db:migrations"
 # Every transaction begins IMMEDIATE (it may write) unless a unit says it only reads.
 BEGIN_OPTION = "sqlite_begin"
+# Where a pooled connection remembers the busy timeout it was last given.
+_BUSY_INFO = "gea_busy_timeout_s"
 
 
 def database_path(data_dir: Path) -> Path:
     return data_dir / DB_FILENAME
 
 
-def make_engine(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+def make_engine(
+    path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S, *, screen_busy_timeout_s: float | None = None
+) -> Engine:
+    """The engine on `path`. With `screen_busy_timeout_s`, transactions begun on the main
+    thread (the app's screen) wait that long for a write lock instead of `busy_timeout_s`."""
     engine = create_engine(
         f"sqlite:///{path}",
         connect_args={"timeout": busy_timeout_s},
@@ -51,7 +62,8 @@ def make_engine(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: sqlite3.Connection, _: Any) -> None:
+    def _on_connect(dbapi_connection: sqlite3.Connection, record: Any) -> None:
+        record.info[_BUSY_INFO] = busy_timeout_s
         # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite recipe).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -63,6 +75,13 @@ def make_engine(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if screen_busy_timeout_s is not None:
+            on_screen = threading.current_thread() is threading.main_thread()
+            wanted = screen_busy_timeout_s if on_screen else busy_timeout_s
+            info = connection.connection.info  # the pooled connection's, which threads share
+            if info.get(_BUSY_INFO) != wanted:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={round(wanted * 1000)}")
+                info[_BUSY_INFO] = wanted
         mode = connection.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
@@ -115,7 +134,9 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def open_database(data_dir: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+def open_database(
+    data_dir: Path, busy_timeout_s: float = BUSY_TIMEOUT_S, *, screen_busy_timeout_s: float | None = None
+) -> Engine:
     """The data directory's database, created owner-only if new and migrated to head; the
     directory and everything in it made owner-only again if something widened them. Raises a
     StorageFault when the folder or the disk is in the way."""
@@ -129,7 +150,7 @@ def open_database(data_dir: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Eng
     except OSError as exc:
         faults.raise_as_storage_fault(exc, data_dir)
         raise
-    engine = make_engine(path, busy_timeout_s)
+    engine = make_engine(path, busy_timeout_s, screen_busy_timeout_s=screen_busy_timeout_s)
     try:
         migrate(engine)
     except BaseException:

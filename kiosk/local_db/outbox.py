@@ -30,6 +30,9 @@ REFERENCE_RANDOM_CHARS = 4
 # Rows settled per statement: well below SQLite's limit on bound parameters (32,766).
 SETTLE_CHUNK = 500
 SYNCED_RETENTION = timedelta(days=30)
+# An open row this old has no citizen answering any more (the idle timeout is at most 10
+# minutes between taps): it is finished and queued.
+ABANDONED_OPEN_AFTER = timedelta(hours=1)
 # Details a citizen may add to an open submission after the first tap.
 DETAIL_FIELDS = frozenset(
     {"service_quality", "staff_behavior", "waiting_time", "cleanliness", "feedback_text", "grievance_flag"}
@@ -187,18 +190,18 @@ class Recovery:
     returned_sending: int
 
 
-def recover(engine: Engine) -> Recovery:
-    """At start-up, by the lock holder: unfinished and in-flight rows become pending again.
-    Re-sending an item that did reach the server is answered `duplicate`, never a second row."""
+def recover(engine: Engine, *, open_older_than: timedelta | None = None) -> Recovery:
+    """By the lock holder, before it syncs: rows left in flight become pending again, and so
+    do unfinished (`open`) ones. Re-sending an item that did reach the server is answered
+    `duplicate`, never a second row.
+
+    At a process's start every open row is finished (no citizen is answering yet). When the
+    lock changes hands while the app runs (a `sync --watch` stopped), pass `open_older_than`:
+    a citizen may be answering right now, and finishing their row would refuse the comment
+    they are typing."""
     now = utcnow()
+    opened = finish_abandoned(engine, open_older_than or timedelta(0), now)
     with Session(engine) as session, session.begin():
-        opened = _rowcount(
-            session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.state == OutboxState.OPEN)
-                .values(state=OutboxState.PENDING, state_changed_at=now)
-            )
-        )
         sending = _rowcount(
             session.execute(
                 update(OutboxItem)
@@ -207,6 +210,21 @@ def recover(engine: Engine) -> Recovery:
             )
         )
     return Recovery(opened, sending)
+
+
+def finish_abandoned(engine: Engine, older_than: timedelta, now: datetime | None = None) -> int:
+    """Open rows begun more than `older_than` ago become pending: their citizen is long gone,
+    and the finish failed (a full disk at that moment) or the process died. Open rows are
+    never sent, so without this one could wait for the next restart, months away."""
+    now = now or utcnow()
+    with Session(engine) as session, session.begin():
+        return _rowcount(
+            session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.state == OutboxState.OPEN, OutboxItem.recorded_at <= now - older_than)
+                .values(state=OutboxState.PENDING, state_changed_at=now)
+            )
+        )
 
 
 def claim(

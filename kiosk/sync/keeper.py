@@ -67,13 +67,32 @@ class HealthRecorder:
         key = (state.phase, state.last_success_at, state.offline_since)
         if key == self._last:
             return
-        self._last = key
         if state.phase is Phase.NOT_AUTHORIZED:
             sync_health.record_not_authorized(self._engine, state.last_error or "not authorized")
         elif state.phase is Phase.OFFLINE and state.offline_since is not None:
             sync_health.record_offline(self._engine, state.offline_since, state.last_error or "offline")
         elif state.last_success_at is not None:
             sync_health.record_success(self._engine, state.last_success_at)
+        # Only once written: a write refused (a full disk) is tried again at the next state.
+        self._last = key
+
+
+def build_worker(
+    engine: Engine,
+    client: sync_client.SyncClient,
+    settings: SyncSettings | None,
+    *,
+    printer_state: Callable[[], str] | None = None,
+    board: faults.FaultBoard | None = None,
+) -> SyncWorker:
+    """A worker as every lock holder runs it (the app's keeper, `gea-kiosk sync`): its
+    heartbeats carry the printer's state and the fault board's last error, and its health is
+    stored for other processes. Not started."""
+    worker = SyncWorker(engine, client, settings, printer_state=printer_state)
+    if board is not None:
+        worker.set_last_error(board.last_error)
+    worker.add_observer(HealthRecorder(engine))
+    return worker
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,9 @@ class SyncKeeper(threading.Thread):
         self._published: KeeperState | None = None
         self._stopping = threading.Event()
         self._woken = threading.Event()
+        # The first check runs before the window exists (app.running_kiosk): no citizen can be
+        # answering, so every unfinished row may be finished. Later ones leave recent rows be.
+        self._first_check = True
 
     # --- the interface the app uses ----------------------------------------------------------
 
@@ -158,10 +180,6 @@ class SyncKeeper(threading.Thread):
         if worker is not None:
             worker.wake()
 
-    def look_again(self) -> None:
-        """Check the enrollment now rather than at the next poll."""
-        self._woken.set()
-
     def stop(self, timeout: float | None = STOP_TIMEOUT_S) -> None:
         """Stop polling, stop the worker after its request in flight, let the lock go."""
         self._stopping.set()
@@ -174,12 +192,16 @@ class SyncKeeper(threading.Thread):
     # --- the thread ----------------------------------------------------------------------------
 
     def run(self) -> None:
+        said: str | None = None  # a fault that lasts is logged once, not every poll
         while not self._stopping.is_set():
             self._woken.clear()
             try:
                 self.check()
+                said = None
             except faults.StorageFault as exc:
-                log.warning("enrollment not checked: %s", exc.staff_message)
+                if exc.code != said:
+                    log.warning("enrollment not checked: %s", exc.staff_message)
+                said = exc.code
             except Exception:  # a bug here must not end the following of enrollment
                 log.exception("enrollment check failed")
             self._woken.wait(self._poll_s)
@@ -205,6 +227,7 @@ class SyncKeeper(threading.Thread):
                     log.error("the sync worker had stopped; starting a new one")
                     self._stop_worker()
                 self._start_worker(current)
+            self._first_check = False
             return self._state
 
     # --- internals -------------------------------------------------------------------------------
@@ -242,23 +265,9 @@ class SyncKeeper(threading.Thread):
         self._start_worker(current)
 
     def _start_worker(self, enrollment: _Enrollment) -> None:
-        if self._held is None:
-            try:
-                self._held = lock.acquire(self._data_dir)
-            except lock.SyncLockHeld:
-                self._set(KeeperState(enrollment.device_code, Where.ELSEWHERE))
-                return
-            except OSError as exc:
-                faults.raise_as_storage_fault(exc, self._data_dir)
-                raise
         try:
-            recovered = outbox.recover(self._engine)
-            if recovered.reopened_open or recovered.returned_sending:
-                log.info(
-                    "recovered after a stop: %d unfinished and %d in-flight submissions queued again",
-                    recovered.reopened_open,
-                    recovered.returned_sending,
-                )
+            # First, before the lock or the outbox: a CA bundle that is not PEM or a damaged
+            # token fails here, and the kiosk runs on, offline, saying what IT must fix.
             client = sync_client.SyncClient(
                 enrollment.server_url,
                 enrollment.token,
@@ -267,19 +276,31 @@ class SyncKeeper(threading.Thread):
                 transport=self._transport,
             )
         except ValueError as exc:
-            # A CA bundle that is not PEM, a damaged token: the kiosk runs on, offline, and
-            # staff and the log say what IT must fix.
-            log.error("sync cannot start: %s", exc)
-            self._release_lock()
-            self._set(KeeperState(enrollment.device_code, Where.NONE, str(exc)))
+            problem = str(exc)
+            if self._state.problem != problem:
+                log.error("sync cannot start: %s", problem)
+            self._set(KeeperState(enrollment.device_code, Where.NONE, problem))
             return
+        if not self._take_lock(enrollment):
+            client.close()
+            return
+        try:
+            recovered = outbox.recover(
+                self._engine, open_older_than=None if self._first_check else outbox.ABANDONED_OPEN_AFTER
+            )
         except BaseException:
+            client.close()
             self._release_lock()
             raise
-        worker = SyncWorker(self._engine, client, self._sync_settings, printer_state=self._printer_state)
-        if self._board is not None:
-            worker.set_last_error(self._board.last_error)
-        worker.add_observer(HealthRecorder(self._engine))
+        if recovered.reopened_open or recovered.returned_sending:
+            log.info(
+                "recovered after a stop: %d unfinished and %d in-flight submissions queued again",
+                recovered.reopened_open,
+                recovered.returned_sending,
+            )
+        worker = build_worker(
+            self._engine, client, self._sync_settings, printer_state=self._printer_state, board=self._board
+        )
         for callback in self._worker_observers:
             worker.add_observer(callback)
         self._worker, self._client = worker, client
@@ -287,11 +308,28 @@ class SyncKeeper(threading.Thread):
         log.info("sync worker started for %s", enrollment.device_code)
         self._set(KeeperState(enrollment.device_code, Where.RUNNING))
 
+    def _take_lock(self, enrollment: _Enrollment) -> bool:
+        if self._held is not None:
+            return True
+        try:
+            self._held = lock.acquire(self._data_dir)
+        except lock.SyncLockHeld:
+            self._set(KeeperState(enrollment.device_code, Where.ELSEWHERE))
+            return False
+        except OSError as exc:
+            faults.raise_as_storage_fault(exc, self._data_dir)
+            raise
+        return True
+
     def _stop_worker(self) -> None:
         worker, client = self._worker, self._client
-        self._worker = self._client = None
         if worker is not None and not worker.stop(STOP_TIMEOUT_S):
-            log.error("the sync worker did not stop in %.0f s", STOP_TIMEOUT_S)
+            # Its request is still in flight: keep its client and the lock, so no second
+            # worker (here or in another process) sends the same rows meanwhile. The next
+            # check tries again.
+            log.error("the sync worker did not stop in %.0f s; keeping the lock", STOP_TIMEOUT_S)
+            return
+        self._worker = self._client = None
         if client is not None:
             client.close()
         self._release_lock()

@@ -385,6 +385,13 @@ class SyncWorker(threading.Thread):
         purged = outbox.purge_synced(self._engine)
         if purged:
             log.info("purged %d synced rows older than %s", purged, outbox.SYNCED_RETENTION)
+        finished = outbox.finish_abandoned(self._engine, outbox.ABANDONED_OPEN_AFTER)
+        if finished:
+            log.info(
+                "queued %d unfinished submissions abandoned for over %s",
+                finished,
+                outbox.ABANDONED_OPEN_AFTER,
+            )
 
     @staticmethod
     def _due(last: float | None, interval: float) -> bool:

@@ -101,7 +101,8 @@ def running_kiosk(data_dir: Path, settings: KioskSettings) -> Iterator[KioskPart
     """The parts of a running kiosk, its keeper started: the worker runs here as soon as the
     kiosk is enrolled, unless another process (`gea-kiosk sync --watch`) holds the lock.
     Raises a StorageFault when the data directory cannot be opened at all."""
-    engine = database.open_database(data_dir)  # also makes the data directory owner-only again
+    # Also makes the data directory owner-only again. The screen never waits long for a lock.
+    engine = database.open_database(data_dir, screen_busy_timeout_s=database.SCREEN_BUSY_TIMEOUT_S)
     try:
         board = faults.FaultBoard()
         database.report_faults(engine, board)

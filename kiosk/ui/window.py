@@ -83,6 +83,16 @@ class _Bridge(QObject):
     looked_up = Signal(str, object, bool, bool)  # code, LookupResult or None, printable, failed
     pin_checked = Signal(int, object)  # request number, Attempt or the exception it raised
     printed = Signal(int, object)  # request number, PrintOutcome
+    printer_looked = Signal()  # the print system was asked again where the printer is
+
+
+def _answer(signal: Any, *args: object) -> None:
+    """Emit from a worker thread; the window may have closed meanwhile (the kiosk stopping),
+    and then the answer has nobody to go to."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # "Internal C++ object already deleted"
+        log.debug("an answer arrived after the window closed")
 
 
 def _staff_message(exc: BaseException) -> str:
@@ -91,9 +101,11 @@ def _staff_message(exc: BaseException) -> str:
 
 class KioskWindow(QWidget):
     exit_requested = Signal()
-    # A PIN check or a print has been answered and shown (tests and screenshots wait on them).
+    # A PIN check, a print or a look for the printer has been answered and shown (tests and
+    # screenshots wait on them).
     pin_answered = Signal()
     print_answered = Signal()
+    printer_checked = Signal()
 
     def __init__(self, parts_: KioskParts, language: LanguageSwitch | None = None) -> None:
         super().__init__()
@@ -114,6 +126,7 @@ class KioskWindow(QWidget):
         self._bridge.looked_up.connect(self._on_looked_up)
         self._bridge.pin_checked.connect(self._on_pin_checked)
         self._bridge.printed.connect(self._on_printed)
+        self._bridge.printer_looked.connect(self._on_printer_looked)
         self._pin_busy = _busy_timer(self, lambda: self.staff_login.show_checking())
         self._print_busy = _busy_timer(self, lambda: self.receipt.show_printing())
         self.setObjectName("kiosk-window")
@@ -387,10 +400,37 @@ class KioskWindow(QWidget):
 
     def show_receipt(self, receipt: Receipt) -> None:
         self.show_screen("receipt")
+        # A print still on its way is an earlier citizen's: its outcome is not this receipt's.
+        self._print_request += 1
+        self._print_busy.stop()
         printer = self.parts.printer
-        if printer.state() == "missing":
-            printer.refresh()  # plugged in since the last look?
         self.receipt.show_receipt(receipt, can_print=printer.state() != "missing", to_file=printer.saves_pdf)
+        if printer.state() == "missing":
+            self._look_for_printer()  # plugged in since the last look?
+
+    def _look_for_printer(self) -> None:
+        """Ask the print system again where the printer is, off the GUI thread (a print system
+        that hangs must not freeze the screen); the screen showing is updated on the answer."""
+        printer, bridge = self.parts.printer, self._bridge
+
+        def work() -> None:
+            try:
+                printer.refresh()
+            except Exception:  # the answer below still ends the wait
+                log.exception("the printer could not be looked for")
+            _answer(bridge.printer_looked)
+
+        threading.Thread(target=work, name="printer-look", daemon=True).start()
+
+    def _on_printer_looked(self) -> None:
+        printer = self.parts.printer
+        if self.current is self.receipt and self.receipt.receipt is not None:
+            can_print = printer.state() != "missing"
+            if can_print and not self.receipt.print_button.isVisible():
+                self.receipt.show_receipt(self.receipt.receipt, can_print=True, to_file=printer.saves_pdf)
+        elif self.current is self.sync_health:
+            self.refresh_health()
+        self.printer_checked.emit()
 
     def _print_receipt(self) -> None:
         """Hand the receipt to the print system on a thread of its own: a print system that
@@ -405,7 +445,7 @@ class KioskWindow(QWidget):
 
         def work() -> None:
             # print_receipt never raises: its outcome says what went wrong.
-            bridge.printed.emit(request, printer.print_receipt(receipt))
+            _answer(bridge.printed, request, printer.print_receipt(receipt))
 
         threading.Thread(target=work, name="print", daemon=True).start()
 
@@ -463,7 +503,7 @@ class KioskWindow(QWidget):
                 answer = gate.try_pin(entered)
             except Exception as exc:  # NoPinSet, a local fault, or a bug: the GUI thread decides
                 answer = exc
-            bridge.pin_checked.emit(request, answer)
+            _answer(bridge.pin_checked, request, answer)
 
         threading.Thread(target=work, name="pin-check", daemon=True).start()
 
@@ -544,7 +584,7 @@ class KioskWindow(QWidget):
             except Exception:  # a look-up must never take the kiosk down
                 log.exception("look-up of %s failed", code)
                 failed = True
-            self._bridge.looked_up.emit(code, fault or found, printable, failed)
+            _answer(self._bridge.looked_up, code, fault or found, printable, failed)
 
         threading.Thread(target=work, name="lookup", daemon=True).start()
 
@@ -572,9 +612,9 @@ class KioskWindow(QWidget):
             self.show_receipt(receipt)
 
     def show_health(self) -> None:
-        self.parts.printer.refresh()  # a printer unplugged since the last receipt shows now
         self.show_screen("sync_health")
         self.refresh_health()
+        self._look_for_printer()  # a printer unplugged since the last receipt shows in a moment
 
     def refresh_health(self) -> None:
         """The sync health screen, from the stored health, the keeper and the live worker."""

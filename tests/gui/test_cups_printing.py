@@ -26,7 +26,7 @@ from kiosk.ui import printing, resources
 from kiosk.ui.printing import ReceiptPrinter
 from kiosk.ui.window import KioskWindow
 from tests.gui.conftest import WindowFactory
-from tests.gui.test_kiosk_window import only_row, rate_and_wait, tap
+from tests.gui.test_kiosk_window import only_row, open_health, rate_and_wait, tap
 from tests.helpers.cups import CupsServer, Job, JobState, private_cups
 
 QUEUE = "counter-1"
@@ -392,7 +392,7 @@ def test_staff_see_a_stopped_printer_in_sync_health(
     _tap_print(qtbot, window)
     _finish(window, row)
 
-    window.show_health()
+    open_health(qtbot, window)
 
     assert window.current is window.sync_health
     printer_text = window.sync_health.values["printer"].text()
@@ -412,7 +412,7 @@ def test_a_printer_plugged_in_after_start_is_found_and_prints(
     assert not window.receipt.print_button.isVisible(), "no printer: no button that cannot work"
     assert CITIZEN_FAILED in window.receipt.print_status.text()
     _finish(window, first)
-    window.show_health()
+    open_health(qtbot, window)
     assert window.sync_health.values["printer"].text() == "not connected"
     assert QUEUE in window.sync_health.values["problem"].text()
     window.show_screen("attract")
@@ -420,7 +420,9 @@ def test_a_printer_plugged_in_after_start_is_found_and_prints(
     # IT plugs it in (CUPS gets the queue); the next citizen's receipt prints.
     folder = cups.add_saving_queue(QUEUE)
     rate_and_wait(qtbot, window, 1)
-    tap(window.thanks.done_button)
+    # The receipt screen asks the print system again, off the GUI thread.
+    with qtbot.waitSignal(window.printer_checked, timeout=PRINT_WAIT_MS):
+        tap(window.thanks.done_button)
     assert window.current is window.receipt
     assert window.receipt.print_button.isVisible(), "the receipt screen looked again"
     assert board.last_error() is None
@@ -428,13 +430,13 @@ def test_a_printer_plugged_in_after_start_is_found_and_prints(
     assert window.receipt.print_status.property("role") == "ok"
     job = cups.wait_for_job(QUEUE, JobState.COMPLETED)
     assert _printed(folder, job).qr_codes == [window.receipt.url.text()]
-    window.show_health()
+    open_health(qtbot, window)
     assert window.sync_health.values["printer"].text() == "working"
     assert window.sync_health.values["problem"].text() == "none"
 
 
 def test_staff_see_a_printer_stopped_since_the_last_receipt_and_restarted(
-    cups: CupsServer, kiosk: WindowFactory
+    qtbot: QtBot, cups: CupsServer, kiosk: WindowFactory
 ) -> None:
     """No receipt has failed yet: the staff screen asks CUPS itself, both ways."""
     cups.add_saving_queue(QUEUE)
@@ -442,7 +444,7 @@ def test_staff_see_a_printer_stopped_since_the_last_receipt_and_restarted(
     board = window.parts.board
     cups.disable(QUEUE)
 
-    window.show_health()
+    open_health(qtbot, window)
 
     assert window.sync_health.values["printer"].text().startswith("failing")
     assert STOPPED in window.sync_health.values["problem"].text()
@@ -450,7 +452,7 @@ def test_staff_see_a_printer_stopped_since_the_last_receipt_and_restarted(
     assert window.parts.printer.heartbeat_state() == "error"
 
     cups.enable(QUEUE)  # IT restarts it; staff open the screen again
-    window.show_health()
+    open_health(qtbot, window)
     assert window.sync_health.values["printer"].text() == "working"
     assert window.sync_health.values["problem"].text() == "none"
     assert board.last_error() is None
@@ -471,11 +473,11 @@ def test_a_printer_unplugged_before_the_tap_is_missing_then_found_again(
     assert _printer_fault(window.parts.board) == "printer_missing"
     assert cups.jobs() == []
     _finish(window, row)
-    window.show_health()
+    open_health(qtbot, window)
     assert window.sync_health.values["printer"].text().startswith("not connected")
 
     cups.add_saving_queue(QUEUE)
-    window.show_health()
+    open_health(qtbot, window)
     assert window.sync_health.values["printer"].text() == "working", "no stale problem beside it"
     assert window.sync_health.values["problem"].text() == "none"
     assert window.parts.board.last_error() is None

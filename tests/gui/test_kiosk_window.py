@@ -66,6 +66,12 @@ def rate(window: KioskWindow, rating: int) -> None:
     assert window.current is window.thanks
 
 
+def open_health(qtbot: QtBot, window: KioskWindow) -> None:
+    """Open Sync health and wait for the fresh look for the printer (off the GUI thread)."""
+    with qtbot.waitSignal(window.printer_checked, timeout=WAIT_MS):
+        window.show_health()
+
+
 def print_receipt(qtbot: QtBot, window: KioskWindow) -> None:
     """Tap Print and wait for its outcome (the print system is asked off the GUI thread)."""
     with qtbot.waitSignal(window.print_answered, timeout=WAIT_MS):
@@ -200,7 +206,7 @@ def test_a_missing_printer_is_reported_and_never_blocks_the_citizen(
     assert window.current is window.attract
     assert only_row(window).state is OutboxState.PENDING
     # Staff see it in sync health.
-    window.show_health()
+    open_health(qtbot, window)
     assert window.sync_health.values["printer"].text() == "not connected"
 
 
@@ -403,7 +409,7 @@ def test_a_failing_printer_tells_staff_why_in_sync_health(
     assert window.receipt.print_status.property("role") == "error"
     tap(window.receipt.finish_button)
     assert window.current is window.attract
-    window.show_health()
+    open_health(qtbot, window)
     printer = window.sync_health.values["printer"].text()
     assert printer.startswith("failing")
     assert str(blocked) in printer, "staff see where the receipts could not be saved"

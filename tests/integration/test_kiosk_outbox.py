@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -483,6 +484,30 @@ def test_purge_synced_keeps_synced_rows_30_days_and_never_purges_unsent_or_rejec
 
 
 # --- the file: pragmas, several processes -------------------------------------------------
+
+
+def test_the_screen_waits_less_for_a_lock_than_the_worker(data_dir: Path) -> None:
+    """The app's engine: a transaction begun on the main (GUI) thread waits
+    SCREEN_BUSY_TIMEOUT_S for another process's lock, one on any other thread BUSY_TIMEOUT_S,
+    even on the same pooled connection."""
+    app_engine = database.open_database(data_dir, screen_busy_timeout_s=database.SCREEN_BUSY_TIMEOUT_S)
+
+    def busy_timeout_ms() -> int:
+        with app_engine.begin() as connection:
+            return int(connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+
+    try:
+        seen: list[int] = []
+        for _ in range(2):  # back and forth, so a connection changes hands both ways
+            seen.append(busy_timeout_ms())
+            worker = threading.Thread(target=lambda: seen.append(busy_timeout_ms()))
+            worker.start()
+            worker.join()
+        screen, other = round(database.SCREEN_BUSY_TIMEOUT_S * 1000), round(database.BUSY_TIMEOUT_S * 1000)
+        assert seen == [screen, other, screen, other]
+        assert screen < other
+    finally:
+        app_engine.dispose()
 
 
 def test_pragmas_are_in_force_on_every_connection(engine: Engine, data_dir: Path) -> None:
