@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from kiosk.local_db import catalog_cache, database, identity, local_settings, lo
 from kiosk.services import InvalidInput, KioskServices, NoCatalog
 
 log = logging.getLogger("kiosk.cli")
+# When this kiosk last began an enrollment (the write that proves the data directory works).
+ENROLL_STARTED = "enroll.started_at"
 # Files the kiosk creates are its user's alone (privacy.repair fixes older ones at start-up).
 PRIVATE_UMASK = 0o077
 
@@ -60,17 +63,23 @@ class Context:
                 raise EnvironmentProblem(exc.staff_message) from None
         return self._engine
 
+    def start_logging(self, program: str, what: str) -> None:
+        """Log like the app: `logs/<program>.log` in the data directory. Called by the commands
+        that work on it (not by --help, pin-hash or the self-test, so IT's own workstation gets
+        no kiosk data directory from them). The app's stderr is its console; a command's is its
+        user's, who reads only the problems there."""
+        logs.configure(
+            self.data_dir,
+            self.settings().log_level,
+            program=program,
+            stderr_level=None if program == "kiosk" else "WARNING",
+        )
+        log.info("gea-kiosk %s: %s", __version__, what)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-
-def _log_program(command: str | None, selftest: bool) -> str | None:
-    """Which log file a command writes (None: it does not touch the kiosk's data directory)."""
-    if selftest or command not in (None, "demo", "screenshots"):
-        return "sync" if command == "sync" else "cli"
-    return "kiosk" if command is None else None
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,18 +105,6 @@ def main(ctx: click.Context, config_path: Path | None, windowed: bool, selftest:
     ctx.obj = Context(config_path)
     ctx.call_on_close(ctx.obj.close)
     settings = ctx.obj.settings()  # a broken kiosk.toml is reported by every command, before it acts
-    program = _log_program(ctx.invoked_subcommand, selftest)
-    if program is not None:
-        # The app's own messages are its console; a command's are for its user, who reads
-        # only the problems on stderr.
-        logs.configure(
-            ctx.obj.data_dir,
-            settings.log_level,
-            program=program,
-            stderr_level=None if program == "kiosk" else "WARNING",
-        )
-        what = ctx.invoked_subcommand or ("--selftest" if selftest else "the app")
-        log.info("gea-kiosk %s: %s", __version__, what)
     if selftest:
         from kiosk.ui import selftest as checks
 
@@ -118,6 +115,7 @@ def main(ctx: click.Context, config_path: Path | None, windowed: bool, selftest:
         from kiosk.ui import app
 
         _need_screen()
+        ctx.obj.start_logging("kiosk", "the app")
         try:
             raise SystemExit(app.run(ctx.obj.data_dir, settings, windowed=windowed))
         except faults.StorageFault as exc:
@@ -228,8 +226,15 @@ def enroll_command(ctx: Context, server_url: str, code: str) -> None:
 
     settings = ctx.settings()
     staff_pin = _read_pin()
+    ctx.start_logging("cli", "enroll")
     engine = ctx.engine()
     previous = identity.load(engine)
+    try:
+        # A one-time code is spent by the server's answer: make sure first that this kiosk
+        # can write what it gets (a full disk, a stuck database say so now, code unspent).
+        local_settings.set_value(engine, ENROLL_STARTED, datetime.now(UTC).isoformat())
+    except faults.StorageFault as exc:
+        raise EnvironmentProblem(f"Not enrolled: {exc.staff_message}") from None
     log.info("enrolling with %s", server_url)
     try:
         enrolled = sync_client.enroll(
@@ -247,16 +252,24 @@ def enroll_command(ctx: Context, server_url: str, code: str) -> None:
             f"{enrolled.device_code} would strand them. Ask IT for a code for the same device: "
             f"gea-server devices reenroll {previous.device_code}"
         )
-    identity.save(
-        engine,
-        ctx.data_dir,
-        identity.Identity(
-            enrolled.device_code, enrolled.entity_id, server_url.rstrip("/"), enrolled.public_base_url
-        ),
-        enrolled.device_token,
-    )
-    local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, pin.hash_pin(staff_pin))
-    sync_health.clear_not_authorized(engine)
+    try:
+        identity.save(
+            engine,
+            ctx.data_dir,
+            identity.Identity(
+                enrolled.device_code, enrolled.entity_id, server_url.rstrip("/"), enrolled.public_base_url
+            ),
+            enrolled.device_token,
+        )
+        local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, pin.hash_pin(staff_pin))
+        sync_health.clear_not_authorized(engine)
+    except faults.StorageFault as exc:
+        log.error("enrolled as %s, but it could not be saved: %s", enrolled.device_code, exc.code)
+        raise EnvironmentProblem(
+            f"The server enrolled this kiosk as {enrolled.device_code}, but it could not be saved here: "
+            f"{exc.staff_message} Once that is fixed, ask IT for a new code: gea-server devices reenroll "
+            f"{enrolled.device_code}"
+        ) from None
     log.info("enrolled as %s for %s", enrolled.device_code, enrolled.entity_id)
     click.echo(f"Enrolled as {enrolled.device_code} for {enrolled.entity_id}.")
     # The catalog is fetched here, whether or not the kiosk app runs beside this command, so
@@ -270,7 +283,8 @@ def enroll_command(ctx: Context, server_url: str, code: str) -> None:
             verify=bootstrap.tls_verify(settings),
         ) as client:
             fetched = client.catalog()
-        assert fetched is not None  # no If-None-Match was sent, so no 304
+        if fetched is None:  # a 304, though no If-None-Match was sent: a proxy's doing
+            raise sync_errors.RetryLater("the server answered 304 Not Modified to a first request")
         etag, body = fetched
         catalog_cache.store(engine, body, etag)
         log.info("catalog downloaded: %d services", len(body.get("services", [])))
@@ -278,6 +292,8 @@ def enroll_command(ctx: Context, server_url: str, code: str) -> None:
     except sync_errors.SyncError as exc:
         log.warning("catalog not downloaded: %s", type(exc).__name__)
         click.echo(f"The catalog could not be downloaded yet ({exc.message}); it will be when online.")
+    except faults.StorageFault as exc:
+        click.echo(f"The catalog could not be saved yet ({exc.staff_message}); it will be when online.")
 
 
 @main.command("sync")
@@ -298,6 +314,7 @@ def sync_command(ctx: Context, mode: str | None) -> None:
     if mode is None:
         raise click.UsageError("say --once or --watch")
     settings = ctx.settings()
+    ctx.start_logging("sync", f"sync --{mode}")
     try:
         with bootstrap.sync_session(ctx.engine(), ctx.data_dir, settings) as session:
             recovered = session.recovered
@@ -351,6 +368,7 @@ def status_command(ctx: Context, as_json: bool) -> None:
     """The queue by state and the sync health."""
     from kiosk import health
 
+    ctx.start_logging("cli", "status")
     engine = ctx.engine()
     report = health.report(engine, ctx.data_dir)
     if as_json:
@@ -390,6 +408,7 @@ def submit_command(
     ctx: Context, service_id: str, rating: int, grievance: bool, text: str | None, channel: str, as_json: bool
 ) -> None:
     """Queue a finished submission (paper feedback cards, IT smoke tests); prints its reference."""
+    ctx.start_logging("cli", "submit")
     services = KioskServices(ctx.engine())
     try:
         submission = services.submit_card(service_id, rating, grievance=grievance, text=text, channel=channel)

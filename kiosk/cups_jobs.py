@@ -61,6 +61,22 @@ class _CupsJob(ctypes.Structure):
     ]
 
 
+class _CupsOption(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("value", ctypes.c_char_p)]
+
+
+class _CupsDest(ctypes.Structure):
+    """cups_dest_t (cups/cups.h)."""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("instance", ctypes.c_char_p),
+        ("is_default", ctypes.c_int),
+        ("num_options", ctypes.c_int),
+        ("options", ctypes.POINTER(_CupsOption)),
+    ]
+
+
 @functools.cache
 def _libcups() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("cups")
@@ -81,6 +97,11 @@ def _libcups() -> ctypes.CDLL | None:
     lib.cupsFreeJobs.argtypes = [ctypes.c_int, ctypes.POINTER(_CupsJob)]
     lib.cupsCancelJob2.restype = ctypes.c_int
     lib.cupsCancelJob2.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
+    lib.cupsGetNamedDest.restype = ctypes.POINTER(_CupsDest)
+    lib.cupsGetNamedDest.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    lib.cupsGetOption.restype = ctypes.c_char_p
+    lib.cupsGetOption.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_CupsOption)]
+    lib.cupsFreeDests.argtypes = [ctypes.c_int, ctypes.POINTER(_CupsDest)]
     return lib
 
 
@@ -88,15 +109,39 @@ def available() -> bool:
     return _libcups() is not None
 
 
+def queue(printer: str) -> str:
+    """The CUPS queue of a printer as Qt names it: "receipt/80mm" is the instance "80mm" (saved
+    options) of the queue "receipt", and jobs belong to the queue."""
+    return printer.split("/", 1)[0]
+
+
+def accepting(printer: str) -> bool | None:
+    """Whether the printer's queue takes new jobs (False after `cupsreject`); None when CUPS
+    cannot say."""
+    lib = _libcups()
+    if lib is None:
+        return None
+    name, _, instance = printer.partition("/")
+    dest = lib.cupsGetNamedDest(None, name.encode(), instance.encode() if instance else None)
+    if not dest:
+        return None
+    try:
+        value = lib.cupsGetOption(b"printer-is-accepting-jobs", dest[0].num_options, dest[0].options)
+    finally:
+        lib.cupsFreeDests(1, dest)
+    return None if value is None else value.decode() == "true"
+
+
 def jobs(printer: str) -> list[Job]:
-    """Every job CUPS remembers for `printer`, oldest first (the default server: CUPS_SERVER
-    or the system's, as Qt uses it on this thread). Empty when CUPS cannot be asked."""
+    """Every job CUPS remembers for `printer`'s queue, oldest first (the default server:
+    CUPS_SERVER or the system's, as Qt uses it on this thread). Empty when CUPS cannot be
+    asked."""
     lib = _libcups()
     if lib is None:
         return []
     array = ctypes.POINTER(_CupsJob)()
     # A NULL connection is libcups' default one for this thread.
-    count = lib.cupsGetJobs2(None, ctypes.byref(array), printer.encode(), 0, CUPS_WHICHJOBS_ALL)
+    count = lib.cupsGetJobs2(None, ctypes.byref(array), queue(printer).encode(), 0, CUPS_WHICHJOBS_ALL)
     try:
         found = []
         for i in range(max(count, 0)):
@@ -130,4 +175,4 @@ def cancel(printer: str, job_id: int) -> bool:
     if lib is None:
         return False
     # IPP status "successful-ok" and its siblings are below 0x0100.
-    return bool(lib.cupsCancelJob2(None, printer.encode(), job_id, 0) < 0x0100)
+    return bool(lib.cupsCancelJob2(None, queue(printer).encode(), job_id, 0) < 0x0100)

@@ -10,6 +10,7 @@ from typing import Any, Final
 from sqlalchemy import Engine
 
 from kiosk.local_db import identity, outbox, sync_health
+from kiosk.sync.worker import SyncState
 
 # What `phase` can answer, in the order it decides.
 PHASES: Final = (
@@ -48,10 +49,14 @@ def waiting(counts: dict[str, int]) -> int:
     return counts.get("open", 0) + counts.get("pending", 0) + counts.get("sending", 0)
 
 
-def phase(report: dict[str, Any], live: str | None = None, problem: str | None = None) -> str:
+def phase(
+    report: dict[str, Any], live: str | None = None, problem: str | None = None, *, answered: bool = True
+) -> str:
     """One of PHASES. `live` is the running worker's own phase when this process syncs (it
     speaks first, being newest); without one, the stored health (another process's, or the
-    last run's) decides. `problem`: why no worker can start although the kiosk is enrolled."""
+    last run's) decides. `answered`: the live worker has had an answer from the server since
+    it started (until then, what was stored before is no news: "connecting"). `problem`: why
+    no worker can start although the kiosk is enrolled."""
     if not report.get("device_code") or not report.get("token_present", True):
         return "not_enrolled"
     if problem:
@@ -60,8 +65,44 @@ def phase(report: dict[str, Any], live: str | None = None, problem: str | None =
         return "not_authorized"
     if live == "offline" or (live is None and report.get("offline_since")):
         return "offline"
+    if live is not None and not answered:
+        return "connecting"
     if live == "syncing":
         return "syncing"
     if report.get("last_success_at"):
         return "online"
     return "connecting"
+
+
+def for_staff(
+    report: dict[str, Any],
+    *,
+    worker: str,
+    sync_problem: str | None,
+    live: SyncState | None,
+    printer: str,
+    printer_problem: str | None,
+    problem: str | None,
+) -> dict[str, Any]:
+    """The staff screen's report: `report` (this module's) with what only the running app
+    knows: where the worker runs (`worker`: running, elsewhere, none), why it cannot
+    (`sync_problem`), the live worker's state, the printer's state and problem, and the
+    kiosk's current local problem. The phase is decided here, once."""
+    shown = dict(report)
+    if live is not None and live.offline_since is not None:
+        # The worker knows since when a moment before its observer has stored it.
+        shown["offline_since"] = live.offline_since.isoformat()
+    shown.update(
+        worker=worker,
+        sync_problem=sync_problem,
+        printer=printer,
+        printer_problem=printer_problem,
+        problem=problem,
+    )
+    shown["phase"] = phase(
+        shown,
+        live.phase.value if live is not None else None,
+        sync_problem,
+        answered=live is None or live.last_success_at is not None,
+    )
+    return shown

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from kiosk import catalog as catalog_cache
+from kiosk import catalog as catalogs
 from kiosk.local_db import outbox
 from kiosk.local_db.outbox import NotEnrolled
 from kiosk.sync.errors import SyncError
@@ -183,15 +183,15 @@ class KioskServices:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def catalog(self) -> catalog_cache.Catalog:
-        found = catalog_cache.load(self.engine)
+    def catalog(self) -> catalogs.Catalog:
+        found = catalogs.load(self.engine)
         if found is None:
             raise NoCatalog(
                 "The kiosk has no catalog yet: connect it to the network and run gea-kiosk sync --once."
             )
         return found
 
-    def _service(self, service_id: str) -> catalog_cache.Service:
+    def _service(self, service_id: str) -> catalogs.Service:
         service = self.catalog().services.get(service_id)
         if service is None:
             raise InvalidInput(f"service {service_id} is not in this kiosk's catalog")

@@ -1,12 +1,16 @@
 """The staff PIN check with a lockout that grows after repeated failures (ARCHITECTURE 7).
 
 Failures are kept in the kiosk's database, so restarting the app (or pulling the plug) does
-not give someone guessing at the counter a fresh set of tries.
+not give someone guessing at the counter a fresh set of tries. They are also kept in memory:
+while the disk refuses to write (full, or held by a stuck process) a mistake still counts
+towards the lockout, so a fault never opens the door to unlimited guesses. Checks run one at
+a time (the screen checks on a thread), so no mistake is lost to a race.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,26 +65,49 @@ class StaffGate:
         self._engine = engine
         self._configured_hash = configured_hash
         self._clock = clock
+        self._checking = threading.Lock()
+        # (failures, locked until) as this process knows them, kept even when the disk is not.
+        self._remembered: tuple[int, float] = (0, 0.0)
 
     def pin_hash(self) -> str | None:
         """kiosk.toml's pin_hash wins over the one `gea-kiosk enroll` stored."""
-        stored = local_settings.get_value(self._engine, local_settings.STAFF_PIN_HASH)
-        return self._configured_hash or stored or None
+        if self._configured_hash:
+            return self._configured_hash
+        return local_settings.get_value(self._engine, local_settings.STAFF_PIN_HASH) or None
 
     def locked_for(self) -> float:
-        until = float(local_settings.get_value(self._engine, _LOCKED_UNTIL) or 0)
+        failures, until = self._counts()
         # Never longer than the lockout itself, even if the wall clock was set back since.
-        return min(max(0.0, until - self._clock()), lockout_after(self.failures()))
+        return min(max(0.0, until - self._clock()), lockout_after(failures))
 
     def failures(self) -> int:
-        return int(local_settings.get_value(self._engine, _FAILURES) or 0)
+        return self._counts()[0]
+
+    def _counts(self) -> tuple[int, float]:
+        """The stored count and lockout, or what this process remembers if more (or if the
+        database cannot be read)."""
+        try:
+            stored = (
+                int(local_settings.get_value(self._engine, _FAILURES) or 0),
+                float(local_settings.get_value(self._engine, _LOCKED_UNTIL) or 0),
+            )
+        except faults.StorageFault:
+            stored = (0, 0.0)
+        return max(stored[0], self._remembered[0]), max(stored[1], self._remembered[1])
 
     def reset(self) -> None:
         """Forget past mistakes (a right PIN does this; so do the screenshots)."""
+        self._remembered = (0, 0.0)
         local_settings.set_value(self._engine, _FAILURES, "0")
         local_settings.set_value(self._engine, _LOCKED_UNTIL, "0")
 
     def try_pin(self, entered: str) -> Attempt:
+        """Check a PIN. Raises NoPinSet (or UnreadablePinHash) when none can open, and a
+        StorageFault when a mistake cannot be written: it is still counted in memory."""
+        with self._checking:
+            return self._try(entered)
+
+    def _try(self, entered: str) -> Attempt:
         stored = self.pin_hash()
         if stored is None:
             raise NoPinSet(
@@ -115,6 +142,7 @@ class StaffGate:
             return Attempt(True, 0.0, 0)
         failures = self.failures() + 1
         wait = lockout_after(failures)
+        self._remembered = (failures, self._clock() + wait)  # counts even if the disk refuses
         local_settings.set_value(self._engine, _FAILURES, str(failures))
-        local_settings.set_value(self._engine, _LOCKED_UNTIL, str(self._clock() + wait))
+        local_settings.set_value(self._engine, _LOCKED_UNTIL, str(self._remembered[1]))
         return Attempt(False, wait, failures)

@@ -218,6 +218,9 @@ SPANISH: dict[str, str | tuple[str, str]] = {
     "Next": "Siguiente",
     "Log grievance": "Registrar queja",
     "Printing…": "Imprimiendo…",
+    "The grievance is logged as %1, but its receipt cannot be shown now. %2": (
+        "La queja quedó registrada como %1, pero su comprobante no se puede mostrar ahora. %2"
+    ),
     "The printer %1 has stopped (out of paper, jammed or switched off). Check it; IT may have "
     "to restart its queue. Then reprint the receipt.": (
         "La impresora %1 se ha detenido (sin papel, atascada o apagada). Revísela; puede que "

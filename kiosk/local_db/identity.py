@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from kiosk import faults
 from kiosk.local_db import database
 from kiosk.local_db.models import DeviceIdentity
 
@@ -27,8 +28,13 @@ class Identity:
 
 def save(engine: Engine, data_dir: Path, identity: Identity, token: str) -> None:
     """Store the identity and the token. The token is written first and atomically, so a
-    crash never leaves an identity without its token or half a token."""
-    write_token(data_dir, token)
+    crash never leaves an identity without its token or half a token. A StorageFault when
+    the disk or the folder is in the way."""
+    try:
+        write_token(data_dir, token)
+    except OSError as exc:
+        faults.raise_as_storage_fault(exc, data_dir)
+        raise
     with Session(engine) as session, session.begin():
         row = session.get(DeviceIdentity, 1) or DeviceIdentity(id=1)
         row.device_code = identity.device_code

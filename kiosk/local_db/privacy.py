@@ -1,6 +1,10 @@
 """The data directory holds citizens' words, the device token and logs: only the kiosk's own
 user may read it. The folder is 0700 and every file in it 0600, set when each is created and
-repaired at every start-up (a copy restored from a backup, a file an editor re-created)."""
+repaired at every start-up (a copy restored from a backup, a file an editor re-created).
+
+POSIX modes only: on Windows a file's mode bits do not say who may read it (its ACL does,
+and the installer gives the data folder to the kiosk's account), so nothing is checked or
+changed there."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ _OTHERS: Final = 0o077
 def make_private_dir(directory: Path) -> None:
     """Create `directory` (and its parents) if missing; the directory itself ends 0700."""
     directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    if stat.S_IMODE(directory.stat().st_mode) != DIR_MODE:
+    if os.name == "posix" and stat.S_IMODE(directory.stat().st_mode) != DIR_MODE:
         os.chmod(directory, DIR_MODE)
 
 
@@ -36,7 +40,8 @@ def too_wide(directory: Path) -> list[Path]:
     """Paths in the data directory (itself included) that another account may read or enter."""
     found = []
     for path in _own_tree(directory):
-        if stat.S_IMODE(path.lstat().st_mode) & _OTHERS:
+        mode = _mode(path)
+        if mode is not None and stat.S_IMODE(mode) & _OTHERS:
             found.append(path)
     return found
 
@@ -46,16 +51,30 @@ def repair(directory: Path) -> list[Path]:
     returns what was changed. Symbolic links are left alone (their target is not ours)."""
     changed = []
     for path in _own_tree(directory):
-        mode = path.lstat().st_mode
+        mode = _mode(path)
+        if mode is None:
+            continue
         wanted = DIR_MODE if stat.S_ISDIR(mode) else FILE_MODE
         if stat.S_IMODE(mode) != wanted:
-            os.chmod(path, wanted)
+            try:
+                os.chmod(path, wanted)
+            except FileNotFoundError:
+                continue
             changed.append(path)
     return changed
 
 
+def _mode(path: Path) -> int | None:
+    """None for a file gone since the folder was listed (SQLite's -wal and -shm when another
+    process closes the database, a log being rotated, a receipt's .part renamed)."""
+    try:
+        return path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+
+
 def _own_tree(directory: Path) -> list[Path]:
-    if not directory.is_dir():
+    if os.name != "posix" or not directory.is_dir():
         return []
     paths = [directory]
     for root, folders, files in os.walk(directory):

@@ -56,10 +56,8 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 class CrashGuard(QObject):
     """Install with `install()`, remove with `uninstall()` (tests do; the app keeps it)."""
 
-    # Where it happened ("the GUI thread"); emitted on the GUI thread.
+    # Where it happened ("MainThread"); emitted on the GUI thread.
     crashed = Signal(str)
-    # Too many errors too fast; the guard has asked the event loop to end.
-    gave_up = Signal(int)
 
     def __init__(
         self,
@@ -148,7 +146,6 @@ class CrashGuard(QObject):
             app = QApplication.instance()
             if app is not None:
                 app.exit(EXIT_CRASHED)  # thread-safe: posts to the GUI thread's event loop
-            self.gave_up.emit(EXIT_CRASHED)
 
 
 def _qt_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:

@@ -3,6 +3,8 @@ English for logs and the fleet view)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QCoreApplication
 
 from kiosk import faults
@@ -29,3 +31,18 @@ def staff_text(fault: faults.LocalFault) -> str:
         )
     # Printer faults carry a message already written for staff in their language.
     return fault.staff_message
+
+
+_BY_CODE: dict[str, Callable[[], faults.StorageFault]] = {
+    faults.DiskFull.code: faults.DiskFull,
+    faults.DatabaseBusy.code: faults.DatabaseBusy,
+    faults.DataDirNotWritable.code: faults.DataDirNotWritable,
+}
+
+
+def staff_text_for(code: str, message: str) -> str:
+    """A fault the board remembers by its code and English message: staff's words for the
+    storage faults, the message itself for the others (printers speak the kiosk's language
+    already; a crash's line is for IT)."""
+    kind = _BY_CODE.get(code)
+    return staff_text(kind()) if kind is not None else message

@@ -487,8 +487,12 @@ class ReceiptPrinter:
         while True:
             job = cups_jobs.find(name, title, before)
             if job is None:
-                # The job is created before Qt's end() returns: none means CUPS refused it
-                # (a queue that rejects jobs, or one deleted a moment ago).
+                # The job is created before Qt's end() returns. None: CUPS refused it (a queue
+                # that rejects jobs), or it printed at once and a server that keeps no job
+                # history (PreserveJobHistory No) forgot it already.
+                if cups_jobs.accepting(name):
+                    log.info("receipt %s printed on %s (its job is not kept)", reference_code, name)
+                    return printing
                 log.warning("printer %s took no job for receipt %s", name, reference_code)
                 return PrintOutcome(False, self._refused_message())
             if job.state is cups_jobs.JobState.COMPLETED:

@@ -30,7 +30,7 @@ from kiosk.staff_gate import Attempt, NoPinSet, StaffGate
 from kiosk.sync.keeper import KeeperState, SyncKeeper, Where
 from kiosk.sync.worker import SyncState
 from kiosk.ui import parts, resources
-from kiosk.ui.fault_text import staff_text
+from kiosk.ui.fault_text import staff_text, staff_text_for
 from kiosk.ui.i18n import LANGUAGES, LanguageSwitch
 from kiosk.ui.printing import PrintOutcome, ReceiptPrinter
 from kiosk.ui.screens.attract import AttractScreen
@@ -553,9 +553,16 @@ class KioskWindow(QWidget):
         try:
             receipt = citizen_flow.receipt_for(self.parts.services, submission.reference_code)
         except faults.LocalFault as exc:
-            # The grievance is saved; only its receipt cannot be read back now.
+            # The grievance is saved; only its receipt cannot be read back now. The form starts
+            # afresh and says so, so staff do not log it a second time.
             log.warning("no receipt for %s: %s", submission.reference_code, exc.code)
-            receipt = None
+            self.walk_in.entered()
+            self.walk_in.show_error(
+                self.tr("The grievance is logged as %1, but its receipt cannot be shown now. %2")
+                .replace("%1", submission.reference_code)
+                .replace("%2", staff_text(exc))
+            )
+            return
         self._after_receipt = "staff_home"
         if receipt is not None:
             self.show_receipt(receipt)
@@ -628,7 +635,6 @@ class KioskWindow(QWidget):
                 for r in self.parts.services.rejected()
             ]
             live_state = worker.state if worker is not None and where.where is Where.RUNNING else None
-            live = live_state.phase.value if live_state is not None else None
         except faults.LocalFault as exc:
             # Without the database there is little to show, but staff must read why.
             log.warning("sync health not read: %s", exc.code)
@@ -641,19 +647,20 @@ class KioskWindow(QWidget):
                 }
             )
             return
-        if live_state is not None and live_state.offline_since is not None:
-            # The worker knows since when before its HealthRecorder has stored it.
-            report["offline_since"] = live_state.offline_since.isoformat()
-        report["worker"] = where.where.value
-        report["sync_problem"] = where.problem
         printer = self.parts.printer
         printer_state = printer.state()
-        report["printer"] = "pdf" if printer_state == "ok" and printer.saves_pdf else printer_state
-        report["printer_problem"] = printer.last_problem
         current = self.parts.board.current()
-        report["problem"] = current.message if current is not None else None
-        report["phase"] = health.phase(report, live, where.problem)
-        self.sync_health.show_report(report)
+        self.sync_health.show_report(
+            health.for_staff(
+                report,
+                worker=where.where.value,
+                sync_problem=where.problem,
+                live=live_state,
+                printer="pdf" if printer_state == "ok" and printer.saves_pdf else printer_state,
+                printer_problem=printer.last_problem,
+                problem=None if current is None else staff_text_for(current.code, current.message),
+            )
+        )
 
     def _on_sync_state(self, state: object) -> None:
         if not isinstance(state, SyncState | KeeperState):

@@ -151,17 +151,17 @@
 <context>
     <name>Faults</name>
     <message>
-        <location filename="../../kiosk/ui/fault_text.py" line="13" />
+        <location filename="../../kiosk/ui/fault_text.py" line="15" />
         <source>The kiosk's disk is full, so nothing new can be saved. Everything saved before is safe. Ask IT to free space on this kiosk.</source>
         <translation>El disco del quiosco está lleno y no se puede guardar nada nuevo. Todo lo guardado antes está a salvo. Pida a informática que libere espacio en este quiosco.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/fault_text.py" line="19" />
+        <location filename="../../kiosk/ui/fault_text.py" line="21" />
         <source>The kiosk's database is busy. Try again in a moment; if this keeps happening, ask IT to look for a stuck gea-kiosk command.</source>
         <translation>La base de datos del quiosco está ocupada. Inténtelo de nuevo en un momento; si sigue ocurriendo, pida a informática que busque un comando gea-kiosk bloqueado.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/fault_text.py" line="25" />
+        <location filename="../../kiosk/ui/fault_text.py" line="27" />
         <source>The kiosk cannot write to its data folder. Ask IT to make it writable again (or to repair the disk).</source>
         <translation>El quiosco no puede escribir en su carpeta de datos. Pida a informática que vuelva a permitir la escritura (o que repare el disco).</translation>
     </message>
@@ -169,23 +169,28 @@
 <context>
     <name>KioskWindow</name>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="335" />
+        <location filename="../../kiosk/ui/window.py" line="348" />
         <source>Sorry, this kiosk cannot take ratings now. Please ask staff.</source>
         <translation>Lo sentimos, este quiosco no puede recibir valoraciones ahora. Pregunte al personal.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="363" />
+        <location filename="../../kiosk/ui/window.py" line="376" />
         <source>Sorry, this could not be saved. Please ask staff for help.</source>
         <translation>Lo sentimos, no se pudo guardar. Por favor, pida ayuda al personal.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="642" />
+        <location filename="../../kiosk/ui/window.py" line="561" />
+        <source>The grievance is logged as %1, but its receipt cannot be shown now. %2</source>
+        <translation>La queja quedó registrada como %1, pero su comprobante no se puede mostrar ahora. %2</translation>
+    </message>
+    <message>
+        <location filename="../../kiosk/ui/window.py" line="698" />
         <source>Citizen feedback</source>
         <translation>Opinión ciudadana</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/window.py" line="644" />
-        <location filename="../../kiosk/ui/window.py" line="645" />
+        <location filename="../../kiosk/ui/window.py" line="700" />
+        <location filename="../../kiosk/ui/window.py" line="701" />
         <source>Staff</source>
         <translation>Personal</translation>
     </message>
@@ -492,7 +497,7 @@
         <translation>La impresora %1 no está conectada. Revise su cable y alimentación, o pida a informática que revise el nombre de la impresora en kiosk.toml.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="522" />
+        <location filename="../../kiosk/ui/printing.py" line="526" />
         <source>The printer did not take the receipt. Check its paper and power, then reprint it.</source>
         <translation>La impresora no aceptó el comprobante. Revise el papel y la alimentación, y vuelva a imprimirlo.</translation>
     </message>
@@ -502,17 +507,17 @@
         <translation>El comprobante se está imprimiendo.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="527" />
+        <location filename="../../kiosk/ui/printing.py" line="531" />
         <source>The printer %1 has stopped (out of paper, jammed or switched off). Check it; IT may have to restart its queue. Then reprint the receipt.</source>
         <translation>La impresora %1 se ha detenido (sin papel, atascada o apagada). Revísela; puede que informática tenga que reiniciar su cola. Luego vuelva a imprimir el comprobante.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="559" />
+        <location filename="../../kiosk/ui/printing.py" line="563" />
         <source>The receipt was saved as %1.</source>
         <translation>El comprobante se guardó como %1.</translation>
     </message>
     <message>
-        <location filename="../../kiosk/ui/printing.py" line="565" />
+        <location filename="../../kiosk/ui/printing.py" line="569" />
         <source>Receipts cannot be saved in %1 (%2). Ask IT to check the folder in kiosk.toml.</source>
         <translation>No se pueden guardar comprobantes en %1 (%2). Pida a informática que revise la carpeta en kiosk.toml.</translation>
     </message>

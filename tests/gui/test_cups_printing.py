@@ -226,6 +226,19 @@ def test_a_queue_that_rejects_jobs_is_a_failure(cups: CupsServer) -> None:
 
 
 @pytest.mark.usefixtures("kiosk_font")
+def test_cups_says_whether_a_queue_takes_jobs_and_jobs_belong_to_the_queue(cups: CupsServer) -> None:
+    """What the kiosk asks libcups itself: a queue taking jobs or not (a job that vanished at
+    once printed, or was refused), and an instance ("queue/options") shares its queue's jobs."""
+    cups.add_saving_queue(QUEUE)
+    assert cups_jobs.accepting(QUEUE) is True
+    assert cups_jobs.accepting(f"{QUEUE}/80mm") is True
+    cups.reject(QUEUE)
+    assert cups_jobs.accepting(QUEUE) is False
+    assert cups_jobs.accepting("no-such-printer") is None
+    assert cups_jobs.queue(f"{QUEUE}/80mm") == QUEUE
+    assert cups_jobs.jobs(f"{QUEUE}/80mm") == cups_jobs.jobs(QUEUE)
+
+
 def test_a_printer_cups_does_not_know_is_missing_until_it_is_added(cups: CupsServer) -> None:
     cups.add_saving_queue("another-counter")
     board = faults.FaultBoard()

@@ -215,6 +215,15 @@ def selftest(data_dir: Path, **env: str) -> tuple[int, dict[str, tuple[str, str]
     return result.returncode, checks
 
 
+def test_version_is_the_kiosks_own(tmp_path: Path) -> None:
+    """--version, the self-test and every heartbeat (tests/integration/test_kiosk_enrollment_live.py)
+    say the same version: kiosk.__version__."""
+    result = kiosk(tmp_path / "kiosk", "--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"gea-kiosk, version {kiosk_package.__version__}"
+    assert not (tmp_path / "kiosk").exists(), "--version touches no data directory"
+
+
 def test_selftest_on_a_new_kiosk_says_what_is_left_to_do(tmp_path: Path) -> None:
     code, checks = selftest(tmp_path / "kiosk")
     assert code == 0, checks

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from kiosk import faults
-from kiosk.local_db import catalog_cache, identity, outbox
+from kiosk.local_db import catalog_cache, database, identity, outbox
 from kiosk.local_db.database import open_database
 from kiosk.local_db.models import OutboxItem, OutboxState
 from kiosk.sync.client import SyncClient, enroll, open_client
@@ -435,6 +436,39 @@ def test_the_kiosks_last_error_reaches_the_fleet_view_and_clears(
         "SELECT last_error_code FROM kiosk_devices WHERE device_code = %s", (kiosk.device.device_code,)
     ).fetchone()
     assert cleared == (None,)
+
+
+def test_a_real_local_fault_travels_with_the_heartbeat_until_a_write_succeeds(
+    kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn
+) -> None:
+    """Not a board filled by hand: a second process's connection holds the SQLite write lock,
+    a write of this kiosk fails after its busy timeout, and the next heartbeat tells the
+    server; once a write commits again, the heartbeat after clears it."""
+    board = faults.FaultBoard()
+    engine = open_database(kiosk.data_dir, busy_timeout_s=0.2)
+    database.report_faults(engine, board)
+    worker = make_worker(last_error=board.last_error)
+    holder = sqlite3.connect(database.database_path(kiosk.data_dir), isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(faults.DatabaseBusy):
+            outbox.enqueue(engine, payload())
+        worker.send_heartbeat()  # it only reads: WAL readers are not held up by the lock
+        holder.execute("ROLLBACK")
+
+        def reported() -> tuple[object, ...] | None:
+            return conn.execute(
+                "SELECT last_error_code, last_error_at IS NOT NULL FROM kiosk_devices WHERE device_code = %s",
+                (kiosk.device.device_code,),
+            ).fetchone()
+
+        assert reported() == ("database_busy", True)
+        outbox.enqueue(engine, payload())  # the lock is free: a write commits
+        worker.send_heartbeat()
+        assert reported() == (None, False)
+    finally:
+        holder.close()
+        engine.dispose()
 
 
 def test_status_and_ticket_look_ups(kiosk: Kiosk, make_worker: WorkerFactory) -> None:

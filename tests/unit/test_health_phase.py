@@ -45,3 +45,13 @@ def test_waiting_is_everything_not_yet_delivered() -> None:
     counts = {"open": 1, "pending": 20, "sending": 100, "synced": 5_000, "rejected": 3}
     assert health.waiting(counts) == 121
     assert health.waiting({}) == 0
+
+
+@pytest.mark.parametrize("live", ["idle", "syncing"])
+def test_a_worker_with_no_answer_yet_is_connecting_whatever_was_stored(live: str) -> None:
+    """Just started, or just re-authorized: what an earlier run stored is no news until the
+    server has answered this worker."""
+    assert health.phase(SYNCED_ONCE, live, answered=False) == "connecting"
+    refused = {**SYNCED_ONCE, "authorized": False}
+    assert health.phase(refused, "not_authorized", answered=False) == "not_authorized"
+    assert health.phase(SYNCED_ONCE, "offline", answered=False) == "offline"
