@@ -225,8 +225,8 @@ class SyncKeeper(threading.Thread):
             else:
                 if self._worker is not None:
                     log.error("the sync worker had stopped; starting a new one")
-                    self._stop_worker()
-                self._start_worker(current)
+                if self._stop_worker():
+                    self._start_worker(current)
             self._first_check = False
             return self._state
 
@@ -261,8 +261,8 @@ class SyncKeeper(threading.Thread):
             current.server_url,
             previous.device_code,
         )
-        self._stop_worker()
-        self._start_worker(current)
+        if self._stop_worker():
+            self._start_worker(current)
 
     def _start_worker(self, enrollment: _Enrollment) -> None:
         try:
@@ -321,18 +321,20 @@ class SyncKeeper(threading.Thread):
             raise
         return True
 
-    def _stop_worker(self) -> None:
+    def _stop_worker(self) -> bool:
+        """Stop the worker and let the lock go; False if it would not stop."""
         worker, client = self._worker, self._client
         if worker is not None and not worker.stop(STOP_TIMEOUT_S):
             # Its request is still in flight: keep its client and the lock, so no second
             # worker (here or in another process) sends the same rows meanwhile. The next
             # check tries again.
             log.error("the sync worker did not stop in %.0f s; keeping the lock", STOP_TIMEOUT_S)
-            return
+            return False
         self._worker = self._client = None
         if client is not None:
             client.close()
         self._release_lock()
+        return True
 
     def _release_lock(self) -> None:
         if self._held is not None:
