@@ -39,6 +39,7 @@ class JobState(enum.IntEnum):
 @dataclass(frozen=True)
 class Job:
     id: int
+    printer: str  # the queue it was sent to
     title: str
     state: JobState
 
@@ -78,7 +79,8 @@ class _CupsDest(ctypes.Structure):
 
 
 @functools.cache
-def _libcups() -> ctypes.CDLL | None:
+def libcups() -> ctypes.CDLL | None:
+    """libcups with the calls used here bound, or None where there is none (Windows)."""
     name = ctypes.util.find_library("cups")
     if name is None:
         return None
@@ -106,7 +108,7 @@ def _libcups() -> ctypes.CDLL | None:
 
 
 def available() -> bool:
-    return _libcups() is not None
+    return libcups() is not None
 
 
 def queue(printer: str) -> str:
@@ -118,7 +120,7 @@ def queue(printer: str) -> str:
 def accepting(printer: str) -> bool | None:
     """Whether the printer's queue takes new jobs (False after `cupsreject`); None when CUPS
     cannot say."""
-    lib = _libcups()
+    lib = libcups()
     if lib is None:
         return None
     name, _, instance = printer.partition("/")
@@ -132,16 +134,17 @@ def accepting(printer: str) -> bool | None:
     return None if value is None else value.decode() == "true"
 
 
-def jobs(printer: str) -> list[Job]:
-    """Every job CUPS remembers for `printer`'s queue, oldest first (the default server:
-    CUPS_SERVER or the system's, as Qt uses it on this thread). Empty when CUPS cannot be
-    asked."""
-    lib = _libcups()
+def jobs(printer: str | None, *, connection: int | None = None) -> list[Job]:
+    """Every job CUPS remembers for `printer`'s queue (None: every queue), oldest first, from
+    `connection` (an http_t*) or libcups' default server for this thread (CUPS_SERVER or the
+    system's, as Qt uses it). Empty when CUPS cannot be asked."""
+    lib = libcups()
     if lib is None:
         return []
     array = ctypes.POINTER(_CupsJob)()
+    name = queue(printer).encode() if printer is not None else None
     # A NULL connection is libcups' default one for this thread.
-    count = lib.cupsGetJobs2(None, ctypes.byref(array), queue(printer).encode(), 0, CUPS_WHICHJOBS_ALL)
+    count = lib.cupsGetJobs2(connection, ctypes.byref(array), name, 0, CUPS_WHICHJOBS_ALL)
     try:
         found = []
         for i in range(max(count, 0)):
@@ -149,7 +152,14 @@ def jobs(printer: str) -> list[Job]:
                 state = JobState(array[i].state)
             except ValueError:
                 continue
-            found.append(Job(array[i].id, (array[i].title or b"").decode(errors="replace"), state))
+            found.append(
+                Job(
+                    array[i].id,
+                    (array[i].dest or b"").decode(errors="replace"),
+                    (array[i].title or b"").decode(errors="replace"),
+                    state,
+                )
+            )
     finally:
         if array:
             lib.cupsFreeJobs(max(count, 0), array)
@@ -171,7 +181,7 @@ def find(printer: str, title: str, after_id: int) -> Job | None:
 
 def cancel(printer: str, job_id: int) -> bool:
     """Cancel a job that could only print later, for someone else. True if CUPS agreed."""
-    lib = _libcups()
+    lib = libcups()
     if lib is None:
         return False
     # IPP status "successful-ok" and its siblings are below 0x0100.

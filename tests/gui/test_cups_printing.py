@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from kiosk import cups_jobs, faults
+from kiosk.cups_jobs import Job, JobState
 from kiosk.local_db import outbox
 from kiosk.local_db.models import OutboxState
 from kiosk.receipt import Receipt, status_url
@@ -27,7 +28,7 @@ from kiosk.ui.printing import ReceiptPrinter
 from kiosk.ui.window import KioskWindow
 from tests.gui.conftest import WindowFactory
 from tests.gui.test_kiosk_window import only_row, open_health, rate_and_wait, tap
-from tests.helpers.cups import CupsServer, Job, JobState, private_cups
+from tests.helpers.cups import CupsServer, private_cups
 
 QUEUE = "counter-1"
 MM_PER_PT = 25.4 / 72

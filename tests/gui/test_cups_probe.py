@@ -20,7 +20,8 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
 from PySide6.QtWidgets import QApplication
 
-from tests.helpers.cups import CupsServer, JobState, private_cups
+from kiosk.cups_jobs import JobState
+from tests.helpers.cups import CupsServer, private_cups
 
 
 @pytest.fixture

@@ -34,8 +34,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
+
+from kiosk import cups_jobs
+from kiosk.cups_jobs import Job, JobState
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
@@ -76,46 +78,12 @@ exit 1
 """
 
 
-class JobState(IntEnum):
-    """IPP job-state (RFC 8011 5.3.7)."""
-
-    PENDING = 3
-    HELD = 4
-    PROCESSING = 5
-    STOPPED = 6
-    CANCELED = 7
-    ABORTED = 8
-    COMPLETED = 9
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    printer: str
-    title: str
-    state: JobState
-
-
-class _CupsJob(ctypes.Structure):
-    _fields_ = [
-        ("id", ctypes.c_int),
-        ("dest", ctypes.c_char_p),
-        ("title", ctypes.c_char_p),
-        ("user", ctypes.c_char_p),
-        ("format", ctypes.c_char_p),
-        ("state", ctypes.c_int),
-        ("size", ctypes.c_int),
-        ("priority", ctypes.c_int),
-        ("completed_time", ctypes.c_long),
-        ("creation_time", ctypes.c_long),
-        ("processing_time", ctypes.c_long),
-    ]
-
-
 @functools.cache
 def _libcups() -> ctypes.CDLL:
-    name = ctypes.util.find_library("cups") or "libcups.so.2"
-    lib = ctypes.CDLL(name)
+    """The kiosk's own libcups binding (kiosk.cups_jobs), with the calls only tests make."""
+    lib = cups_jobs.libcups()
+    if lib is None:
+        raise RuntimeError(f"libcups is not installed: {INSTALL_HINT}")
     lib.httpConnect2.restype = ctypes.c_void_p
     lib.httpConnect2.argtypes = [
         ctypes.c_char_p,
@@ -128,15 +96,6 @@ def _libcups() -> ctypes.CDLL:
         ctypes.c_void_p,
     ]
     lib.httpClose.argtypes = [ctypes.c_void_p]
-    lib.cupsGetJobs2.restype = ctypes.c_int
-    lib.cupsGetJobs2.argtypes = [
-        ctypes.c_void_p,
-        ctypes.POINTER(ctypes.POINTER(_CupsJob)),
-        ctypes.c_char_p,
-        ctypes.c_int,
-        ctypes.c_int,
-    ]
-    lib.cupsFreeJobs.argtypes = [ctypes.c_int, ctypes.POINTER(_CupsJob)]
     lib.cupsSetServer.argtypes = [ctypes.c_char_p]
     return lib
 
@@ -248,24 +207,10 @@ class CupsServer:
         http = lib.httpConnect2(str(self.socket).encode(), 631, None, 0, 0, 1, 30_000, None)
         if not http:
             raise RuntimeError(f"cannot connect to {self.socket}")
-        array = ctypes.POINTER(_CupsJob)()
-        count = 0
         try:
-            count = lib.cupsGetJobs2(http, ctypes.byref(array), printer.encode() if printer else None, 0, -1)
-            found = [
-                Job(
-                    array[i].id,
-                    (array[i].dest or b"").decode(),
-                    (array[i].title or b"").decode(),
-                    JobState(array[i].state),
-                )
-                for i in range(max(count, 0))
-            ]
+            return cups_jobs.jobs(printer, connection=http)
         finally:
-            if array:
-                lib.cupsFreeJobs(max(count, 0), array)
             lib.httpClose(http)
-        return sorted(found, key=lambda job: job.id)
 
     def wait_for_job(self, printer: str, *states: JobState, timeout_s: float = 30.0) -> Job:
         """The printer's newest job once it is in one of `states`."""
