@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -44,6 +42,7 @@ from kiosk.sync.worker import Phase, SyncSettings, SyncState, SyncWorker
 from server_sync_api.core.db import libpq_conninfo
 from server_sync_api.services import devices
 from tests.helpers.private_pg import PrivateCluster, feedback_db, private_cluster
+from tests.helpers.processes import OutputProcess
 from tests.helpers.server import (
     EnrolledDevice,
     LiveServer,
@@ -543,57 +542,6 @@ def run_kiosk(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-class WatchProcess:
-    """`gea-kiosk sync --watch` as IT runs it, its output lines (stdout and stderr) in a queue."""
-
-    def __init__(self, data_dir: Path) -> None:
-        assert GEA_KIOSK is not None
-        self.process = subprocess.Popen(
-            [GEA_KIOSK, "sync", "--watch"],
-            env=kiosk_env(data_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for_line(self, start: str) -> None:
-        while True:
-            try:
-                line = self._queue.get(timeout=DEADLINE_S)
-            except queue.Empty:
-                raise AssertionError(f"no {start!r} from sync --watch in {DEADLINE_S:.0f} s") from None
-            if line is None:
-                raise AssertionError("sync --watch ended early:\n" + "\n".join(self.lines))
-            self.lines.append(line)
-            if line.startswith(start):
-                return
-
-    def terminate(self) -> int:
-        """SIGTERM, then the exit status; every remaining line lands in `lines`."""
-        self.process.send_signal(signal.SIGTERM)
-        status = self.process.wait(timeout=DEADLINE_S)
-        while (line := self._queue.get(timeout=DEADLINE_S)) is not None:
-            self.lines.append(line)
-        return status
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=DEADLINE_S)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
 def submit_lane(data_dir: Path, lane: int) -> list[dict[str, str]]:
     """PER_LANE `gea-kiosk submit --json` processes, one after the other."""
     made = []
@@ -623,7 +571,8 @@ def enrolled_dir(tmp_path: Path, live_server: LiveServer, db_url: URL) -> Path:
 def test_sync_watch_delivers_what_concurrent_cli_processes_queue_and_stops_cleanly(
     enrolled_dir: Path, db_url: URL
 ) -> None:
-    watch = WatchProcess(enrolled_dir)
+    assert GEA_KIOSK is not None
+    watch = OutputProcess([GEA_KIOSK, "sync", "--watch"], kiosk_env(enrolled_dir))
     try:
         watch.wait_for_line("Syncing")
 
