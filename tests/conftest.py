@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
+from kiosk import logs
 from tests.helpers import pg, server
 
 TESTS_DIR = Path(__file__).parent
@@ -45,6 +47,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.qt)
         if "pg_template" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.pg)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For tests that configure the kiosk's logging: the handlers and levels the process had
+    before are put back (kiosk.logs.configure changes the root logger's)."""
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers), logging.getLogger("kiosk").level)
+    yield
+    logs.reset()
+    root.setLevel(before[0])
+    root.handlers[:] = before[1]
+    logging.getLogger("kiosk").setLevel(before[2])
 
 
 @pytest.fixture(scope="session")

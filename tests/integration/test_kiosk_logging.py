@@ -6,12 +6,9 @@ ever")."""
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy.engine import URL
 
 from kiosk import bootstrap, logs
@@ -28,17 +25,6 @@ COMPLAINT = "The clerk at window 3 shouted at my mother"
 CARD = "Paper card: waited since dawn in the rain"
 WALK_IN = "Citizen reports a bribe was asked for the stamp"
 DELIVERY_TIMEOUT_S = 30.0
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    before = (root.level, list(root.handlers), logging.getLogger("kiosk").level)
-    yield
-    logs.reset()
-    root.setLevel(before[0])
-    root.handlers[:] = before[1]
-    logging.getLogger("kiosk").setLevel(before[2])
 
 
 def test_a_kiosks_logs_hold_no_secret_and_no_citizens_words(

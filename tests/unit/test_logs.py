@@ -7,23 +7,14 @@ import io
 import logging
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kiosk import logs
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    before = (root.level, list(root.handlers), logging.getLogger("kiosk").level)
-    yield
-    logs.reset()
-    root.setLevel(before[0])
-    root.handlers[:] = before[1]
-    logging.getLogger("kiosk").setLevel(before[2])
+# Each test configures logging; the process's own is put back after it (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def test_the_log_file_is_owner_only_in_an_owner_only_folder(tmp_path: Path) -> None:
