@@ -35,7 +35,7 @@ from kiosk.config import KioskSettings
 from kiosk.local_db import database, outbox
 from kiosk.local_db.models import OutboxState
 from kiosk.sync.keeper import KeeperState, Where
-from kiosk.sync.worker import Phase
+from kiosk.sync.worker import Phase, SyncWorker
 from kiosk.ui.app import running_kiosk
 from kiosk.ui.window import KioskParts, KioskWindow
 from tests.gui.conftest import WindowFactory
@@ -325,40 +325,57 @@ def test_enrolled_while_the_attract_screen_shows_the_counter_offers_its_service(
     assert kiosk.window.current is attract
 
 
+@contextlib.contextmanager
+def online_then_server_gone(
+    qtbot: QtBot, running: Callable[[], Kiosk], db_url: URL
+) -> Iterator[tuple[Kiosk, SyncWorker, Callable[[], socket.socket]]]:
+    """A kiosk enrolled and online with a `gea-server serve` that is then stopped: the kiosk,
+    its running worker, and a way to listen on the server's port without ever answering (as a
+    half-dead proxy does); the socket is closed at the end."""
+    port = free_port()
+    server = processes.ServerProcess(db_url, port)
+    sockets: list[socket.socket] = []
+
+    def listen_silently() -> socket.socket:
+        silent = socket.create_server(("127.0.0.1", port))  # takes connections, answers nothing
+        silent.settimeout(processes.DEADLINE_S)
+        sockets.append(silent)
+        return silent
+
+    try:
+        kiosk = running()
+        enroll_and_wait_online(qtbot, kiosk, server.base_url, db_url)
+        keeper = kiosk.parts.keeper
+        assert keeper is not None
+        worker = keeper.worker
+        assert worker is not None
+        server.stop()
+        yield kiosk, worker, listen_silently
+    finally:
+        for silent in sockets:
+            silent.close()
+        server.kill()
+
+
 def test_a_retry_while_the_server_is_still_away_does_not_say_online(
     qtbot: QtBot, running: Callable[[], Kiosk], db_url: URL
 ) -> None:
     """Offline, the worker tries again after its backoff. Until the server answers, the kiosk
     is still offline: a retry in flight (here against an address that takes the connection
     but never answers, as a half-dead proxy does) must not make the screen say "Online"."""
-    port = free_port()
-    servers = [processes.ServerProcess(db_url, port)]
-    silent: socket.socket | None = None
-    try:
-        kiosk = running()
-        enroll_and_wait_online(qtbot, kiosk, servers[0].base_url, db_url)
-        keeper = kiosk.parts.keeper
-        assert keeper is not None
-        worker = keeper.worker
-        assert worker is not None
-        servers[0].stop()
+    with online_then_server_gone(qtbot, running, db_url) as (kiosk, _, listen_silently):
         reference = kiosk.queue(5)
         kiosk.wait_for(qtbot, OFFLINE_SINCE, passing=(ONLINE, SENDING, OFFLINE_NO_TIME))
 
-        silent = socket.create_server(("127.0.0.1", port))  # takes connections, answers nothing
-        silent.settimeout(processes.DEADLINE_S)
-        retry, _ = silent.accept()  # the worker's retry after its backoff, now waiting for an answer
+        retry, _ = (
+            listen_silently().accept()
+        )  # the worker's retry after its backoff, now waiting for an answer
         with retry:
             assert kiosk.state_of(reference) is OutboxState.SENDING
             kiosk.window.refresh_health()  # what the worker's SYNCING signal does
 
             assert OFFLINE_SINCE.fullmatch(kiosk.text), kiosk.text
             assert stored_health(kiosk)["offline_since"] is not None
-    finally:
-        if silent is not None:
-            silent.close()
-        for server in servers:
-            server.kill()
 
 
 def test_offline_since_shows_the_time_the_worker_already_knows(
@@ -368,19 +385,8 @@ def test_offline_since_shows_the_time_the_worker_already_knows(
     say "Offline since ?" while that time is still on its way to the database (a slow disk:
     here another connection holds SQLite's write lock for a moment, well within the busy
     timeout, so the worker's writes wait and then go through)."""
-    port = free_port()
-    servers = [processes.ServerProcess(db_url, port)]
-    silent: socket.socket | None = None
-    try:
-        kiosk = running()
-        enroll_and_wait_online(qtbot, kiosk, servers[0].base_url, db_url)
-        keeper = kiosk.parts.keeper
-        assert keeper is not None
-        worker = keeper.worker
-        assert worker is not None
-        servers[0].stop()
-        silent = socket.create_server(("127.0.0.1", port))  # takes connections, answers nothing
-        silent.settimeout(processes.DEADLINE_S)
+    with online_then_server_gone(qtbot, running, db_url) as (kiosk, worker, listen_silently):
+        silent = listen_silently()
         reference = kiosk.queue(5)
         push, _ = silent.accept()  # the push, waiting for an answer
 
@@ -401,8 +407,3 @@ def test_offline_since_shows_the_time_the_worker_already_knows(
         assert found is not None, said
         assert found.group(1) == shown_time(since.isoformat())
         qtbot.waitUntil(lambda: kiosk.state_of(reference) is OutboxState.PENDING, timeout=WAIT_MS)  # kept
-    finally:
-        if silent is not None:
-            silent.close()
-        for server in servers:
-            server.kill()
