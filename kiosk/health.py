@@ -28,17 +28,18 @@ def report(engine: Engine, data_dir: Path) -> dict[str, Any]:
     who = identity.load(engine)
     health = sync_health.load(engine)
     oldest = outbox.oldest_pending_at(engine)
+    token_present = identity.read_token(data_dir) is not None
     return {
         "counts": outbox.counts(engine),
         "device_code": who.device_code if who else None,
         "server_url": who.server_url if who else None,
         "last_success_at": health.last_success_at.isoformat() if health.last_success_at else None,
         "offline_since": health.offline_since.isoformat() if health.offline_since else None,
-        "authorized": bool(who) and health.authorized and identity.read_token(data_dir) is not None,
+        "authorized": bool(who) and health.authorized and token_present,
         "not_authorized_since": (
             health.not_authorized_since.isoformat() if health.not_authorized_since else None
         ),
-        "token_present": identity.read_token(data_dir) is not None,
+        "token_present": token_present,
         "oldest_pending_at": oldest.isoformat() if oldest else None,
         "last_error": health.last_error,
     }

@@ -200,7 +200,7 @@ def recover(engine: Engine, *, open_older_than: timedelta | None = None) -> Reco
     a citizen may be answering right now, and finishing their row would refuse the comment
     they are typing."""
     now = utcnow()
-    opened = finish_abandoned(engine, open_older_than or timedelta(0), now)
+    opened = finish_abandoned(engine, open_older_than, now)
     with Session(engine) as session, session.begin():
         sending = _rowcount(
             session.execute(
@@ -212,17 +212,19 @@ def recover(engine: Engine, *, open_older_than: timedelta | None = None) -> Reco
     return Recovery(opened, sending)
 
 
-def finish_abandoned(engine: Engine, older_than: timedelta, now: datetime | None = None) -> int:
-    """Open rows begun more than `older_than` ago become pending: their citizen is long gone,
-    and the finish failed (a full disk at that moment) or the process died. Open rows are
-    never sent, so without this one could wait for the next restart, months away."""
+def finish_abandoned(engine: Engine, older_than: timedelta | None, now: datetime | None = None) -> int:
+    """Open rows begun more than `older_than` ago (None: every open row, whenever it was
+    recorded, even ahead of a clock set back since) become pending: their citizen is long
+    gone, and the finish failed (a full disk at that moment) or the process died. Open rows
+    are never sent, so without this one could wait for the next restart, months away."""
     now = now or utcnow()
+    abandoned = OutboxItem.state == OutboxState.OPEN
+    if older_than is not None:
+        abandoned = abandoned & (OutboxItem.recorded_at <= now - older_than)
     with Session(engine) as session, session.begin():
         return _rowcount(
             session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.state == OutboxState.OPEN, OutboxItem.recorded_at <= now - older_than)
-                .values(state=OutboxState.PENDING, state_changed_at=now)
+                update(OutboxItem).where(abandoned).values(state=OutboxState.PENDING, state_changed_at=now)
             )
         )
 

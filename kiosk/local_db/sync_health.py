@@ -53,10 +53,10 @@ def record_offline(engine: Engine, since: datetime, error: str) -> None:
     _write(engine, {OFFLINE_SINCE: start.isoformat(), LAST_ERROR: error[:500]})
 
 
-def record_not_authorized(engine: Engine, error: str, since: datetime | None = None) -> None:
+def record_not_authorized(engine: Engine, error: str) -> None:
     """Keeps the first refusal's time, as record_offline keeps the first failure's."""
     current = load(engine)
-    start = current.not_authorized_since or since or datetime.now(UTC)
+    start = current.not_authorized_since or datetime.now(UTC)
     _write(engine, {NOT_AUTHORIZED: start.isoformat(), LAST_ERROR: error[:500]})
 
 

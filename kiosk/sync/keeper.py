@@ -114,7 +114,6 @@ class SyncKeeper(threading.Thread):
         timeouts: sync_client.Timeouts,
         verify: sync_client.Verify,
         sync_settings: SyncSettings | None = None,
-        printer_state: Callable[[], str] | None = None,
         board: faults.FaultBoard | None = None,
         poll_s: float = POLL_S,
         transport: httpx.BaseTransport | None = None,
@@ -125,7 +124,7 @@ class SyncKeeper(threading.Thread):
         self._timeouts = timeouts
         self._verify = verify
         self._sync_settings = sync_settings
-        self._printer_state = printer_state
+        self._printer_state: Callable[[], str] | None = None  # set_printer_state
         self._board = board
         self._poll_s = poll_s
         self._transport = transport

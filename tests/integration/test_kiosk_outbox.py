@@ -308,6 +308,27 @@ def test_recover_returns_open_and_sending_rows_to_pending_and_leaves_settled_row
     assert outbox.recover(engine) == outbox.Recovery(reopened_open=0, returned_sending=0)
 
 
+def test_recover_at_start_up_finishes_open_rows_whenever_they_were_recorded(engine: Engine) -> None:
+    """At start-up no citizen is answering: every open row is finished, a row recorded ahead
+    of a clock set back since included. Later (a lock taken over while the app runs) only
+    rows abandoned for ABANDONED_OPEN_AFTER."""
+    now = outbox.utcnow()
+    ahead = outbox.begin(engine, kiosk_payload(), recorded_at=now + timedelta(hours=3))
+    recent = outbox.begin(engine, kiosk_payload(), recorded_at=now - timedelta(minutes=5))
+    old = outbox.begin(
+        engine, kiosk_payload(), recorded_at=now - outbox.ABANDONED_OPEN_AFTER - timedelta(minutes=1)
+    )
+
+    later = outbox.recover(engine, open_older_than=outbox.ABANDONED_OPEN_AFTER)
+    assert later == outbox.Recovery(reopened_open=1, returned_sending=0)
+    assert state_of(engine, old) is OutboxState.PENDING
+    assert state_of(engine, recent) is OutboxState.OPEN
+    assert state_of(engine, ahead) is OutboxState.OPEN
+
+    assert outbox.recover(engine) == outbox.Recovery(reopened_open=2, returned_sending=0)
+    assert state_of(engine, ahead) is OutboxState.PENDING
+
+
 def test_claim_takes_the_oldest_pending_rows_first_marks_them_sending_and_counts_attempts(
     engine: Engine,
 ) -> None:
