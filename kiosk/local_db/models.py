@@ -6,7 +6,18 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Dialect, Enum, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Dialect,
+    Enum,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -65,7 +76,6 @@ class OutboxItem(Base):
             create_constraint=False,
             values_callable=lambda e: [m.value for m in e],
         ),
-        index=True,
     )
     state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -74,8 +84,17 @@ class OutboxItem(Base):
     error_code: Mapped[str | None] = mapped_column(String(50), nullable=True)
     feedback_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     ticket_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # The kiosk version whose code queued the row (migration 0002): a backlog can span an
+    # upgrade, and a payload has the shape its writer gave it. NULL: queued before 0002.
+    kiosk_version: Mapped[str | None] = mapped_column(String(50), nullable=True)
 
-    __table_args__ = (CheckConstraint("attempts >= 0", name="attempts_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # State, then claim order: the worker's claim (pending rows by sequence, one batch)
+        # reads the index in order and stops at the batch; counts, recovery and the purge
+        # use its state prefix (migration 0002).
+        Index("ix_outbox_state_sequence", "state", "sequence"),
+    )
 
 
 class ReferenceSequence(Base):

@@ -19,6 +19,7 @@ from sqlalchemy import CursorResult, Engine, delete, func, select, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
+from kiosk import __version__
 from kiosk.local_db import database
 from kiosk.local_db.models import DeviceIdentity, OutboxItem, OutboxState, ReferenceSequence
 
@@ -67,6 +68,8 @@ class OutboxRow:
     last_error: str | None
     feedback_id: int | None
     ticket_number: str | None
+    # Which kiosk version queued it; None for rows queued before the outbox recorded it.
+    kiosk_version: str | None = None
 
     @classmethod
     def of(cls, item: OutboxItem) -> OutboxRow:
@@ -83,6 +86,7 @@ class OutboxRow:
             last_error=item.last_error,
             feedback_id=item.feedback_id,
             ticket_number=item.ticket_number,
+            kiosk_version=item.kiosk_version,
         )
 
     def wire_item(self) -> dict[str, Any]:
@@ -135,6 +139,7 @@ def _new_row(
             state=state,
             state_changed_at=utcnow(),
             attempts=0,
+            kiosk_version=__version__,
         )
     )
     return submission
@@ -257,6 +262,7 @@ def claim(
             OutboxItem.last_error,
             OutboxItem.feedback_id,
             OutboxItem.ticket_number,
+            OutboxItem.kiosk_version,
         ).where(OutboxItem.state == OutboxState.PENDING)
         if not ignore_backoff:
             due = OutboxItem.next_attempt_at.is_(None) | (OutboxItem.next_attempt_at <= now)
@@ -286,6 +292,7 @@ def claim(
                 last_error=row.last_error,
                 feedback_id=row.feedback_id,
                 ticket_number=row.ticket_number,
+                kiosk_version=row.kiosk_version,
             )
             for row in rows
         ]

@@ -1,33 +1,42 @@
 """The kiosk's SQLite migrations: from an empty file, against the models (`alembic check`),
-over a file full of queued rows, down to base, and two processes opening a new file at once.
+over a file full of queued rows, down to the previous revision and to base, and two processes
+opening a new file at once; and the index migration 0002 added for the worker's claim.
 
 `test_upgrade_keeps_every_queued_row_exactly` is the template for every future migration
 (STYLE, kiosk/local_db/ 2): build the previous schema, insert realistic rows with plain SQL
-as that schema knew them, upgrade, and check that every row survived, value for value.
+as that schema knew them, upgrade, and check that every row survived, value for value. It
+tests the real step 0001 -> 0002 (the outbox's kiosk_version column and its
+(state, sequence) index); tests/integration/test_kiosk_upgrade.py does the same with the
+previous release's own code writing the rows and the real server receiving them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, event, inspect
 
+from kiosk import __version__
 from kiosk.local_db import database, identity, outbox
 from kiosk.local_db.models import Base, OutboxState
 from tests.helpers.child import CHILD_TIMEOUT_S, Child
 
 APP_TABLES = {"outbox", "reference_sequence", "device_identity", "catalog_cache", "local_settings"}
-# The schema an installed kiosk may have before this release's migrations run. While 0001 is
-# the only revision it is head itself; when 0002 arrives, this stays "0001" and the rows below
-# stay as 0001 knew them.
+# The schema an installed kiosk has before this release's migrations run: the rows below are
+# written as 0001 knew them. When 0003 arrives, its template test starts from "0002" (with rows
+# as 0002 knows them: kiosk_version set on some) and this one keeps testing 0001 -> head.
 PREVIOUS_REVISION = "0001"
+# What 0002 changed, checked after the upgrade.
+OUTBOX_INDEXES = {"ix_outbox_state_sequence"}
+PREVIOUS_OUTBOX_INDEXES = {"ix_outbox_state"}
 
 
 def head() -> str:
@@ -48,11 +57,19 @@ def table_names(path: Path) -> set[str]:
     return names
 
 
-def rows_of(path: Path, query: str) -> list[tuple[object, ...]]:
+def rows_of(path: Path, query: str, parameters: Sequence[object] = ()) -> list[tuple[object, ...]]:
     with sqlite3.connect(path) as connection:
-        rows = connection.execute(query).fetchall()
+        rows = connection.execute(query, parameters).fetchall()
     connection.close()
     return rows
+
+
+def outbox_indexes(engine: Engine) -> set[str]:
+    return {str(index["name"]) for index in inspect(engine).get_indexes("outbox")}
+
+
+def outbox_columns(engine: Engine) -> list[str]:
+    return [str(column["name"]) for column in inspect(engine).get_columns("outbox")]
 
 
 @pytest.fixture
@@ -81,7 +98,7 @@ def test_upgrade_from_an_empty_file_creates_every_table_and_seeds_the_reference_
     assert rows_of(path, "SELECT id, last_value FROM reference_sequence") == [(1, 0)]
     for table in APP_TABLES - {"reference_sequence"}:
         assert rows_of(path, f"SELECT count(*) FROM {table}") == [(0,)], table
-    assert {index["name"] for index in inspect(bare_engine).get_indexes("outbox")} == {"ix_outbox_state"}
+    assert outbox_indexes(bare_engine) == OUTBOX_INDEXES
     # The singleton tables refuse a second row.
     with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint"):
         rows_of(path, "INSERT INTO reference_sequence (id, last_value) VALUES (2, 0)")
@@ -254,15 +271,28 @@ def test_upgrade_keeps_every_queued_row_exactly(data_dir: Path) -> None:
     path = database.database_path(data_dir)
     old = database.make_engine(path)
     database.migrate(old, PREVIOUS_REVISION)
+    # The file really is the previous schema, so the upgrade below is a real one.
+    assert "kiosk_version" not in outbox_columns(old)
+    assert outbox_indexes(old) == PREVIOUS_OUTBOX_INDEXES
     old.dispose()
+    assert head() != PREVIOUS_REVISION
     insert_rows_as_previous_schema_knew_them(path)
     before = snapshot(path)
+    assert rows_of(path, "SELECT version_num FROM alembic_version") == [(PREVIOUS_REVISION,)]
     assert len(before["outbox"]) == 5
 
     engine = database.open_database(data_dir)  # what the kiosk does at start-up
     try:
-        assert snapshot(path) == before
         assert rows_of(path, "SELECT version_num FROM alembic_version") == [(head(),)]
+        # Every value of every row, through the previous schema's columns.
+        assert snapshot(path) == before
+        # 0002: nobody knows which version queued the old rows, and nothing pretends to.
+        assert rows_of(path, "SELECT reference_code, kiosk_version FROM outbox ORDER BY id") == [
+            (values[2], None) for values in before["outbox"]
+        ]
+        assert outbox_indexes(engine) == OUTBOX_INDEXES
+        # The upgraded file is the schema the models describe, as a new file is.
+        command.check(database.alembic_config(engine))
 
         # The application reads the old rows as it reads its own.
         assert outbox.counts(engine) == {"open": 1, "pending": 1, "sending": 1, "synced": 1, "rejected": 1}
@@ -272,6 +302,7 @@ def test_upgrade_keeps_every_queued_row_exactly(data_dir: Path) -> None:
         assert complaint.payload["feedback_text"] == "Attente de 3 h — personne au guichet n°4 😞"
         assert complaint.recorded_at == datetime(2026, 11, 22, 9, 2, 0, 123456, tzinfo=UTC)
         assert complaint.next_attempt_at == datetime(2026, 11, 23, 10, 15, 0, 250000, tzinfo=UTC)
+        assert complaint.kiosk_version is None
         ticket = outbox.find_by_ticket(engine, "GRV-2026-000042")
         assert ticket is not None
         assert ticket.feedback_id == 90210
@@ -279,12 +310,114 @@ def test_upgrade_keeps_every_queued_row_exactly(data_dir: Path) -> None:
         assert identity.load(engine) == identity.Identity(
             "K0007", "AGY-002", "https://feedback.gov.example", "https://status.gov.example"
         )
-        # ...and goes on where the old file left off: the next code is new.
-        assert outbox.begin(engine, {"channel": "kiosk", "rating": 3}).reference_code.startswith(
-            "K0007-000006-"
-        )
+        # ...and goes on where the old file left off: the next code is new, and its row says
+        # which version queued it.
+        tap = outbox.begin(engine, {"channel": "kiosk", "rating": 3})
+        assert tap.reference_code.startswith("K0007-000006-")
+        new_row = outbox.find(engine, tap.reference_code)
+        assert new_row is not None
+        assert new_row.kiosk_version == __version__
+
+        # The worker's start-up and first claim take the old rows with the new one, in the
+        # order they were queued; the synced and the rejected row stay as they were.
+        assert outbox.recover(engine) == outbox.Recovery(reopened_open=2, returned_sending=1)
+        claimed = outbox.claim(engine, 10, ignore_backoff=True)
+        assert [(r.reference_code, r.attempts, r.kiosk_version) for r in claimed] == [
+            ("K0007-000001-7QX4", 1, None),
+            ("K0007-000002-M3ZT", 4, None),
+            ("K0007-000003-0AB9", 2, None),
+            (tap.reference_code, 1, __version__),
+        ]
+        assert outbox.counts(engine) == {"open": 0, "pending": 0, "sending": 4, "synced": 1, "rejected": 1}
     finally:
         engine.dispose()
+
+
+def test_downgrade_to_the_previous_revision_keeps_every_row_and_its_constraints(data_dir: Path) -> None:
+    """IT's way back (alembic downgrade) copies the outbox table to drop the column: no row
+    and no constraint may be lost on the way (the versions recorded go with their column), and
+    the way up again restores the schema."""
+    data_dir.mkdir(parents=True)
+    path = database.database_path(data_dir)
+    engine = database.make_engine(path)
+    try:
+        database.migrate(engine)
+        insert_rows_as_previous_schema_knew_them(path)  # rows a head file also holds (NULL version)
+        outbox.enqueue(engine, {"channel": "walk_in", "service_id": "SVC-001", "rating": 1})
+        before = snapshot(path)
+        assert len(before["outbox"]) == 6
+
+        command.downgrade(database.alembic_config(engine), PREVIOUS_REVISION)
+
+        assert rows_of(path, "SELECT version_num FROM alembic_version") == [(PREVIOUS_REVISION,)]
+        assert snapshot(path) == before
+        assert "kiosk_version" not in outbox_columns(engine)
+        assert outbox_indexes(engine) == PREVIOUS_OUTBOX_INDEXES
+        with pytest.raises(
+            sqlite3.IntegrityError, match="CHECK constraint failed: ck_outbox_attempts_not_negative"
+        ):
+            rows_of(path, "UPDATE outbox SET attempts = -1 WHERE id = 1")
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed: outbox.sequence"):
+            rows_of(path, "UPDATE outbox SET sequence = 2 WHERE id = 1")
+
+        database.migrate(engine)
+        assert snapshot(path) == before
+        command.check(database.alembic_config(engine))
+    finally:
+        engine.dispose()
+
+
+def test_the_claim_reads_its_batch_off_the_state_sequence_index_without_sorting_the_backlog(
+    bare_engine: Engine, data_dir: Path
+) -> None:
+    """Why 0002 added the index: the worker's claim, the very statement outbox.claim sends
+    with its own parameters, is planned as one ordered index range (no temporary B-tree to
+    sort every pending row), on a file without ANALYZE statistics, as every kiosk's is."""
+    database.migrate(bare_engine)
+    path = database.database_path(data_dir)
+    # A month of synced rows with an offline backlog among and after them.
+    states = ["synced" if n % 4 else "pending" for n in range(1, 2001)] + ["pending"] * 500
+    with sqlite3.connect(path) as connection:
+        connection.executemany(
+            "INSERT INTO outbox (client_uuid, reference_code, sequence, payload, recorded_at, state, "
+            "state_changed_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            [
+                (
+                    f"00000000-0000-4000-8000-{n:012d}",
+                    f"K0007-{n:06d}-7QX4",
+                    n,
+                    json.dumps({"channel": "kiosk", "service_id": "SVC-001", "rating": 4}),
+                    "2026-11-22T09:00:00.000000+00:00",
+                    state,
+                    "2026-11-22T09:00:00.000000+00:00",
+                )
+                for n, state in enumerate(states, start=1)
+            ],
+        )
+    connection.close()
+    statements: list[tuple[str, Sequence[object]]] = []
+
+    def note_select(
+        conn: object, cursor: object, statement: str, parameters: Sequence[object], *args: object
+    ) -> None:
+        del conn, cursor, args
+        if statement.lstrip().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(bare_engine, "before_cursor_execute", note_select)
+    try:
+        claimed = outbox.claim(bare_engine, 100)
+    finally:
+        event.remove(bare_engine, "before_cursor_execute", note_select)
+
+    pending = [n for n, state in enumerate(states, start=1) if state == "pending"]
+    assert [r.reference_code for r in claimed] == [f"K0007-{n:06d}-7QX4" for n in pending[:100]]
+    [(statement, parameters)] = statements
+    plan = [str(row[3]) for row in rows_of(path, "EXPLAIN QUERY PLAN " + statement, parameters)]
+    # One step, an index range in claim order ("SEARCH TABLE" in SQLite before 3.36); no
+    # "USE TEMP B-TREE FOR ORDER BY", which the (state) index of 0001 needed.
+    assert len(plan) == 1, plan
+    assert re.fullmatch(r"SEARCH (TABLE )?outbox USING INDEX ix_outbox_state_sequence \(state=\?\)", plan[0])
 
 
 def test_downgrade_to_base_removes_every_table_and_upgrade_rebuilds_them(
