@@ -1,6 +1,8 @@
 """A private CUPS server for printing tests: `private_cups()` runs its own `cupsd -f` with every
 file (configuration, spool, logs, state, backends) in a temporary directory, listening only on a
-Unix socket there. It never touches the system's CUPS (port 631, /run/cups, /etc/cups).
+Unix socket there. It never touches the system's CUPS service (port 631, /run/cups) nor its
+configuration; the one file it writes outside its directory is a cups-pdf queue's settings
+(below), removed with the server.
 
 Queues are real CUPS queues with backends of our own (raw queues: the backend gets the
 document exactly as the client sent it, Qt's PDF):
@@ -9,16 +11,35 @@ document exactly as the client sent it, Qt's PDF):
 - `add_holding_queue(name)`: the backend holds each job (printing, as a slow or busy printer)
   until `release(name)`, then saves it like the saving queue.
 `disable`, `reject` and `delete` make the other broken printers (`enable` restarts a stopped
-one); `jobs()` reads the job states.
+one); `stop()` stops the whole server, as when the print service dies; `jobs()` reads the job
+states.
+
+`add_cups_pdf_queue(name)` is a printer as IT would set one up: Debian's virtual PDF printer
+(printer-driver-cups-pdf), its real backend and the PPD its package installs, so the whole
+filter chain runs (Qt's PDF, pdftopdf, pdftops, the cups-pdf backend, Ghostscript) and the
+test reads the PDF cups-pdf wrote (`read_pdf`). cups-pdf takes its settings from a file whose
+folder is compiled in (/etc/cups): /etc/cups/cups-pdf.conf, or /etc/cups/cups-pdf-NAME.conf
+for a queue whose device URI is `cups-pdf:/NAME` (its own way to run several PDF printers).
+Its output folder (`Out`) cannot come from anywhere else: the PPD may set it, but CUPS' PPD
+reader cuts a default value at its first "/", so no path survives, and job options may not set
+it at all. So each queue gets a file of its own, /etc/cups/cups-pdf-<server dir>-<queue>.conf:
+the system's cups-pdf.conf is never edited, nothing else reads the new file (only a queue whose
+URI names it), and it is removed with the server; one left by a killed test names a server
+directory that is gone and is removed by the next `add_cups_pdf_queue`. The backend must run as
+root (mode 0700, it changes to the job's user to write), so these queues need tests run as root,
+as CI runs them. On a host where AppArmor confines cupsd and cups-pdf (Ubuntu), its profile
+keeps cups-pdf's output in ~/PDF and /var/spool/cups-pdf: there put that profile in complain
+mode to run these tests.
 
 A client process finds the server through `server.env` (CUPS_SERVER). libcups reads
 CUPS_SERVER once per thread and keeps it, so set it before the process's first CUPS call (for
 Qt: before the first QPrinterInfo); `with server.as_default():` also works after that.
 
 Packages: cups-daemon and cups-client (`apt-get install -y --no-install-recommends cups-daemon
-cups-client`; no filters or drivers are needed); without them `private_cups()` fails and says
-so, never skips. As root, cupsd runs filters as `lp` and the backends here (mode 0700) as root;
-as another user, everything as that user.
+cups-client`; the raw queues need no filters or drivers), and for `add_cups_pdf_queue`
+printer-driver-cups-pdf (which brings the filters and Ghostscript); without them the fixture
+fails and says so, never skips. As root, cupsd runs filters as `lp` and the backends here (mode
+0700) as root; as another user, everything as that user.
 """
 
 from __future__ import annotations
@@ -26,15 +47,20 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import grp
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
+import zxingcpp
 
 from kiosk import cups_jobs
 from kiosk.cups_jobs import Job, JobState
@@ -50,6 +76,18 @@ INSTALL_HINT = "apt-get install -y --no-install-recommends cups-daemon cups-clie
 # How long a holding backend waits for `release` before it fails the job (a test that never
 # releases it must not leave a backend running).
 HOLD_LIMIT_S = 120
+# Debian's virtual PDF printer: its backend, the PPD its package gives its own "PDF" queue (as
+# `lpinfo -m` names it, under lsb/usr/), and where it reads its settings (compiled in).
+CUPS_PDF_BACKEND = SYSTEM_SERVER_BIN / "backend" / "cups-pdf"
+CUPS_PDF_MODEL = "cups-pdf/CUPS-PDF_opt.ppd"
+CUPS_PDF_CONFIG_DIR = Path("/etc/cups")
+CUPS_PDF_INSTALL_HINT = "apt-get install -y --no-install-recommends printer-driver-cups-pdf"
+# The first line of a queue's cups-pdf settings, followed by the private server's directory.
+CUPS_PDF_MARK = "# gea-kiosk tests: a queue of the private CUPS server in "
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+# pypdfium2 renders at 72 dpi times this: 288 dpi, about 11 px per QR module on an 80 mm roll.
+RENDER_SCALE = 4
+MM_PER_PT = 25.4 / 72
 
 # The backends get the job as: job-id user title copies options [file]; no arguments at all
 # means "list your devices", which ours answer with nothing.
@@ -100,10 +138,34 @@ def _libcups() -> ctypes.CDLL:
     return lib
 
 
+@dataclass(frozen=True)
+class PrintedPdf:
+    """A PDF a printer wrote, read back with a real renderer and a real QR decoder."""
+
+    pages: int
+    width_mm: float
+    height_mm: float
+    qr_codes: list[str]  # on the first page
+
+
+def read_pdf(path: Path) -> PrintedPdf:
+    document = pdfium.PdfDocument(str(path))
+    try:
+        page = document[0]
+        width_pt, height_pt = page.get_size()
+        image = page.render(scale=RENDER_SCALE).to_pil().convert("L")
+        codes = [barcode.text for barcode in zxingcpp.read_barcodes(image)]
+        return PrintedPdf(len(document), width_pt * MM_PER_PT, height_pt * MM_PER_PT, codes)
+    finally:
+        document.close()
+
+
 @dataclass
 class CupsServer:
     root: Path
     process: subprocess.Popen[bytes]
+    # Files written outside `root` (a cups-pdf queue's settings), removed with the server.
+    system_files: list[Path] = field(default_factory=list)
 
     @property
     def socket(self) -> Path:
@@ -175,6 +237,59 @@ class CupsServer:
         self.add_queue(name, f"gea-hold:{folder}")
         return folder
 
+    def add_cups_pdf_queue(self, name: str) -> Path:
+        """A queue on Debian's virtual PDF printer (the real cups-pdf backend and driver, see
+        the module's docstring); returns the folder where its PDFs land, one per job, named
+        after the job's title and id (`cups_pdf_files`)."""
+        _require_cups_pdf()
+        if not QUEUE_NAME.fullmatch(name):
+            raise ValueError(f"a queue name of letters, digits, - and _, not {name!r}")
+        backend = self.root / "bin" / "backend" / "cups-pdf"
+        if not backend.exists():
+            # The system's backend itself (root's, mode 0700: cupsd runs it as root).
+            backend.symlink_to(CUPS_PDF_BACKEND)
+        folder = self.root / "out" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        work = self.root / "cups-pdf" / name
+        (work / "tmp").mkdir(parents=True, exist_ok=True)
+        _reap_stale_cups_pdf_settings()
+        setup = f"{self.root.name}-{name}"
+        settings = CUPS_PDF_CONFIG_DIR / f"cups-pdf-{setup}.conf"
+        # Everything cups-pdf writes stays in this server's directory: the PDFs, its spool,
+        # Ghostscript's temporary files and its log (cups-pdf-<queue>_log, with debug lines).
+        # Grp is the group it switches to; the test's own exists wherever the test runs.
+        settings.write_text(
+            f"{CUPS_PDF_MARK}{self.root}\n"
+            f"Out {folder}\n"
+            f"AnonDirName {folder}\n"
+            f"Spool {work / 'spool'}\n"
+            f"GSTmp {work / 'tmp'}\n"
+            f"Log {self.root / 'log'}\n"
+            "LogType 7\n"
+            f"Grp {grp.getgrgid(os.getegid()).gr_name}\n"
+        )
+        self.system_files.append(settings)
+        self.run("lpadmin", "-p", name, "-E", "-v", f"cups-pdf:/{setup}", "-m", self._cups_pdf_model())
+        return folder
+
+    def _cups_pdf_model(self) -> str:
+        """The driver as this server's `lpinfo -m` lists it (what IT picks with lpadmin -m)."""
+        for line in self.run("lpinfo", "-m").splitlines():
+            model = line.split(" ", 1)[0]
+            if model.endswith(CUPS_PDF_MODEL):
+                return model
+        raise RuntimeError(f"CUPS lists no {CUPS_PDF_MODEL} driver: {CUPS_PDF_INSTALL_HINT}")
+
+    def cups_pdf_files(self, name: str) -> list[Path]:
+        """The PDFs a cups-pdf queue has written, oldest job first. A file is complete once its
+        job is (cups-pdf's Ghostscript writes it before the backend exits)."""
+        return sorted((self.root / "out" / name).glob("*.pdf"), key=lambda path: path.stat().st_mtime_ns)
+
+    def cups_pdf_log(self, name: str) -> str:
+        """What cups-pdf logged for a queue (its settings, every step of every job)."""
+        path = self.root / "log" / f"cups-pdf-{name}_log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def release(self, name: str) -> None:
         """Let a holding queue's jobs through (all of them, from now on)."""
         (self.root / "out" / name / "release").touch()
@@ -234,6 +349,44 @@ class CupsServer:
 
     def is_running(self) -> bool:
         return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop cupsd, as when the print service dies or IT stops it: clients get no answer on
+        its socket. (Stopping it again, when the block ends, does nothing.)"""
+        _terminate(self.process)
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def _require_cups_pdf() -> None:
+    if not CUPS_PDF_BACKEND.is_file():
+        raise RuntimeError(
+            f"the cups-pdf backend is not installed ({CUPS_PDF_BACKEND}): {CUPS_PDF_INSTALL_HINT}"
+        )
+    if os.geteuid() != 0:
+        raise RuntimeError(
+            "cups-pdf runs only as root (its backend is root's alone, mode 0700): run the tests of "
+            "the virtual PDF printer as root, as CI does"
+        )
+
+
+def _reap_stale_cups_pdf_settings() -> None:
+    """Remove the cups-pdf settings a killed test left behind: those whose private server's
+    directory is gone. Files not marked as ours are never touched."""
+    for path in CUPS_PDF_CONFIG_DIR.glob("cups-pdf-*.conf"):
+        try:
+            first = path.read_text(errors="replace").partition("\n")[0]
+        except OSError:
+            continue
+        if first.startswith(CUPS_PDF_MARK) and not Path(first.removeprefix(CUPS_PDF_MARK)).exists():
+            path.unlink(missing_ok=True)
 
 
 def _write_config(root: Path) -> None:
@@ -344,11 +497,9 @@ def private_cups(prefix: str = "gea-cups-") -> Iterator[CupsServer]:
             _wait_until_ready(server)
             yield server
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_S)
+            _terminate(process)
+            # Before the directory they name goes, so no other test's reaper sees them stale.
+            for path in server.system_files:
+                path.unlink(missing_ok=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
