@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -425,6 +426,104 @@ def submit_command(
         )
     else:
         click.echo(f"Queued {submission.reference_code}. It is sent when the kiosk is online.")
+
+
+@main.command("print-test")
+@click.pass_obj
+def print_test_command(ctx: Context) -> None:
+    """Print a sample receipt on the printer kiosk.toml names, as the kiosk prints a citizen's.
+
+    \b
+    For IT after setting up or changing a printer. The sample is marked as a test (reference
+    SELFTEST-...); its QR code opens this kiosk's status page address, so scanning it with a
+    phone also shows that phones reach the server. Nothing a citizen gave is printed or changed.
+    Exit status: 0 printed (or saved as a PDF); 1 not printed, with what to do; 2 kiosk.toml or
+    the data directory is wrong.
+    """
+    from kiosk import receipt as receipts
+
+    settings = ctx.settings()
+    ctx.start_logging("cli", "print-test")
+    who = identity.load(ctx.engine())
+    # Printing draws nothing on screen: the same over SSH, at the desktop or beside the running
+    # kiosk, with no display needed (the bundle ships the off-screen platform for --selftest).
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from kiosk.ui import app, printing, selftest
+
+    app.qt_app(settings)  # the receipt's layout is Qt's, in the kiosk's own font
+    sample = replace(selftest._sample_receipt(), entity_name="gea-kiosk print-test")
+    if who is not None:
+        # The address this kiosk's receipts open, and its code on the slip, to tell kiosks apart.
+        sample = replace(
+            sample,
+            status_url=receipts.status_url(who.public_base_url, sample.reference_code),
+            device_code=who.device_code,
+        )
+    # Built as kiosk.ui.app.build_parts builds the kiosk's own, so every back-end kiosk.toml
+    # can choose is the one tested here.
+    printer = printing.ReceiptPrinter(settings.printer, settings.print_to_pdf, settings.paper)
+    target = _printer_in_words(settings)
+    click.echo(f"Printing a test receipt ({sample.reference_code}, {settings.paper} paper) on {target}.")
+    outcome = printer.print_receipt(sample)
+    if not outcome.ok:
+        # INFO: the printing code has logged the fault itself, as a warning (on stderr too).
+        log.info("print-test: not printed on %s", target)
+        click.echo(f"NOT printed: {outcome.message}", err=True)
+        click.echo(_print_test_advice(ctx, settings, printer.state()), err=True)
+        raise SystemExit(1)
+    log.info("print-test: printed on %s", target)
+    click.echo(f"Printed: {outcome.message}")
+    if outcome.pdf_path is not None:
+        click.echo(f"The PDF: {outcome.pdf_path}")
+    click.echo(f"Its QR code opens {sample.status_url}")
+    if who is None:
+        click.echo("This kiosk is not enrolled yet: that is an example address until it is.")
+    else:
+        click.echo("That status page says the reference is unknown: the receipt is only a test.")
+
+
+def _printer_in_words(settings: config.KioskSettings) -> str:
+    if settings.print_to_pdf is not None:
+        return f"PDF files in {settings.print_to_pdf} (print_to_pdf)"
+    if settings.printer:
+        return f'the printer "{settings.printer}"'
+    return "the system's default printer"
+
+
+def _print_test_advice(ctx: Context, settings: config.KioskSettings, state: str) -> str:
+    """What IT can do about a receipt that did not print, by what kiosk.toml chose."""
+    toml = ctx.config_path or paths.config_file()
+    if settings.print_to_pdf is not None:
+        return (
+            f"Make {settings.print_to_pdf} a folder the kiosk's account can write, or set another "
+            f"print_to_pdf in {toml}."
+        )
+    name = settings.printer or "NAME"
+    if state == "missing":
+        wanted = f'no printer named "{settings.printer}"' if settings.printer else "no default printer"
+        if sys.platform == "win32":
+            return (
+                f"This computer has {wanted}: Settings > Bluetooth & devices > Printers & scanners "
+                f"lists the printers' names. Set printer in {toml} to one of them (or leave it out "
+                "for the default), then run this again."
+            )
+        # A CUPS that is not running looks to its clients like one without the printer.
+        return (
+            f"This computer has {wanted}: `lpstat -p -d` lists the printers CUPS knows and its "
+            f"default (if it says the scheduler is not running, start CUPS). Set printer in {toml} "
+            "to one of them (or leave it out for the default), or add the printer with lpadmin, "
+            "then run this again."
+        )
+    if sys.platform == "win32":
+        return (
+            "Check the printer's paper, power and cable, clear its queue in Printers & scanners, "
+            "then run this again."
+        )
+    return (
+        f"Check the printer's paper, power and cable. Then `lpstat -l -p {name}` says why its queue "
+        f"stopped, `cupsenable {name}` restarts it and `cupsaccept {name}` lets it take jobs again "
+        "(CUPS' log: /var/log/cups/error_log). Run this again once it is fixed."
+    )
 
 
 def _need_screen() -> None:
