@@ -1,6 +1,8 @@
 # One entry point for developers and CI. Every target sets up its own virtual environment.
 #   make test    set up and run everything CI runs: lint, format check, types, tests
 #   make bench   run the benchmarks (they print figures; nothing asserts on time)
+#   make bundle  the kiosk frozen by PyInstaller (dist/gea-kiosk/), smoke-tested
+#   make deb     the Debian package of that bundle (dist/gea-kiosk_<version>_<arch>.deb)
 
 PYTHON ?= python3
 # Tests run in parallel, one process per core; each process has its own template database.
@@ -9,7 +11,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest bench lock clean demo translations screenshots
+.PHONY: test lint typecheck pytest bench lock clean demo translations screenshots bundle deb
 
 test: lint typecheck pytest
 
@@ -44,6 +46,17 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.kiosk_drain
 	$(BIN)/python -m bench.kiosk_submit
 	$(BIN)/python -m bench.kiosk_ui
+
+# Where the bundle and the package go (the packaging tests build theirs elsewhere).
+DIST ?= dist
+BUNDLE_WORK ?= build/pyinstaller
+
+bundle: $(STAMP)
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN --distpath $(DIST) --workpath $(BUNDLE_WORK) installer/gea-kiosk.spec
+	$(BIN)/python installer/smoke_test.py $(DIST)/gea-kiosk/gea-kiosk
+
+deb: bundle
+	$(BIN)/python installer/linux/build_deb.py --bundle $(DIST)/gea-kiosk --out $(DIST)
 
 # Extract the UI's strings, fill in the Spanish (tools/spanish.py) and compile them.
 translations: $(STAMP)

@@ -1,13 +1,17 @@
 """Where the kiosk's stylesheet, icons, font and translations are, and how they are loaded.
 
-`resources/` sits beside the packages in a checkout and inside the PyInstaller bundle
-(`sys._MEIPASS`), so both find it the same way.
+`resources/` is not a Python package (ARCHITECTURE section 3). The wheel carries it as
+`kiosk/resources` (pyproject.toml) and so does the bundle (installer/gea-kiosk.spec), where
+`importlib.resources` finds it inside the installed package; a checkout (an editable install
+included) keeps it beside the package. Qt opens files by name, so the loader needs a real
+folder: a kiosk imported from a zip file is not supported and says so.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import re
-import sys
 from pathlib import Path
 
 from PySide6.QtGui import QFont, QFontDatabase, QIcon
@@ -18,11 +22,22 @@ _FONT_FILES = ("AtkinsonHyperlegible-Regular.ttf", "AtkinsonHyperlegible-Bold.tt
 _FONT_SIZE = re.compile(r"font-size:\s*(\d+)px")
 
 
+class ResourcesMissing(RuntimeError):
+    """The kiosk's resources are not where an installed kiosk or a checkout keeps them."""
+
+
+@functools.cache
 def root() -> Path:
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle is not None:
-        return Path(bundle) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    package = importlib.resources.files("kiosk")
+    if not isinstance(package, Path):
+        raise ResourcesMissing(f"the kiosk package is not a folder on disk ({package}); install it from a wheel")
+    for folder in (package / "resources", package.parent / "resources"):
+        if (folder / "kiosk.qss").is_file():
+            return folder
+    raise ResourcesMissing(
+        f"no kiosk resources in {package / 'resources'} (installed) or {package.parent / 'resources'} "
+        "(checkout): reinstall the kiosk"
+    )
 
 
 def icon_path(name: str) -> Path:

@@ -150,7 +150,8 @@ def _font() -> tuple[Status, str]:
     family = resources.load_fonts(_application())
     if family != SHIPPED_FONT:
         return "FAIL", f"{SHIPPED_FONT} did not load from {resources.root()}: reinstall the kiosk"
-    return "ok", family
+    # Where the resources came from tells IT which installation is running.
+    return "ok", f"{family}, from {resources.root()}"
 
 
 def _stylesheets(settings: KioskSettings) -> tuple[Status, str]:
