@@ -27,7 +27,7 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from kiosk import __version__, config, faults, logs, paths, pin
+from kiosk import __version__, config, enroll_file, faults, logs, paths, pin
 from kiosk import demo as demo_setup
 from kiosk.local_db import catalog_cache, database, identity, local_settings, lock, outbox, sync_health
 from kiosk.services import InvalidInput, KioskServices, NoCatalog
@@ -216,18 +216,85 @@ def _read_pin() -> str:
 
 
 @main.command("enroll")
-@click.option("--server", "server_url", required=True, help="The sync server, e.g. https://feedback.gov.gd.")
-@click.option("--code", required=True, help="The one-time code from gea-server devices add (or reenroll).")
+@click.option("--server", "server_url", default=None, help="The sync server, e.g. https://feedback.gov.gd.")
+@click.option("--code", default=None, help="The one-time code from gea-server devices add (or reenroll).")
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Enroll with IT's enroll.toml (server_url, code, pin_hash) instead, and delete it once "
+    "enrolled; no file there is nothing to do.",
+)
 @click.pass_obj
-def enroll_command(ctx: Context, server_url: str, code: str) -> None:
-    """Enroll this kiosk with the sync server and set the staff PIN (asked, or GEA_KIOSK_PIN)."""
+def enroll_command(ctx: Context, server_url: str | None, code: str | None, from_file: Path | None) -> None:
+    """Enroll this kiosk with the sync server and set the staff PIN (asked, or GEA_KIOSK_PIN,
+    or kiosk.toml's pin_hash)."""
+    if from_file is not None:
+        if server_url is not None or code is not None:
+            raise click.UsageError(
+                "--from-file reads the server and code from the file: drop --server, --code"
+            )
+        _enroll_from_file(ctx, from_file)
+        return
+    if server_url is None or code is None:
+        raise click.UsageError("give --server and --code (or --from-file)")
+    settings = ctx.settings()
+    # A PIN typed or given now wins; else kiosk.toml's hash, so a scripted install need not ask.
+    staff_pin_hash = settings.pin_hash if settings.pin_hash and pin.PIN_ENV not in os.environ else None
+    if staff_pin_hash is None:
+        staff_pin_hash = pin.hash_pin(_read_pin())
+    ctx.start_logging("cli", "enroll")
+    _enroll(ctx, server_url, code, staff_pin_hash)
+
+
+def _enroll_from_file(ctx: Context, path: Path) -> None:
+    """Enroll with IT's file, as the kiosk's account when run by root (kiosk.enroll_file). A
+    failure is recorded where staff see it (the staff screen's problem line) and the file kept."""
+    problem: str | None = None
+    try:
+        request = enroll_file.read(path)
+        if request is None:
+            click.echo(f"No enrollment file at {path}: nothing to do.")
+            return
+        account = enroll_file.kiosk_account(ctx.data_dir)
+    except enroll_file.EnrollFileError as exc:
+        request, account, problem = None, None, str(exc)
+        with contextlib.suppress(enroll_file.EnrollFileError):
+            account = enroll_file.kiosk_account(ctx.data_dir)
+
+    def work() -> int:
+        ctx.start_logging("cli", f"enroll from {path}")
+        engine = ctx.engine()
+        try:
+            if request is None:
+                raise EnvironmentProblem(f"Not enrolled: {problem}")
+            if request.pin_hash:  # staff can open staff mode and read why, even if this fails
+                local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, request.pin_hash)
+            _enroll(ctx, request.server_url, request.code, request.pin_hash)
+        except EnvironmentProblem as exc:
+            log.error("enrollment from %s failed: %s", path, exc.message)
+            with contextlib.suppress(faults.StorageFault):
+                local_settings.set_value(engine, local_settings.ENROLL_PROBLEM, f"{path}: {exc.message}")
+            raise
+        local_settings.delete_value(engine, local_settings.ENROLL_PROBLEM)
+        return 0
+
+    status = enroll_file.run_as(account, work)
+    if status != 0:
+        raise SystemExit(status)
+    # The code is spent: the file goes, so it is not tried again at the next start.
+    path.unlink(missing_ok=True)
+    click.echo(f"{path} used and removed.")
+
+
+def _enroll(ctx: Context, server_url: str, code: str, staff_pin_hash: str | None) -> None:
+    """Enroll with a one-time code, store the staff PIN's hash (when given), fetch the catalog."""
     from kiosk import bootstrap
     from kiosk.sync import client as sync_client
     from kiosk.sync import errors as sync_errors
 
     settings = ctx.settings()
-    staff_pin = _read_pin()
-    ctx.start_logging("cli", "enroll")
     engine = ctx.engine()
     previous = identity.load(engine)
     try:
@@ -262,7 +329,8 @@ def enroll_command(ctx: Context, server_url: str, code: str) -> None:
             ),
             enrolled.device_token,
         )
-        local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, pin.hash_pin(staff_pin))
+        if staff_pin_hash is not None:
+            local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, staff_pin_hash)
         sync_health.clear_not_authorized(engine)
     except faults.StorageFault as exc:
         log.error("enrolled as %s, but it could not be saved: %s", enrolled.device_code, exc.code)
@@ -379,6 +447,8 @@ def status_command(ctx: Context, as_json: bool) -> None:
     click.echo(
         f"Device:        {report['device_code'] or 'not enrolled'}  ({report['server_url'] or 'no server'})"
     )
+    if report.get("enroll_problem"):
+        click.echo(f"Enrollment:    FAILED: {report['enroll_problem']}")
     if report["device_code"]:
         authorized = "yes" if report["authorized"] else "NO: ask IT to re-enroll this kiosk"
         click.echo(f"Authorized:    {authorized}")

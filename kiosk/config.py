@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,11 +15,32 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from kiosk import paths, pin
+from kiosk import escpos_printer, paths, pin
 
 
 class KioskConfigError(Exception):
     """kiosk.toml or a GEA_KIOSK_* variable is wrong; the message says where and how to fix it."""
+
+
+def check_server_url(value: str | None) -> str | None:
+    """A server URL as IT writes it (kiosk.toml, enroll.toml), without a trailing slash."""
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise ValueError("write it like https://feedback.gov.gd")
+    return value.rstrip("/") if value else value
+
+
+def check_pin_hash(value: str | None) -> str | None:
+    """A staff PIN hash (PHC string) the kiosk can verify PINs against."""
+    if value is None:
+        return value
+    try:
+        pin.check_hash(value)
+    except pin.UnreadableHash as exc:
+        raise ValueError(
+            f"{exc}; use the output of `gea-kiosk pin-hash` (it starts with $argon2id$) "
+            "or a scrypt PHC string ($scrypt$ln=16,r=8,p=1$<salt>$<hash>)"
+        ) from None
+    return value
 
 
 class KioskSettings(BaseSettings):
@@ -43,6 +64,10 @@ class KioskSettings(BaseSettings):
     printer: str | None = None
     print_to_pdf: Path | None = None
     paper: Literal["80mm", "A4"] = "80mm"
+    # Or a thermal receipt printer that speaks ESC/POS, driven directly (no CUPS driver):
+    # "tcp://192.0.2.10:9100" on the network, "usb://04b8:0e15" on USB (kiosk.escpos_printer).
+    # After the keys it excludes, so its validator sees them.
+    escpos: str | None = None
     # Staff mode returns to the citizen flow after this long untouched.
     staff_timeout_s: int = Field(default=120, ge=15, le=3600)
     high_contrast: bool = False
@@ -51,31 +76,46 @@ class KioskSettings(BaseSettings):
     # How much the kiosk writes to logs/ in its data directory: DEBUG, INFO, WARNING or ERROR.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("server_url")
-    @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError("write it like https://feedback.gov.gd")
-        return value.rstrip("/") if value else value
+    _server_url = field_validator("server_url")(check_server_url)
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("pin_hash")
+    _pin_hash = field_validator("pin_hash")(check_pin_hash)
+
+    @field_validator("printer")
     @classmethod
-    def _phc(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            pin.check_hash(value)
-        except pin.UnreadableHash as exc:
+    def _queue_name(cls, value: str | None) -> str | None:
+        # A print queue's name never holds "://" (CUPS forbids "/"): an address written here
+        # would only ever be "not connected".
+        if value is not None and "://" in value:
             raise ValueError(
-                f"{exc}; use the output of `gea-kiosk pin-hash` (it starts with $argon2id$) "
-                "or a scrypt PHC string ($scrypt$ln=16,r=8,p=1$<salt>$<hash>)"
-            ) from None
+                "this is a print queue's name (as lpstat -p or Windows' Printers list shows it); "
+                f'for a thermal ESC/POS printer at an address, write escpos = "{value}" instead'
+            )
         return value
+
+    @field_validator("escpos")
+    @classmethod
+    def _escpos_target(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None  # GEA_KIOSK_ESCPOS="" unsets it
+        escpos_printer.parse_target(value)  # a ValueError that says how to write it
+        # Receipts go to one place; the 80 mm roll is the only paper an ESC/POS printer has.
+        for other in ("print_to_pdf", "printer"):
+            if info.data.get(other):
+                raise ValueError(
+                    f"cannot be used together with {other}: receipts go either to the ESC/POS "
+                    f"printer or to {'PDF files' if other == 'print_to_pdf' else 'a print queue'}; "
+                    "remove one of the two"
+                )
+        if info.data.get("paper", "80mm") != "80mm":
+            raise ValueError(
+                'an ESC/POS receipt printer prints on an 80 mm roll: leave paper out or set it to "80mm"'
+            )
+        return value.strip()
 
     @field_validator("ca_bundle")
     @classmethod

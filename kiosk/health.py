@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
-from kiosk.local_db import identity, outbox, sync_health
+from kiosk.local_db import identity, local_settings, outbox, sync_health
 from kiosk.sync.worker import SyncState
 
 # What `phase` can answer, in the order it decides.
@@ -42,6 +42,7 @@ def report(engine: Engine, data_dir: Path) -> dict[str, Any]:
         "token_present": token_present,
         "oldest_pending_at": oldest.isoformat() if oldest else None,
         "last_error": health.last_error,
+        "enroll_problem": local_settings.get_value(engine, local_settings.ENROLL_PROBLEM),
     }
 
 
@@ -98,7 +99,8 @@ def for_staff(
         sync_problem=sync_problem,
         printer=printer,
         printer_problem=printer_problem,
-        problem=problem,
+        # A failed enrollment from enroll.toml is this kiosk's problem until one succeeds.
+        problem=problem or report.get("enroll_problem"),
     )
     shown["phase"] = phase(
         shown,

@@ -30,7 +30,7 @@ class ResourcesMissing(RuntimeError):
 def root() -> Path:
     package = importlib.resources.files("kiosk")
     if not isinstance(package, Path):
-        raise ResourcesMissing(f"the kiosk package is not a folder on disk ({package}); install it from a wheel")
+        raise ResourcesMissing(f"the kiosk package is not a folder on disk ({package}): install its wheel")
     for folder in (package / "resources", package.parent / "resources"):
         if (folder / "kiosk.qss").is_file():
             return folder
