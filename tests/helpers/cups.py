@@ -37,8 +37,9 @@ Qt: before the first QPrinterInfo); `with server.as_default():` also works after
 
 Packages: cups-daemon and cups-client (`apt-get install -y --no-install-recommends cups-daemon
 cups-client`; the raw queues need no filters or drivers), and for `add_cups_pdf_queue`
-printer-driver-cups-pdf (which brings the filters and Ghostscript); without them the fixture
-fails and says so, never skips. As root, cupsd runs filters as `lp` and the backends here (mode
+printer-driver-cups-pdf (it depends on Debian's `cups`, which brings the filters, the driver
+lister behind `lpinfo -m` and Ghostscript); without them the fixture fails and says so, never
+skips. As root, cupsd runs filters as `lp` and the backends here (mode
 0700) as root; as another user, everything as that user.
 """
 
