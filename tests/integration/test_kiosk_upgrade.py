@@ -34,6 +34,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 
 from kiosk import __version__
@@ -49,13 +50,12 @@ from tests.helpers.server import LiveServer, add_device
 # tree of the commit before the one that added this file (d1f43af when it was written; found
 # in the history each run, so a rebase does not break the test).
 MIGRATION = "kiosk/local_db/migrations/versions/0002_outbox_claim_index_and_kiosk_version.py"
-PREVIOUS_REVISION = "0001"
-NEW_REVISION = "0002"
+PREVIOUS_REVISION = "0001"  # the previous release's schema
 ENTITY = "AGY-003"  # Traffic and Licensing Department: SVC-008 and, under it, SVC-002
 SERVICE = "SVC-002"  # Driver's Licence Renewal (of UNIT-001, under AGY-003)
 HANDED_OVER = "SVC-008"  # Vehicle Registration, handed to another agency mid-test
 OTHER_AGENCY = "AGY-001"  # Central Statistical Office, outside AGY-003
-STATE_COLUMNS_0001 = (
+OUTBOX_COLUMNS_0001 = (
     "id",
     "client_uuid",
     "reference_code",
@@ -144,6 +144,13 @@ def schema_revision(data_dir: Path) -> str:
     return str(revision)
 
 
+def head_revision() -> str:
+    """The newest schema of this working tree's kiosk (0002 when this test was written)."""
+    head = ScriptDirectory.from_config(database.alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
 def states(rows: dict[str, Row]) -> dict[str, str]:
     return {uuid: str(row["state"]) for uuid, row in rows.items()}
 
@@ -219,7 +226,7 @@ def test_an_upgrade_keeps_every_queued_submission_and_delivers_each_exactly_once
 
     before = outbox_rows(data_dir)
     assert schema_revision(data_dir) == PREVIOUS_REVISION
-    assert list(next(iter(before.values()))) == list(STATE_COLUMNS_0001)
+    assert list(next(iter(before.values()))) == list(OUTBOX_COLUMNS_0001)
     assert states(before) == {
         delivered: "synced",
         rejected: "rejected",
@@ -242,13 +249,13 @@ def test_an_upgrade_keeps_every_queued_submission_and_delivers_each_exactly_once
 
     # --- the next release opens the data directory: migrations run ------------------------
     new_status = json.loads(ok(new_release.run(data_dir, "status", "--json"), "new status"))
-    assert schema_revision(data_dir) == NEW_REVISION
+    assert schema_revision(data_dir) == head_revision() != PREVIOUS_REVISION
     assert new_status["counts"] == expected_counts
     after = outbox_rows(data_dir)
     assert set(after) == set(before)
     for client_uuid, row in before.items():
         # Row by row, column by column: state, payload, attempts, errors, times, all as left.
-        assert {name: after[client_uuid][name] for name in STATE_COLUMNS_0001} == row, client_uuid
+        assert {name: after[client_uuid][name] for name in OUTBOX_COLUMNS_0001} == row, client_uuid
         assert after[client_uuid]["kiosk_version"] is None, client_uuid  # queued before 0002: unknown
 
     # --- the server is back: everything due is delivered once ------------------------------
