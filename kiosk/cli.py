@@ -514,11 +514,12 @@ def print_test_command(ctx: Context) -> None:
 
     settings = ctx.settings()
     ctx.start_logging("cli", "print-test")
-    who = identity.load(ctx.engine())
+    engine = ctx.engine()
+    who = identity.load(engine)
     # Printing draws nothing on screen: the same over SSH, at the desktop or beside the running
     # kiosk, with no display needed (the bundle ships the off-screen platform for --selftest).
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from kiosk.ui import app, printing, selftest
+    from kiosk.ui import app, selftest
 
     app.qt_app(settings)  # the receipt's layout is Qt's, in the kiosk's own font
     sample = replace(selftest._sample_receipt(), entity_name="gea-kiosk print-test")
@@ -529,9 +530,9 @@ def print_test_command(ctx: Context) -> None:
             status_url=receipts.status_url(who.public_base_url, sample.reference_code),
             device_code=who.device_code,
         )
-    # Built as kiosk.ui.app.build_parts builds the kiosk's own, so every back-end kiosk.toml
-    # can choose is the one tested here.
-    printer = printing.ReceiptPrinter(settings.printer, settings.print_to_pdf, settings.paper)
+    # The kiosk's own printer, built by the app's own builder: whichever back-end kiosk.toml
+    # chooses (a CUPS or Windows printer, the PDF folder, a thermal printer) is the one tested.
+    printer = app.build_parts(ctx.data_dir, settings, engine=engine).printer
     target = _printer_in_words(settings)
     click.echo(f"Printing a test receipt ({sample.reference_code}, {settings.paper} paper) on {target}.")
     outcome = printer.print_receipt(sample)
