@@ -6,11 +6,12 @@
    and sorted them all (`USE TEMP B-TREE FOR ORDER BY`) to hand back one batch, so a kiosk
    offline for days sorted its whole backlog again for every batch it sent. With state then
    sequence the rows come off the index in claim order and the read stops at the batch size.
-   A partial index (`sequence WHERE state = 'pending'`) would be smaller, but SQLite's planner
-   passes it over when the state is a bound parameter, as SQLAlchemy sends it. The composite
-   index serves every other query the single-column one served (counts by state, recovery,
-   rejected rows in order, the purge), so it replaces it instead of adding a second index
-   that every write would maintain.
+   The composite index serves every other query the single-column one served (counts by
+   state, recovery, rejected rows in order, the purge), so it replaces it instead of adding a
+   second index that every write would maintain. A partial index (`sequence WHERE state =
+   'pending'`) would be smaller, but those queries would still need an index on state, and
+   beside one SQLite's planner (with no ANALYZE statistics, as on every kiosk) prefers the
+   equality on state and sorts again.
 
 2. `outbox.kiosk_version` (nullable): the kiosk version (`kiosk.__version__`) whose code
    queued the row. A backlog can span an upgrade, and a payload's shape is the shape of the
