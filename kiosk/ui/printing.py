@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from PySide6.QtCore import QCoreApplication, QMarginsF, QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import (
@@ -38,9 +38,12 @@ from PySide6.QtGui import (
 )
 from PySide6.QtPrintSupport import QPrinter, QPrinterInfo
 
-from kiosk import cups_jobs, faults
+from kiosk import cups_jobs, escpos_printer, faults
 from kiosk import receipt as receipts
 from kiosk.receipt import Receipt
+
+if TYPE_CHECKING:
+    from kiosk.config import KioskSettings
 
 log = logging.getLogger("kiosk.ui")
 
@@ -163,22 +166,35 @@ def _wrap(text: str, metrics: QFontMetricsF, width: float, *, anywhere: bool = F
     return lines
 
 
-def _strings(receipt: Receipt) -> tuple[str, str]:
-    """The title and the closing sentence, in the current language."""
+def wording(receipt: Receipt) -> escpos_printer.Wording:
+    """The receipt's sentences in the current language: one source for the drawn receipt and
+    the ESC/POS one."""
     if receipt.complaint:
-        return (
-            QCoreApplication.translate("Receipt", "Complaint receipt"),
-            QCoreApplication.translate(
-                "Receipt",
-                "Your complaint will reach the ministry even if this kiosk is offline. "
-                "Keep this receipt to follow it up.",
-            ),
+        title = QCoreApplication.translate("Receipt", "Complaint receipt")
+        closing = QCoreApplication.translate(
+            "Receipt",
+            "Your complaint will reach the ministry even if this kiosk is offline. "
+            "Keep this receipt to follow it up.",
         )
-    return (
-        QCoreApplication.translate("Receipt", "Feedback receipt"),
-        QCoreApplication.translate(
+    else:
+        title = QCoreApplication.translate("Receipt", "Feedback receipt")
+        closing = QCoreApplication.translate(
             "Receipt", "Thank you for your feedback. Scan the code to see what becomes of it."
-        ),
+        )
+    ticket = rating = None
+    if receipt.ticket_number:
+        label = QCoreApplication.translate("Receipt", "Ticket number: %1")
+        ticket = label.replace("%1", receipt.ticket_number)
+    if receipt.rating is not None:
+        label = QCoreApplication.translate("Receipt", "Your rating: %1 of 5")
+        rating = label.replace("%1", str(receipt.rating))
+    return escpos_printer.Wording(
+        title=title,
+        reference_label=QCoreApplication.translate("Receipt", "Reference code"),
+        ticket=ticket,
+        rating=rating,
+        closing=closing,
+        kiosk=QCoreApplication.translate("Receipt", "Kiosk %1").replace("%1", receipt.device_code),
     )
 
 
@@ -203,13 +219,13 @@ def _layout(receipt: Receipt) -> _Layout:
         items.append(_Rule(y))
         y += RULE_WIDTH + GAP
 
-    title, closing = _strings(receipt)
-    text(title, TITLE_PX, bold=True)
+    words = wording(receipt)
+    text(words.title, TITLE_PX, bold=True)
     text(receipt.service_name, SERVICE_PX, bold=True, gap=GAP)
     text(receipt.entity_name, BODY_PX)
     text(receipt.local_time_text(), BODY_PX)
     rule()
-    text(QCoreApplication.translate("Receipt", "Reference code"), SMALL_PX)
+    text(words.reference_label, SMALL_PX)
     # The code is what a citizen reads out on the phone: as large as fits on one line.
     code_px = CODE_PX
     while (
@@ -218,20 +234,17 @@ def _layout(receipt: Receipt) -> _Layout:
     ):
         code_px -= 2
     text(receipt.reference_code, code_px, bold=True, anywhere=True)
-    if receipt.ticket_number:
-        label = QCoreApplication.translate("Receipt", "Ticket number: %1")
-        text(label.replace("%1", receipt.ticket_number), BODY_PX, bold=True, gap=GAP / 2)
-    if receipt.rating is not None:
-        label = QCoreApplication.translate("Receipt", "Your rating: %1 of 5")
-        text(label.replace("%1", str(receipt.rating)), BODY_PX, gap=GAP / 2)
+    if words.ticket:
+        text(words.ticket, BODY_PX, bold=True, gap=GAP / 2)
+    if words.rating:
+        text(words.rating, BODY_PX, gap=GAP / 2)
     y += GAP
     items.append(_Qr(y, receipt.status_url))
     y += QR_SIZE
     text(receipt.status_url, SMALL_PX, anywhere=True)
     rule()
-    text(closing, BODY_PX)
-    label = QCoreApplication.translate("Receipt", "Kiosk %1")
-    text(label.replace("%1", receipt.device_code), SMALL_PX, gap=GAP)
+    text(words.closing, BODY_PX)
+    text(words.kiosk, SMALL_PX, gap=GAP)
     return _Layout(tuple(items), y)
 
 
@@ -334,8 +347,9 @@ def render_preview(receipt: Receipt, paper: Paper, width_px: int) -> QImage:
 
 
 class ReceiptPrinter:
-    """Prints receipts on the named Qt printer (None or "": the system default), or writes
-    them as PDF files into `pdf_dir` when that is set (a kiosk without a printer, tests)."""
+    """Prints receipts on the named Qt printer (None or "": the system default), on a thermal
+    ESC/POS printer at `escpos` ("tcp://HOST:PORT" or "usb://VENDOR:PRODUCT", no driver), or
+    writes them as PDF files into `pdf_dir` when that is set (a kiosk without a printer, tests)."""
 
     def __init__(
         self,
@@ -343,19 +357,31 @@ class ReceiptPrinter:
         pdf_dir: Path | None,
         paper: Paper,
         *,
+        escpos: str | None = None,
         board: faults.FaultBoard | None = None,
     ) -> None:
         self._printer_name = printer_name or None
         self._pdf_dir = pdf_dir
+        # kiosk.toml allows one destination; the demo's PDF folder wins over IT's printer.
+        self._escpos = escpos_printer.parse_target(escpos) if escpos and pdf_dir is None else None
         self._paper: Paper = paper
         self._board = board
         self._missing = False  # no printer found at the last look
         self._stopped = False  # its queue stopped at the last look (paper, jam, a failed job, IT)
-        self._unusable = False  # the PDF folder is a file, at the last look
+        # The PDF folder is a file, or the ESC/POS USB device is not the kiosk's to use.
+        self._unusable = False
         self._last_failed = False  # the last receipt did not print, for another reason
+        self._setup_problem: str | None = None  # what IT must set up for the ESC/POS printer
         #: Why the last receipt did not print, for staff; None after one that did.
         self.last_problem: str | None = None
         self.refresh()
+
+    @classmethod
+    def configured(cls, settings: KioskSettings, *, board: faults.FaultBoard | None = None) -> ReceiptPrinter:
+        """The printer kiosk.toml describes."""
+        return cls(
+            settings.printer, settings.print_to_pdf, settings.paper, escpos=settings.escpos, board=board
+        )
 
     @property
     def saves_pdf(self) -> bool:
@@ -383,6 +409,8 @@ class ReceiptPrinter:
         """Ask the print system again whether the printer is there and its queue running."""
         if self._pdf_dir is not None:
             self._unusable = self._pdf_dir.exists() and not self._pdf_dir.is_dir()
+        elif self._escpos is not None:
+            self._look_for_escpos()
         else:
             info = self._find_printer()
             self._missing = info is None
@@ -401,7 +429,12 @@ class ReceiptPrinter:
         """Print one receipt. Never raises: a failure comes back as ok=False with a message
         for staff, and the citizen flow goes on."""
         try:
-            outcome = self._to_pdf(receipt) if self._pdf_dir is not None else self._to_printer(receipt)
+            if self._pdf_dir is not None:
+                outcome = self._to_pdf(receipt)
+            elif self._escpos is not None:
+                outcome = self._to_escpos(receipt)
+            else:
+                outcome = self._to_printer(receipt)
         except Exception:
             # A bug, not a printer fault; still, a citizen must not see the kiosk break over a receipt.
             log.exception("printing the receipt of %s failed", receipt.reference_code)
@@ -435,15 +468,69 @@ class ReceiptPrinter:
             self._board.report(fault)
 
     def _missing_message(self) -> str:
-        if self._printer_name is None:
+        name = str(self._escpos) if self._escpos is not None else self._printer_name
+        if name is None:
             return QCoreApplication.translate(
                 "Receipt", "No printer is connected. Check the printer's cable and power."
             )
-        return QCoreApplication.translate(
+        message = QCoreApplication.translate(
             "Receipt",
             "The printer %1 is not connected. Check its cable and power, "
             "or ask IT to check the printer name in kiosk.toml.",
-        ).replace("%1", self._printer_name)
+        ).replace("%1", name)
+        return self._with_setup_problem(message)
+
+    def _with_setup_problem(self, message: str) -> str:
+        # What IT must install or allow is said in English, like a crash's line: it is for IT.
+        return f"{message} ({self._setup_problem})" if self._setup_problem else message
+
+    # --- ESC/POS ----------------------------------------------------------------------------
+
+    def _look_for_escpos(self) -> None:
+        assert self._escpos is not None
+        try:
+            escpos_printer.probe(self._escpos)
+        except escpos_printer.EscposError as exc:
+            message = self._escpos_trouble(exc)
+            if self._unusable:
+                self._note(faults.PrinterFailed(message))
+        else:
+            self._escpos_answered()
+
+    def _to_escpos(self, receipt: Receipt) -> PrintOutcome:
+        """The receipt as ESC/POS, straight to the printer. A printer that does not answer is
+        missing; one that takes part of the receipt and stops has failed it."""
+        assert self._escpos is not None
+        data = escpos_printer.compose(receipt, wording(receipt))
+        try:
+            escpos_printer.send(self._escpos, data)
+        except escpos_printer.EscposError as exc:
+            log.warning("receipt %s not printed on %s: %s", receipt.reference_code, self._escpos, exc)
+            return PrintOutcome(False, self._escpos_trouble(exc))
+        self._escpos_answered()
+        log.info("receipt %s sent to the ESC/POS printer %s", receipt.reference_code, self._escpos)
+        return PrintOutcome(True, QCoreApplication.translate("Receipt", "The receipt is printing."))
+
+    def _escpos_answered(self) -> None:
+        self._missing = self._unusable = False
+        self._setup_problem = None
+
+    def _escpos_trouble(self, error: escpos_printer.EscposError) -> str:
+        """Record the state `error` means; returns what staff read about it."""
+        self._missing = isinstance(error, escpos_printer.NotReachable)
+        self._unusable = isinstance(error, escpos_printer.NoAccess)
+        setup = isinstance(error, escpos_printer.NoUsbSupport | escpos_printer.NoAccess)
+        self._setup_problem = str(error) if setup else None
+        if self._missing:
+            return self._missing_message()
+        if self._unusable:
+            return self._with_setup_problem(
+                QCoreApplication.translate(
+                    "Receipt",
+                    "The receipt could not be printed. Write the reference code down for the citizen.",
+                )
+            )
+        return self._refused_message()  # it stopped midway: paper, cover, power
 
     # --- internals ---------------------------------------------------------------------------
 

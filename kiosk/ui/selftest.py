@@ -21,14 +21,14 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import Engine
 
-from kiosk import __version__, bootstrap, health, logs, pin
+from kiosk import __version__, bootstrap, escpos_printer, health, logs, pin
 from kiosk.config import KioskSettings
 from kiosk.local_db import database, identity, outbox, privacy
 from kiosk.receipt import Receipt, status_url
 from kiosk.staff_gate import StaffGate
 from kiosk.sync import client as sync_client
 from kiosk.sync import errors as sync_errors
-from kiosk.ui import app, resources
+from kiosk.ui import app, printing, resources
 from kiosk.ui.i18n import LanguageSwitch
 from kiosk.ui.printing import ReceiptPrinter
 
@@ -201,6 +201,8 @@ def _receipt(settings: KioskSettings) -> tuple[Status, str]:
 
 def _printer(settings: KioskSettings) -> tuple[Status, str]:
     _application()
+    if settings.escpos:
+        return _escpos(escpos_printer.parse_target(settings.escpos))
     printer = ReceiptPrinter(settings.printer, settings.print_to_pdf, settings.paper)
     state = printer.refresh()
     if settings.print_to_pdf is not None:
@@ -211,6 +213,21 @@ def _printer(settings: KioskSettings) -> tuple[Status, str]:
         wanted = f"the printer {settings.printer!r}" if settings.printer else "a printer"
         return "warn", f"{wanted} is not connected; receipts are offered on screen only until it is"
     return "ok", settings.printer or "the system's default printer"
+
+
+def _escpos(target: escpos_printer.Target) -> tuple[Status, str]:
+    """Which ESC/POS printer, whether it answers, and that python-escpos composes a receipt
+    here (its printer database is data a bundle must carry). Nothing is printed."""
+    data = escpos_printer.compose(_sample_receipt(), printing.wording(_sample_receipt()))
+    kind = "network" if isinstance(target, escpos_printer.TcpTarget) else "USB"
+    try:
+        escpos_printer.probe(target)
+    except escpos_printer.NoAccess as exc:
+        return "warn", f"ESC/POS {kind} printer: {exc}"
+    except escpos_printer.NotReachable as exc:
+        return "warn", f"ESC/POS {kind} printer: {exc}; receipts are offered on screen only until it answers"
+    answers = "answers" if kind == "network" else "is plugged in"
+    return "ok", f"ESC/POS {kind} printer {target} {answers} (a receipt is {len(data)} bytes of ESC/POS)"
 
 
 def _server(engine: Engine, data_dir: Path, settings: KioskSettings) -> tuple[Status, str]:
