@@ -7,7 +7,8 @@ connections as such a printer does and records the bytes of each.
   unread, as a printer switched off, or its network card restarting, in the middle of a job.
 
 `closed_port()` gives a port with nothing listening on it: a printer that is off, or at
-another address, refuses the connection.
+another address, refuses the connection. `silent_port()` gives one that never answers a
+connection, like an address with no printer behind a network that drops what it cannot deliver.
 """
 
 from __future__ import annotations
@@ -125,3 +126,16 @@ def closed_port() -> int:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A port on 127.0.0.1 whose connections are never answered: a listener with room for one
+    waiting connection (backlog 0), taken by a connection of its own, so Linux drops every
+    later one's SYN and the client waits until its timeout."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listening:
+        listening.bind((HOST, 0))
+        listening.listen(0)
+        port: int = listening.getsockname()[1]
+        with socket.create_connection((HOST, port)):
+            yield port

@@ -20,7 +20,7 @@ import pytest
 from kiosk import escpos_printer
 from kiosk.escpos_printer import JobBroken, NotReachable, TcpTarget, UsbTarget
 from kiosk.receipt import Receipt, status_url
-from tests.helpers.escpos_listener import closed_port, escpos_listener
+from tests.helpers.escpos_listener import closed_port, escpos_listener, silent_port
 
 BASE_URL = "http://127.0.0.1:8123"
 CODE = "K0007-000123-7QX4"
@@ -136,15 +136,17 @@ def test_a_probe_connects_and_sends_nothing() -> None:
         assert printer.jobs == [], "a probe prints nothing"
 
 
-def test_an_address_that_does_not_answer_in_time_is_not_reachable() -> None:
-    # TEST-NET-1 (RFC 5737) is never routed: the connection times out, or the network says
-    # at once that there is no route. Either way the printer is missing, within the timeout.
-    target = escpos_printer.parse_target("tcp://192.0.2.1:9100")
+def test_an_address_where_nothing_answers_is_not_reachable_after_the_timeout() -> None:
+    with silent_port() as port:
+        target = escpos_printer.parse_target(f"tcp://127.0.0.1:{port}")
+        with pytest.raises(NotReachable) as probed:
+            escpos_printer.probe(target, timeout_s=0.2)
+        with pytest.raises(NotReachable) as sent:
+            escpos_printer.send(target, b"x", connect_timeout_s=0.2)
 
-    with pytest.raises(NotReachable) as probed:
-        escpos_printer.probe(target, timeout_s=0.2)
-
-    assert "192.0.2.1:9100" in str(probed.value)
+    for error in (probed.value, sent.value):
+        assert f"nothing answers at 127.0.0.1:{port} (no answer in time)" == str(error)
+        assert isinstance(error.__cause__, TimeoutError)
 
 
 def test_usb_settings_are_read() -> None:
