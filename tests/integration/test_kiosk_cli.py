@@ -17,7 +17,7 @@ import kiosk as kiosk_package
 from kiosk import pin
 from kiosk.local_db import database, identity, local_settings, lock
 from server_sync_api.services import devices
-from tests.helpers import pg
+from tests.helpers import packaging, pg
 from tests.helpers.server import LiveServer, add_device, free_port
 
 GEA_KIOSK = shutil.which("gea-kiosk", path=os.path.dirname(sys.executable))
@@ -206,13 +206,7 @@ def test_commands_that_need_enrollment_say_so(tmp_path: Path) -> None:
 def selftest(data_dir: Path, **env: str) -> tuple[int, dict[str, tuple[str, str]]]:
     """Exit status and {check: (status, detail)} from a real `gea-kiosk --selftest`."""
     result = kiosk(data_dir, "--selftest", QT_QPA_PLATFORM="offscreen", **env)
-    lines = result.stdout.strip().splitlines()
-    checks = {}
-    for line in lines[:-1]:
-        status_word, rest = line.split(maxsplit=1)
-        name, _, detail = rest.partition("  ")
-        checks[name.strip()] = (status_word, detail.strip())
-    return result.returncode, checks
+    return result.returncode, packaging.selftest_checks(result.stdout)
 
 
 def test_version_is_the_kiosks_own(tmp_path: Path) -> None:
