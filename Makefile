@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.kiosk_drain
 	$(BIN)/python -m bench.kiosk_submit
 	$(BIN)/python -m bench.kiosk_ui
+	$(BIN)/python -m bench.bundle
 
 # Where the bundle and the package go (the packaging tests build theirs elsewhere).
 DIST ?= dist

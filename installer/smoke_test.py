@@ -99,7 +99,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("executable", type=Path, help="the bundle's gea-kiosk")
     args = parser.parse_args()
-    passed, said = check(args.executable)
+    passed, said = check(args.executable.resolve())
     print(said)
     print(f"smoke test {'passed' if passed else 'FAILED'}: {args.executable}")
     return 0 if passed else 1

@@ -76,7 +76,7 @@ def build_parts(
     engine = engine if engine is not None else database.open_database(data_dir)
     board = board if board is not None else faults.FaultBoard()
     services = KioskServices(engine, on_pending=keeper.wake if keeper is not None else None)
-    printer = ReceiptPrinter(settings.printer, settings.print_to_pdf, settings.paper, board=board)
+    printer = ReceiptPrinter.configured(settings, board=board)
     return KioskParts(
         settings=settings,
         services=services,

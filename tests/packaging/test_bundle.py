@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 import kiosk
 from tests.helpers import packaging
+from tests.helpers.escpos_listener import escpos_listener
 
 pytestmark = pytest.mark.slow
 
@@ -125,3 +127,40 @@ def test_the_smoke_test_fails_on_an_unexpected_line_on_stderr(tmp_path: Path) ->
     passed, said = smoke_test.check(script)
     assert not passed
     assert "unexpected lines on stderr:\n  qt.qpa.plugin: could not load" in said
+
+
+def test_the_bundle_prints_on_a_network_thermal_printer_and_finds_libusb(tmp_path: Path) -> None:
+    """python-escpos loads its printer profiles from a data file and pyusb loads libusb by name:
+    both out of the analysis' sight, so the frozen kiosk proves they travelled."""
+    executable = packaging.bundle() / "gea-kiosk"
+    env = packaging.scrubbed_env(
+        QT_QPA_PLATFORM="offscreen",
+        GEA_KIOSK_DATA_DIR=str(tmp_path / "data"),
+        GEA_KIOSK_CONFIG=str(tmp_path / "kiosk.toml"),
+    )
+    with escpos_listener() as printer:
+        done = subprocess.run(
+            [str(executable), "print-test"],
+            env=env | {"GEA_KIOSK_ESCPOS": printer.url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        (job,) = printer.jobs
+    url = re.search(r"Its QR code opens (\S+)", done.stdout)
+    assert url is not None, done.stdout
+    data = url.group(1).encode("ascii")
+    # GS ( k, function 180: the printer stores the QR symbol's data (the status page's address).
+    assert b"\x1d(k" + (len(data) + 3).to_bytes(2, "little") + b"1P0" + data in job
+
+    usb = subprocess.run(
+        [str(executable), "--selftest"],
+        env=env | {"GEA_KIOSK_ESCPOS": "usb://0000:0001"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    status, detail = packaging.selftest_checks(usb.stdout)["printer"]
+    assert status == "warn"
+    assert "no USB 0000:0001 is plugged in" in detail, detail
