@@ -227,7 +227,8 @@ def test_selftest_on_a_new_kiosk_says_what_is_left_to_do(tmp_path: Path) -> None
     for part in ("screen", "font", "stylesheets", "Spanish", "receipt"):
         assert checks[part][0] == "ok", (part, checks[part])
     # A checkout's kiosk reads the checkout's resources/ (an installed one, tests/packaging).
-    assert checks["font"][1] == f"Atkinson Hyperlegible, from {Path(kiosk_package.__file__).parents[1] / 'resources'}"
+    checkout_resources = Path(kiosk_package.__file__).parents[1] / "resources"
+    assert checks["font"][1] == f"Atkinson Hyperlegible, from {checkout_resources}"
     assert checks["Spanish"][1] == "¿Cómo le atendimos hoy?"
 
 
