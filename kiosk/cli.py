@@ -268,16 +268,16 @@ def _enroll_from_file(ctx: Context, path: Path) -> None:
         engine = ctx.engine()
         try:
             if request is None:
-                raise EnvironmentProblem(f"Not enrolled: {problem}")
+                raise EnvironmentProblem(f"Not enrolled: {problem}")  # the problem names the file
             if request.pin_hash:  # staff can open staff mode and read why, even if this fails
                 local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, request.pin_hash)
             _enroll(ctx, request.server_url, request.code, request.pin_hash)
         except EnvironmentProblem as exc:
-            log.error("enrollment from %s failed: %s", path, exc.message)
+            said = exc.message if str(path) in exc.message else f"{path}: {exc.message}"
+            log.error("enrollment from a file failed: %s", said)
             with contextlib.suppress(faults.StorageFault):
-                local_settings.set_value(engine, local_settings.ENROLL_PROBLEM, f"{path}: {exc.message}")
+                local_settings.set_value(engine, local_settings.ENROLL_PROBLEM, said)
             raise
-        local_settings.delete_value(engine, local_settings.ENROLL_PROBLEM)
         return 0
 
     status = enroll_file.run_as(account, work)
@@ -332,6 +332,8 @@ def _enroll(ctx: Context, server_url: str, code: str, staff_pin_hash: str | None
         if staff_pin_hash is not None:
             local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, staff_pin_hash)
         sync_health.clear_not_authorized(engine)
+        # Enrolled, however: an earlier failure from enroll.toml is no longer the kiosk's problem.
+        local_settings.delete_value(engine, local_settings.ENROLL_PROBLEM)
     except faults.StorageFault as exc:
         log.error("enrolled as %s, but it could not be saved: %s", enrolled.device_code, exc.code)
         raise EnvironmentProblem(

@@ -46,7 +46,7 @@ def check_pin_hash(value: str | None) -> str | None:
 class KioskSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GEA_KIOSK_", extra="forbid")
 
-    # The sync server. Enrollment stores the one it used; set it here to override.
+    # The sync server. Checked, but not yet used: the kiosk talks to the one it enrolled with.
     server_url: str | None = None
     # A CA bundle for a government PKI, when the server's certificate is not publicly trusted.
     ca_bundle: Path | None = None
@@ -150,15 +150,22 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> KioskSet
     """Read kiosk.toml (the --config path, GEA_KIOSK_CONFIG, or the platform's config dir) and
     the environment. A missing file is fine (defaults); a broken one is an error that says so."""
     path = config_path or paths.config_file()
-    if config_path is not None and not path.is_file():
-        raise KioskConfigError(f"no configuration file at {path}")
-    if path.is_file():
-        try:
-            tomllib.loads(path.read_text("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise KioskConfigError(f"{path} is not valid TOML: {exc}") from None
     try:
-        return _reading(path if path.is_file() else None)(**overrides)
+        found = path.is_file()
+        if found:
+            tomllib.loads(path.read_text("utf-8"))
+    except PermissionError:
+        # An installed kiosk's settings are root's and the kiosk account's (0640).
+        raise KioskConfigError(
+            f"{path} cannot be read by this account: run the command with sudo (as the kiosk's "
+            "own account), or give this account read access"
+        ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise KioskConfigError(f"{path} is not valid TOML: {exc}") from None
+    if config_path is not None and not found:
+        raise KioskConfigError(f"no configuration file at {path}")
+    try:
+        return _reading(path if found else None)(**overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -95,6 +95,20 @@ class DataDirNotWritable(StorageFault):
         )
 
 
+class DataFromNewerVersion(StorageFault):
+    """The database was migrated by a newer kiosk than this one (the package was downgraded):
+    this version cannot know what the newer one changed, so it does not touch the queue."""
+
+    code = "data_from_newer_version"
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(
+            f"The kiosk's data was last opened by a newer version of the kiosk (its database is at "
+            f"revision {revision}, which this version does not know). Nothing is lost: IT must "
+            "install that version or a later one again."
+        )
+
+
 class PrinterFault(LocalFault):
     area = "printer"
 

@@ -95,7 +95,9 @@ def stage(bundle: Path, root: Path, version: str, arch: str) -> None:
         f"Maintainer: {MAINTAINER}\n"
         f"Installed-Size: {size_kib}\n"
         f"Depends: {depends()}\n"
-        "Recommends: cups-client, printer-driver-cups-pdf\n"
+        # Not printer-driver-cups-pdf: installed, it makes a PDF queue the default printer, and
+        # a kiosk without a printer of its own would "print" into files unseen.
+        "Suggests: cups, printer-driver-cups-pdf\n"
         "Section: misc\n"
         "Priority: optional\n"
         f"Description: {DESCRIPTION}\n",

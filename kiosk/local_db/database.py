@@ -21,6 +21,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext
 
@@ -152,8 +154,22 @@ def open_database(
         raise
     engine = make_engine(path, busy_timeout_s, screen_busy_timeout_s=screen_busy_timeout_s)
     try:
+        newer = _newer_revision(engine)
+        if newer is not None:
+            raise faults.DataFromNewerVersion(newer)
         migrate(engine)
     except BaseException:
         engine.dispose()
         raise
     return engine
+
+
+def _newer_revision(engine: Engine) -> str | None:
+    """The file's revision when this version's migrations do not know it (a downgrade)."""
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        return None
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    known = {script.revision for script in scripts.walk_revisions()}
+    return None if current in known else current

@@ -24,7 +24,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, inspect
 
-from kiosk import __version__
+from kiosk import __version__, faults
 from kiosk.local_db import database, identity, outbox
 from kiosk.local_db.models import Base, OutboxState
 from tests.helpers.child import CHILD_TIMEOUT_S, Child
@@ -418,6 +418,22 @@ def test_the_claim_reads_its_batch_off_the_state_sequence_index_without_sorting_
     # "USE TEMP B-TREE FOR ORDER BY", which the (state) index of 0001 needed.
     assert len(plan) == 1, plan
     assert re.fullmatch(r"SEARCH (TABLE )?outbox USING INDEX ix_outbox_state_sequence \(state=\?\)", plan[0])
+
+
+def test_a_file_from_a_newer_release_is_refused_untouched_with_what_to_do(data_dir: Path) -> None:
+    """A package downgraded under its data: the older kiosk cannot know what the newer one's
+    migrations made, so it opens nothing, changes nothing, and says what IT must do."""
+    engine = database.open_database(data_dir)
+    engine.dispose()
+    path = database.database_path(data_dir)
+    rows_of(path, "UPDATE alembic_version SET version_num = '9999'")
+    before = path.read_bytes()
+
+    with pytest.raises(
+        faults.DataFromNewerVersion, match=r"revision 9999.*install that version or a later one"
+    ):
+        database.open_database(data_dir)
+    assert path.read_bytes() == before
 
 
 def test_downgrade_to_base_removes_every_table_and_upgrade_rebuilds_them(

@@ -252,7 +252,16 @@ def test_enrolled_by_the_file_it_drops_as_the_service_does(live_server: LiveServ
     report = _status()
     assert report["device_code"] is None
     assert str(report["enroll_problem"]).startswith(f"{ENROLL_FILE}: Enrollment failed")
+    assert str(report["enroll_problem"]).count(str(ENROLL_FILE)) == 1
     _owned_by_the_kiosk_alone(DATA)
+
+    # IT enrolls by command instead: the file's failure is no longer the kiosk's problem.
+    by_hand = add_device(db_url, "AGY-003")
+    done = kiosk(
+        "enroll", "--server", live_server.base_url, "--code", by_hand.enrollment_code, GEA_KIOSK_PIN=STAFF_PIN
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _status()["enroll_problem"] is None
 
     new = add_device(db_url, "AGY-003")
     _write_enroll_file(live_server.base_url, new.enrollment_code, pin_hash)
@@ -281,3 +290,18 @@ def test_removal_keeps_the_queue_and_settings_and_purge_removes_them() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert not DATA.exists()
     assert not ETC.exists()
+
+
+@pytest.mark.usefixtures("installed")
+def test_another_account_is_told_to_use_sudo_not_shown_a_traceback() -> None:
+    done = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", WRAPPER, "status"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env=packaging.scrubbed_env(),
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"{CONFIG} cannot be read by this account: run the command with sudo" in done.stderr
+    assert "Traceback" not in done.stderr
