@@ -12,8 +12,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from sqlalchemy import Engine
 
 from kiosk import __version__, bootstrap, faults, health
@@ -119,6 +120,29 @@ def running_kiosk(data_dir: Path, settings: KioskSettings) -> Iterator[KioskPart
         engine.dispose()
 
 
+def misfit(need: QSize, screen: QSize) -> str | None:
+    """None when a window that needs `need` fits `screen`; else what staff and IT should know."""
+    if need.width() <= screen.width() and need.height() <= screen.height():
+        return None
+    return (
+        f"The kiosk needs a screen of at least {need.width()}x{need.height()} pixels and this one has "
+        f"{screen.width()}x{screen.height()}: part of it is cut off. Use a 1920x1080 screen (or lower "
+        "text_scale in kiosk.toml if the text is what does not fit)."
+    )
+
+
+def _say_if_it_does_not_fit(window: QWidget, board: faults.FaultBoard) -> None:
+    """A kiosk cut off at the screen's edge hides faces from citizens: say so in the log and on
+    the staff screen (the off-screen platform has no real screen to fit)."""
+    screen = window.screen()
+    if screen is None or QGuiApplication.platformName() == "offscreen":
+        return
+    problem = misfit(window.minimumSizeHint(), screen.availableGeometry().size())
+    if problem is not None:
+        log.warning("%s", problem)
+        board.note("screen", "screen_too_small", problem)
+
+
 def _quit_on_signals(app: QApplication) -> None:
     """systemd or IT stopping the kiosk (SIGTERM), Ctrl-C in its terminal (SIGINT), the
     terminal closing (SIGHUP): leave the event loop with status 0, so the citizen's open row
@@ -154,6 +178,7 @@ def run(data_dir: Path, settings: KioskSettings, *, windowed: bool) -> int:
             else:
                 window.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnTopHint)
                 window.showFullScreen()
+                _say_if_it_does_not_fit(window, parts.board)
             QTimer.singleShot(0, notifier.ready)  # once the event loop has shown the attract screen
             code = app.exec()
             notifier.stopping()
