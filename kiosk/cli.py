@@ -27,7 +27,7 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from kiosk import __version__, config, enroll_file, faults, logs, paths, pin
+from kiosk import __version__, config, enroll_file, escpos_printer, faults, logs, paths, pin
 from kiosk import demo as demo_setup
 from kiosk.local_db import catalog_cache, database, identity, local_settings, lock, outbox, sync_health
 from kiosk.services import InvalidInput, KioskServices, NoCatalog
@@ -240,10 +240,10 @@ def enroll_command(ctx: Context, server_url: str | None, code: str | None, from_
     if server_url is None or code is None:
         raise click.UsageError("give --server and --code (or --from-file)")
     settings = ctx.settings()
-    # A PIN typed or given now wins; else kiosk.toml's hash, so a scripted install need not ask.
-    staff_pin_hash = settings.pin_hash if settings.pin_hash and pin.PIN_ENV not in os.environ else None
-    if staff_pin_hash is None:
-        staff_pin_hash = pin.hash_pin(_read_pin())
+    # kiosk.toml's pin_hash wins over the one enroll stores: with it (and no GEA_KIOSK_PIN),
+    # nothing is asked nor stored, so removing or changing it there is never undone by a copy.
+    uses_toml_pin = bool(settings.pin_hash) and pin.PIN_ENV not in os.environ
+    staff_pin_hash = None if uses_toml_pin else pin.hash_pin(_read_pin())
     ctx.start_logging("cli", "enroll")
     _enroll(ctx, server_url, code, staff_pin_hash)
 
@@ -254,35 +254,44 @@ def _enroll_from_file(ctx: Context, path: Path) -> None:
     problem: str | None = None
     try:
         request = enroll_file.read(path)
+    except enroll_file.EnrollFileError as exc:
+        request, problem = None, str(exc)
+    else:
         if request is None:
             click.echo(f"No enrollment file at {path}: nothing to do.")
             return
+    try:
         account = enroll_file.kiosk_account(ctx.data_dir)
-    except enroll_file.EnrollFileError as exc:
-        request, account, problem = None, None, str(exc)
-        with contextlib.suppress(enroll_file.EnrollFileError):
-            account = enroll_file.kiosk_account(ctx.data_dir)
+    except enroll_file.EnrollFileError as exc:  # never write the kiosk's data as root
+        raise EnvironmentProblem(str(exc)) from None
 
     def work() -> int:
-        ctx.start_logging("cli", f"enroll from {path}")
-        engine = ctx.engine()
         try:
-            if request is None:
-                raise EnvironmentProblem(f"Not enrolled: {problem}")  # the problem names the file
-            if request.pin_hash:  # staff can open staff mode and read why, even if this fails
-                local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, request.pin_hash)
-            _enroll(ctx, request.server_url, request.code, request.pin_hash)
-        except EnvironmentProblem as exc:
-            said = exc.message if str(path) in exc.message else f"{path}: {exc.message}"
-            log.error("enrollment from a file failed: %s", said)
-            with contextlib.suppress(faults.StorageFault):
-                local_settings.set_value(engine, local_settings.ENROLL_PROBLEM, said)
-            raise
+            ctx.start_logging("cli", f"enroll from {path}")
+            engine = ctx.engine()
+            enrolled = identity.load(engine)
+            try:
+                if request is None:
+                    raise EnvironmentProblem(f"Not enrolled: {problem}")  # the problem names the file
+                if request.pin_hash:  # staff can open staff mode and read why, even if this fails
+                    local_settings.set_value(engine, local_settings.STAFF_PIN_HASH, request.pin_hash)
+                _enroll(ctx, request.server_url, request.code, request.pin_hash)
+            except EnvironmentProblem as exc:
+                said = exc.message if str(path) in exc.message else f"{path}: {exc.message}"
+                if enrolled is not None:  # a file left behind must not look like a kiosk gone
+                    said += f" (the kiosk stays enrolled as {enrolled.device_code})"
+                log.error("enrollment from a file failed: %s", said)
+                with contextlib.suppress(faults.StorageFault):
+                    local_settings.set_value(engine, local_settings.ENROLL_PROBLEM, said)
+                raise
+        except click.ClickException as exc:  # said here: a child process has no click to say it
+            exc.show()
+            return exc.exit_code
         return 0
 
     status = enroll_file.run_as(account, work)
     if status != 0:
-        raise SystemExit(status)
+        raise SystemExit(status if status > 0 else 1)
     # The code is spent: the file goes, so it is not tried again at the next start.
     path.unlink(missing_ok=True)
     click.echo(f"{path} used and removed.")
@@ -556,6 +565,8 @@ def print_test_command(ctx: Context) -> None:
 
 
 def _printer_in_words(settings: config.KioskSettings) -> str:
+    if settings.escpos:
+        return f"the ESC/POS printer {escpos_printer.parse_target(settings.escpos)} (escpos)"
     if settings.print_to_pdf is not None:
         return f"PDF files in {settings.print_to_pdf} (print_to_pdf)"
     if settings.printer:
@@ -566,6 +577,18 @@ def _printer_in_words(settings: config.KioskSettings) -> str:
 def _print_test_advice(ctx: Context, settings: config.KioskSettings, state: str) -> str:
     """What IT can do about a receipt that did not print, by what kiosk.toml chose."""
     toml = ctx.config_path or paths.config_file()
+    if settings.escpos:
+        target = escpos_printer.parse_target(settings.escpos)
+        if isinstance(target, escpos_printer.TcpTarget):
+            return (
+                f"Check the printer's power, paper and network cable; `nc -vz {target.host} {target.port}` "
+                f"must connect. Fix escpos in {toml} if the address is wrong, then run this again "
+                "(deploy.md: Thermal printers)."
+            )
+        return (
+            f"Check the printer's power, paper and USB cable; `lsusb` must list {target}, and the "
+            "kiosk's account needs the udev rule in deploy.md (Thermal printers). Then run this again."
+        )
     if settings.print_to_pdf is not None:
         return (
             f"Make {settings.print_to_pdf} a folder the kiosk's account can write, or set another "

@@ -3,6 +3,7 @@ from `GEA_KIOSK_*` environment variables (ARCHITECTURE section 2)."""
 
 from __future__ import annotations
 
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -151,9 +152,13 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> KioskSet
     the environment. A missing file is fine (defaults); a broken one is an error that says so."""
     path = config_path or paths.config_file()
     try:
-        found = path.is_file()
+        # stat(), not is_file(): is_file() would call an unreadable folder a missing file (and
+        # quietly give the defaults) on newer Pythons.
+        found = stat.S_ISREG(path.stat().st_mode)
         if found:
             tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        found = False
     except PermissionError:
         # An installed kiosk's settings are root's and the kiosk account's (0640).
         raise KioskConfigError(

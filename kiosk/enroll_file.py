@@ -86,18 +86,30 @@ class Account:
 def kiosk_account(data_dir: Path) -> Account | None:
     """The account to enroll as when run by root: the one the wrapper names, else the owner of
     the data directory. None when not root (the caller's own account is the kiosk's), or when
-    nothing names another account (a developer's machine: root's own kiosk)."""
+    root owns the data directory (a developer's machine: root's own kiosk). Raises when root
+    cannot tell whose the kiosk's data is: enrolling as root would lock the kiosk out of it."""
     if sys.platform == "win32" or os.geteuid() != 0:
         return None
     import pwd  # POSIX only
 
     name = os.environ.get(ACCOUNT_ENV)
-    try:
-        entry = pwd.getpwnam(name) if name else pwd.getpwuid(data_dir.stat().st_uid)
-    except KeyError:
-        raise EnrollFileError(f"there is no account {name!r} to enroll as: reinstall the kiosk") from None
-    except FileNotFoundError:
-        return None
+    if name:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise EnrollFileError(f"there is no account {name!r} to enroll as: reinstall the kiosk") from None
+    else:
+        try:
+            owner = data_dir.stat().st_uid
+        except FileNotFoundError:
+            raise EnrollFileError(
+                f"{data_dir} does not exist, so root cannot tell which account the kiosk runs as: "
+                f"create it owned by that account (the package does), or set {ACCOUNT_ENV}"
+            ) from None
+        try:
+            entry = pwd.getpwuid(owner)
+        except KeyError:
+            raise EnrollFileError(f"{data_dir} belongs to uid {owner}, which no account has") from None
     if entry.pw_uid == 0:
         return None
     return Account(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
@@ -120,7 +132,7 @@ def run_as(account: Account | None, work: Callable[[], int]) -> int:
             os.environ.update(HOME=account.home, USER=account.name, LOGNAME=account.name)
             status = work()
         except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else 1
+            status = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
         except BaseException:  # a bug: say it, and let the parent keep the file
             traceback.print_exc()
         finally:

@@ -8,7 +8,8 @@
     │   ├── DiskFull             no space left (ENOSPC, SQLITE_FULL): IT frees space
     │   ├── DatabaseBusy         another process held the SQLite write lock past the busy
     │   │                        timeout: try again; IT looks for a stuck command
-    │   └── DataDirNotWritable   permissions, a read-only mount, a missing folder: IT fixes it
+    │   ├── DataDirNotWritable   permissions, a read-only mount, a missing folder: IT fixes it
+    │   └── DataFromNewerVersion a newer kiosk migrated the file (a downgrade): IT reinstalls it
     └── PrinterFault             a receipt could not be printed; the citizen flow goes on
         ├── PrinterMissing       no printer (or not the configured one) is connected
         └── PrinterFailed        the print system refused or dropped the receipt

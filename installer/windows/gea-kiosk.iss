@@ -444,18 +444,23 @@ begin
 end;
 
 // The permissions, with icacls (IT can run the same commands to repair them):
-//   ConfigDir: administrators change it, every account reads it (the kiosk reads kiosk.toml);
-//     without this, C:\ProgramData would let any user add files there.
+//   ConfigDir: administrators change it, the kiosk account reads it (kiosk.toml holds the staff
+//     PIN's hash, which other accounts must not take away to guess at); no account named: the
+//     Users group, for a trial. Without this, C:\ProgramData would let any user add files there.
 //   DataDir: the kiosk account alone changes and reads it (SYSTEM and administrators keep access
 //     for backups, Setup's enrollment and /PURGE, as root does on Linux). No account named: the
 //     Users group, for a trial.
 //   enroll.toml: administrators only: it holds a one-time code and the PIN's hash.
 procedure SetPermissions;
 var
-  Kiosk: String;
+  Kiosk, Reader: String;
 begin
+  if KioskUser <> '' then
+    Reader := Quote(KioskUser + ':(OI)(CI)RX')
+  else
+    Reader := SidUsers + ':(OI)(CI)RX';
   if not Icacls(Quote(ConfigDir) + ' /inheritance:r /grant:r ' + SidSystem + ':(OI)(CI)F ' +
-      SidAdministrators + ':(OI)(CI)F ' + SidUsers + ':(OI)(CI)RX') then
+      SidAdministrators + ':(OI)(CI)F ' + Reader) then
     AddProblem('The permissions of ' + ConfigDir + ' could not be set: see Setup''s log (icacls).');
   if KioskUser <> '' then
     Kiosk := Quote(KioskUser + ':(OI)(CI)M')

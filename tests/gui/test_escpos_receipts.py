@@ -92,7 +92,7 @@ def test_a_network_printer_prints_the_receipt_and_clears_the_fault() -> None:
 
     assert outcome.ok, outcome.message
     assert outcome.pdf_path is None
-    [job] = printer.jobs
+    [job] = printer.wait_for_jobs(1)
     assert CODE.encode() in job
     assert b"Passport renewal" in job
     assert job.index(_qr_store(f"{BASE_URL}/s/{CODE}")) < job.index(QR_PRINT)
@@ -109,7 +109,7 @@ def test_the_escpos_receipt_speaks_the_kiosk_language() -> None:
         outcome = ReceiptPrinter(None, None, "80mm", escpos=printer.url).print_receipt(_receipt())
 
     assert outcome.ok, outcome.message
-    [job] = printer.jobs
+    [job] = printer.wait_for_jobs(1)
     assert b"Comprobante de queja" in job
     assert b"Quiosco K0007" in job
     assert b"Complaint receipt" not in job
@@ -140,7 +140,7 @@ def test_a_printer_that_refuses_the_connection_is_missing_until_it_answers() -> 
         assert receipt_printer.refresh() == "ok"
         assert board.last_error() is None
         assert receipt_printer.print_receipt(_receipt()).ok
-    assert len(printer.jobs) == 1
+    assert len(printer.wait_for_jobs(1)) == 1
     assert receipt_printer.heartbeat_state() == "ok"
 
 
@@ -156,7 +156,7 @@ def test_a_printer_that_drops_the_receipt_midway_has_failed_it() -> None:
 
     assert not outcome.ok
     assert REFUSED in outcome.message
-    assert [len(job) for job in printer.jobs] == [16], "it took the start of the receipt"
+    assert [len(job) for job in printer.wait_for_jobs(1)] == [16], "it took the start of the receipt"
     assert receipt_printer.state() == "error"
     assert receipt_printer.heartbeat_state() == "error"
     assert receipt_printer.last_problem == outcome.message
@@ -186,7 +186,7 @@ def test_the_printer_kiosk_toml_describes(tmp_path: Path) -> None:
     with escpos_listener() as printer:
         configured = ReceiptPrinter.configured(KioskSettings(escpos=printer.url))
         assert configured.print_receipt(_receipt()).ok
-    assert len(printer.jobs) == 1
+    assert len(printer.wait_for_jobs(1)) == 1
     assert ReceiptPrinter.configured(KioskSettings(print_to_pdf=tmp_path)).saves_pdf
     # The demo puts its PDF folder over kiosk.toml's settings without validating them again.
     demo = KioskSettings(escpos=NO_DEVICE).model_copy(update={"print_to_pdf": tmp_path})
@@ -279,7 +279,7 @@ def test_a_citizen_prints_a_receipt_on_a_network_thermal_printer(
     assert window.receipt.print_status.property("role") == "ok"
     assert window.receipt.print_status.text() == "Your receipt is printing."
     assert not window.receipt.print_button.isEnabled(), "printed: no second copy by accident"
-    [job] = printer.jobs
+    [job] = printer.wait_for_jobs(1)
     assert row.reference_code.encode() in job
     url = window.receipt.url.text()
     assert url.endswith(f"/s/{row.reference_code}")
@@ -319,7 +319,7 @@ def test_a_printer_that_refuses_the_connection_is_reported_and_the_citizen_goes_
         second = _to_receipt_screen(qtbot, window)
         _tap_print(qtbot, window)
     assert window.receipt.print_status.property("role") == "ok"
-    assert [second.reference_code.encode() in job for job in printer.jobs] == [True]
+    assert [second.reference_code.encode() in job for job in printer.wait_for_jobs(1)] == [True]
     _finish(window, second)
 
 
@@ -335,7 +335,7 @@ def test_a_printer_that_stops_mid_receipt_is_reported_and_the_citizen_goes_on(
         assert window.receipt.print_status.property("role") == "error"
         assert CITIZEN_FAILED in window.receipt.print_status.text()
         assert window.receipt.print_button.isEnabled(), "staff can try again once the printer is fixed"
-        assert [len(job) for job in printer.jobs] == [16]
+        assert [len(job) for job in printer.wait_for_jobs(1)] == [16]
         fault = _fault(window.parts.board)
         assert fault is not None
         assert fault[0] == "printer_failed"

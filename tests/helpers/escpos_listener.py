@@ -88,6 +88,14 @@ class EscposListener:
             if not self._lock.wait_for(lambda: len(self._received) >= count, timeout_s):
                 raise AssertionError(f"{len(self._received)} connections after {timeout_s} s, not {count}")
 
+    def wait_for_jobs(self, count: int, timeout_s: float = 30.0) -> list[bytes]:
+        """The jobs, once `count` connections that sent something have ended here: a sender may
+        see the printer close before this side has recorded what it read."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: sum(1 for data in self._received if data) >= count, timeout_s):
+                raise AssertionError(f"fewer than {count} jobs after {timeout_s} s")
+            return [data for data in self._received if data]
+
     @property
     def connections(self) -> int:
         with self._lock:

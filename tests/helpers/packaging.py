@@ -4,7 +4,7 @@ environment, the PyInstaller bundle (`make bundle`, smoke test included) and the
 
 A build is made once per test run and shared by the xdist workers: the first worker to ask
 builds it under a file lock in a folder named after the run, the others wait and reuse it.
-Older runs' folders are removed when a new run builds.
+Folders of runs a day old are removed when a new run builds.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +26,7 @@ BUILDS = Path(tempfile.gettempdir()) / "gea-kiosk-test-builds"
 # Shared by the xdist workers of one run (pytest-xdist sets it in every worker).
 RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
 BUILD_TIMEOUT_S = 1200
+STALE_AFTER_S = 24 * 3600
 
 
 class BuildFailed(AssertionError):
@@ -42,19 +44,17 @@ def _run(command: list[str], *, cwd: Path = REPO, env: dict[str, str] | None = N
 
 
 def _run_folder() -> Path:
-    BUILDS.mkdir(exist_ok=True)
+    # Readable by all: the kiosk-mode test runs the bundle as an unprivileged account.
+    BUILDS.mkdir(mode=0o755, exist_ok=True)
+    BUILDS.chmod(0o755)
     folder = BUILDS / RUN_ID
     with FileLock(str(BUILDS / "cleanup.lock")):
         for old in BUILDS.iterdir():
-            if old.is_dir() and old != folder:
-                lock = FileLock(str(old / "build.lock"))
-                try:
-                    lock.acquire(timeout=0)
-                except TimeoutError:
-                    continue  # another run is building there right now
-                lock.release()
+            # Another run may still be testing with its builds: only a day-old folder goes.
+            if old.is_dir() and old != folder and time.time() - old.stat().st_mtime > STALE_AFTER_S:
                 shutil.rmtree(old, ignore_errors=True)
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(mode=0o755, exist_ok=True)
+        folder.chmod(0o755)
     return folder
 
 
@@ -64,22 +64,33 @@ def bundle() -> Path:
     folder = _run_folder()
     with FileLock(str(folder / "build.lock")):
         built = folder / "dist" / "gea-kiosk"
+        failed = folder / "bundle.failed"
+        if failed.exists():  # one worker's failed build fails the others at once
+            raise BuildFailed(failed.read_text("utf-8"))
         if not (folder / "bundle.done").exists():
             # The test's own virtualenv builds it: a fresh stamp keeps make from setting one up.
             (folder / "stamp").touch()
-            _run(
-                [
-                    "make",
-                    "--no-print-directory",
-                    "bundle",
-                    f"BIN={BIN}",
-                    f"STAMP={folder / 'stamp'}",
-                    f"DIST={folder / 'dist'}",
-                    f"BUNDLE_WORK={folder / 'work'}",
-                ],
-            )
+            try:
+                _make_bundle(folder)
+            except BuildFailed as exc:
+                failed.write_text(str(exc), "utf-8")
+                raise
             (folder / "bundle.done").touch()
         return built
+
+
+def _make_bundle(folder: Path) -> None:
+    _run(
+        [
+            "make",
+            "--no-print-directory",
+            "bundle",
+            f"BIN={BIN}",
+            f"STAMP={folder / 'stamp'}",
+            f"DIST={folder / 'dist'}",
+            f"BUNDLE_WORK={folder / 'work'}",
+        ],
+    )
 
 
 def read_kiosk_version() -> str:

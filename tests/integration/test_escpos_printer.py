@@ -64,7 +64,7 @@ def test_the_printer_gets_the_receipt_text_its_qr_code_and_a_cut() -> None:
     data = escpos_printer.compose(_receipt(), WORDING)
     with escpos_listener() as printer:
         escpos_printer.send(escpos_printer.parse_target(printer.url), data)
-        job = printer.jobs[0]
+        job = printer.wait_for_jobs(1)[0]
 
     assert printer.jobs == [data], "one connection, the whole job, nothing else"
     assert job.startswith(ESC_INIT)

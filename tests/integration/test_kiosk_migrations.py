@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -418,6 +419,33 @@ def test_the_claim_reads_its_batch_off_the_state_sequence_index_without_sorting_
     # "USE TEMP B-TREE FOR ORDER BY", which the (state) index of 0001 needed.
     assert len(plan) == 1, plan
     assert re.fullmatch(r"SEARCH (TABLE )?outbox USING INDEX ix_outbox_state_sequence \(state=\?\)", plan[0])
+
+
+def test_an_upgrade_reads_the_revision_and_applies_every_step_in_one_write_transaction(
+    bare_engine: Engine,
+) -> None:
+    """Two processes opening a new data directory at once: the one that waits for the write
+    lock must then find the file at head. Found in CI when 0002 arrived: Alembic's SQLite
+    default reads the revision unlocked and commits each step on its own, so a second process
+    read 0001 between the first one's steps and applied 0002 again."""
+    said: list[str] = []
+
+    @event.listens_for(bare_engine, "before_cursor_execute", named=True)
+    def _statement(**event_args: Any) -> None:
+        said.append(event_args["statement"])
+
+    @event.listens_for(bare_engine, "commit", named=True)
+    def _commit(**_: Any) -> None:
+        said.append("COMMIT")
+
+    database.migrate(bare_engine)
+
+    begins = [i for i, statement in enumerate(said) if statement.startswith("BEGIN")]
+    assert [said[i] for i in begins] == ["BEGIN IMMEDIATE"], said
+    assert said.count("COMMIT") == 1
+    first_read = next(i for i, statement in enumerate(said) if "alembic_version" in statement)
+    assert begins[0] < first_read < said.index("COMMIT")
+    assert said.index("COMMIT") > max(i for i, statement in enumerate(said) if "kiosk_version" in statement)
 
 
 def test_a_file_from_a_newer_release_is_refused_untouched_with_what_to_do(data_dir: Path) -> None:

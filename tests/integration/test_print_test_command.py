@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL
 from kiosk.cups_jobs import JobState
 from tests.helpers import server
 from tests.helpers.cups import CupsServer, private_cups, read_pdf
+from tests.helpers.escpos_listener import closed_port
 
 KIOSK_COMMAND_ENV = "GEA_TEST_KIOSK_COMMAND"
 QUEUE = "receipts-pdf"
@@ -171,3 +172,17 @@ def test_print_test_saves_the_sample_as_a_pdf_when_kiosk_toml_says_so(kiosk: Kio
     printed = read_pdf(pdf)
     assert printed.width_mm == pytest.approx(210, abs=1)
     assert printed.qr_codes == [url]
+
+
+def test_print_test_on_a_thermal_printer_that_does_not_answer_names_it_and_says_what_to_do(
+    kiosk: Kiosk,
+) -> None:
+    port = closed_port()
+    kiosk.configure(f"escpos = 'tcp://127.0.0.1:{port}'\n")
+
+    result = kiosk.run("print-test")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"on the ESC/POS printer 127.0.0.1:{port} (escpos)" in result.stdout
+    assert f"`nc -vz 127.0.0.1 {port}` must connect" in result.stderr
+    assert "lpstat" not in result.stdout + result.stderr

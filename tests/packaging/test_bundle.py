@@ -147,7 +147,8 @@ def test_the_bundle_prints_on_a_network_thermal_printer_and_finds_libusb(tmp_pat
             timeout=120,
         )
         assert done.returncode == 0, done.stdout + done.stderr
-        (job,) = printer.jobs
+        (job,) = printer.wait_for_jobs(1)
+    assert f"on the ESC/POS printer {printer.url.removeprefix('tcp://')} (escpos)" in done.stdout
     url = re.search(r"Its QR code opens (\S+)", done.stdout)
     assert url is not None, done.stdout
     data = url.group(1).encode("ascii")

@@ -80,10 +80,11 @@ def session() -> Iterator[Path]:
 
 
 def test_under_cage_the_kiosk_says_ready_and_pings_from_its_own_pid_and_shows_the_attract_screen(
-    session: Path,
+    session: Path, request: pytest.FixtureRequest
 ) -> None:
     bundle = packaging.bundle()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    request.addfinalizer(listener.close)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     notify = session / "notify"
     listener.bind(str(notify))
@@ -152,4 +153,3 @@ def test_under_cage_the_kiosk_says_ready_and_pings_from_its_own_pid_and_shows_th
         except subprocess.TimeoutExpired:
             os.killpg(cage.pid, signal.SIGKILL)
             cage.wait()
-        listener.close()
