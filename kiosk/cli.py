@@ -533,7 +533,7 @@ def print_test_command(ctx: Context) -> None:
     from kiosk.ui import app, selftest
 
     app.qt_app(settings)  # the receipt's layout is Qt's, in the kiosk's own font
-    sample = replace(selftest._sample_receipt(), entity_name="gea-kiosk print-test")
+    sample = replace(selftest.sample_receipt(), entity_name="gea-kiosk print-test")
     if who is not None:
         # The address this kiosk's receipts open, and its code on the slip, to tell kiosks apart.
         sample = replace(

@@ -174,7 +174,7 @@ def _spanish() -> tuple[Status, str]:
     return "ok", said
 
 
-def _sample_receipt() -> Receipt:
+def sample_receipt() -> Receipt:
     code = "SELFTEST-000001-TEST"
     return Receipt(
         reference_code=code,
@@ -192,7 +192,7 @@ def _sample_receipt() -> Receipt:
 def _receipt(settings: KioskSettings) -> tuple[Status, str]:
     _application()
     with tempfile.TemporaryDirectory(prefix="gea-selftest-") as folder:
-        outcome = ReceiptPrinter(None, Path(folder), settings.paper).print_receipt(_sample_receipt())
+        outcome = ReceiptPrinter(None, Path(folder), settings.paper).print_receipt(sample_receipt())
         if not outcome.ok or outcome.pdf_path is None:
             return "FAIL", f"{settings.paper} receipt and its QR code could not be drawn: {outcome.message}"
         size = outcome.pdf_path.stat().st_size
@@ -218,7 +218,8 @@ def _printer(settings: KioskSettings) -> tuple[Status, str]:
 def _escpos(target: escpos_printer.Target) -> tuple[Status, str]:
     """Which ESC/POS printer, whether it answers, and that python-escpos composes a receipt
     here (its printer database is data a bundle must carry). Nothing is printed."""
-    data = escpos_printer.compose(_sample_receipt(), printing.wording(_sample_receipt()))
+    sample = sample_receipt()
+    data = escpos_printer.compose(sample, printing.wording(sample))
     kind = "network" if isinstance(target, escpos_printer.TcpTarget) else "USB"
     try:
         escpos_printer.probe(target)
