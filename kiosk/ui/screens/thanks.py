@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout
 
@@ -39,6 +41,9 @@ class ThankYouScreen(Screen):
             row.addWidget(b)
         self._wake = QTimer(self)
         self._wake.setSingleShot(True)
+        # Never early: the buttons must not wake before the citizen flow takes taps again (a
+        # coarse timer may fire 5% early, and a Done then a face tapped at once was ignored).
+        self._wake.setTimerType(Qt.TimerType.PreciseTimer)
         self._wake.timeout.connect(lambda: self._set_buttons(True))
         self.body.addStretch(1)
         self.body.addWidget(self.title)
@@ -53,7 +58,7 @@ class ThankYouScreen(Screen):
         self._answer = answer
         self._not_saved = False
         self._set_buttons(False)
-        self._wake.start(int(pause_s * 1000))
+        self._wake.start(_wake_ms(pause_s))
         self.retranslate()
 
     def show_not_saved(self, pause_s: float) -> None:
@@ -62,7 +67,7 @@ class ThankYouScreen(Screen):
         self._answer = None
         self._not_saved = True
         self._set_buttons(False)
-        self._wake.start(int(pause_s * 1000))
+        self._wake.start(_wake_ms(pause_s))
         self.retranslate()
 
     def _set_buttons(self, enabled: bool) -> None:
@@ -90,3 +95,9 @@ class ThankYouScreen(Screen):
         self.more_button.setText(self.tr("Tell us more"))
         self.complain_button.setText(self.tr("I want to make a complaint"))
         self.done_button.setText(self.tr("Done"))
+
+
+def _wake_ms(pause_s: float) -> int:
+    """The pause in whole milliseconds, rounded up and one more, so the buttons wake after the
+    flow's own clock has passed the pause, never a fraction of a millisecond before."""
+    return math.ceil(pause_s * 1000) + 1
