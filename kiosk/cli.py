@@ -119,7 +119,7 @@ def main(ctx: click.Context, config_path: Path | None, windowed: bool, selftest:
         ctx.obj.start_logging("kiosk", "the app")
         try:
             raise SystemExit(app.run(ctx.obj.data_dir, settings, windowed=windowed))
-        except faults.StorageFault as exc:
+        except faults.LocalFault as exc:  # its storage in the way, or an installation damaged
             log.error("the kiosk cannot start: %s", exc.staff_message)
             raise EnvironmentProblem(exc.staff_message) from None
 

@@ -12,7 +12,11 @@ GEA_KIOSK_CONFIG=${GEA_KIOSK_CONFIG:-/etc/gea-kiosk/kiosk.toml}
 GEA_KIOSK_ACCOUNT=$ACCOUNT
 export GEA_KIOSK_DATA_DIR GEA_KIOSK_CONFIG GEA_KIOSK_ACCOUNT
 
-if [ "$(id -u)" -ne 0 ] || [ "$1 $2" = "enroll --from-file" ]; then
+from_file=no
+for arg in "$@"; do
+    case "$arg" in --from-file | --from-file=*) from_file=yes ;; esac
+done
+if [ "$(id -u)" -ne 0 ] || [ "$from_file" = yes ]; then
     exec "$KIOSK" "$@"
 fi
 if ! getent passwd "$ACCOUNT" >/dev/null; then

@@ -17,13 +17,18 @@ from pathlib import Path
 from PySide6.QtGui import QFont, QFontDatabase, QIcon
 from PySide6.QtWidgets import QApplication
 
+from kiosk import faults
+
 FONT_FAMILY_FALLBACK = "DejaVu Sans"
 _FONT_FILES = ("AtkinsonHyperlegible-Regular.ttf", "AtkinsonHyperlegible-Bold.ttf")
 _FONT_SIZE = re.compile(r"font-size:\s*(\d+)px")
 
 
-class ResourcesMissing(RuntimeError):
-    """The kiosk's resources are not where an installed kiosk or a checkout keeps them."""
+class ResourcesMissing(faults.LocalFault):
+    """The kiosk's resources are not where an installed kiosk or a checkout keeps them: a
+    damaged installation, said as such rather than as a traceback."""
+
+    code = "resources_missing"
 
 
 @functools.cache

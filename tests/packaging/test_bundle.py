@@ -165,3 +165,24 @@ def test_the_bundle_prints_on_a_network_thermal_printer_and_finds_libusb(tmp_pat
     status, detail = packaging.selftest_checks(usb.stdout)["printer"]
     assert status == "warn"
     assert "no USB 0000:0001 is plugged in" in detail, detail
+
+
+def test_a_bundle_that_lost_its_resources_says_reinstall_not_a_traceback(tmp_path: Path) -> None:
+    broken = tmp_path / "gea-kiosk"
+    shutil.copytree(packaging.bundle(), broken, symlinks=True, copy_function=os.link)
+    shutil.rmtree(broken / "_internal" / "kiosk" / "resources")
+    done = subprocess.run(
+        [str(broken / "gea-kiosk"), "--windowed"],
+        env=packaging.scrubbed_env(
+            QT_QPA_PLATFORM="offscreen",
+            GEA_KIOSK_DATA_DIR=str(tmp_path / "data"),
+            GEA_KIOSK_CONFIG=str(tmp_path / "kiosk.toml"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines()[-1].startswith("Error: no kiosk resources in "), done.stderr
+    assert done.stderr.rstrip().endswith("reinstall the kiosk")
+    assert "Traceback" not in done.stderr
