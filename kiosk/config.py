@@ -172,11 +172,21 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> KioskSet
     try:
         return _reading(path if found else None)(**overrides)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(p) for p in error["loc"]) or "?"
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "not a setting of the kiosk (check the spelling)"
-            problems.append(f"{key} (or GEA_KIOSK_{key.upper()}): {message}")
-        raise KioskConfigError(f"{path}: " + "; ".join(problems)) from None
+        said = problems(exc, unknown="not a setting of the kiosk (check the spelling)")
+        text = "; ".join(f"{key} (or GEA_KIOSK_{key.upper()}): {message}" for key, message in said)
+        raise KioskConfigError(f"{path}: {text}") from None
+
+
+def problems(exc: ValidationError, *, unknown: str) -> list[tuple[str, str]]:
+    """(key, what is wrong) for each of pydantic's errors in an IT file, in IT's words:
+    `unknown` for a key the file does not take."""
+    said = []
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "?"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = unknown
+        elif error["type"] == "missing":
+            message = "missing"
+        said.append((key, message))
+    return said

@@ -63,16 +63,10 @@ def read(path: Path) -> EnrollRequest | None:
     try:
         return EnrollRequest(**values)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(p) for p in error["loc"]) or "?"
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "not a key of enroll.toml (it takes server_url, code and pin_hash)"
-            elif error["type"] == "missing":
-                message = "missing"
-            problems.append(f"{key}: {message}")
-        raise EnrollFileError(f"{path}: " + "; ".join(problems)) from None
+        said = config.problems(
+            exc, unknown="not a key of enroll.toml (it takes server_url, code and pin_hash)"
+        )
+        raise EnrollFileError(f"{path}: " + "; ".join(f"{key}: {message}" for key, message in said)) from None
 
 
 @dataclass(frozen=True)
