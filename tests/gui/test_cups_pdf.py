@@ -17,19 +17,14 @@ from pytestqt.qtbot import QtBot
 from kiosk import cups_jobs, demo
 from kiosk.cups_jobs import JobState
 from kiosk.local_db import database, identity, outbox
-from kiosk.local_db.models import OutboxState
-from kiosk.ui import printing
-from kiosk.ui.window import KioskWindow
 from tests.gui.conftest import WindowFactory
+from tests.gui.test_cups_printing import PRINT_WAIT_MS, finish_receipt
 from tests.gui.test_kiosk_window import only_row, open_health, rate_and_wait, tap
-from tests.helpers.cups import CupsServer, private_cups, read_pdf
+from tests.helpers.cups import CupsServer, private_cups
 
 QUEUE = "counter-pdf"
 # Not the demo's address: the receipt must carry the one this kiosk was enrolled with, path kept.
 PUBLIC_BASE_URL = "https://status.example.gd/feedback"
-# A deadline for a print's outcome: CUPS is asked for up to PRINT_CONFIRM_S, the rest is slack
-# for a loaded machine. Nothing waits this long unless something is broken.
-PRINT_WAIT_MS = round((printing.PRINT_CONFIRM_S + 25) * 1000)
 
 
 @pytest.fixture
@@ -60,16 +55,6 @@ def cups(qapp: QApplication) -> Iterator[CupsServer]:
         yield server
 
 
-def _finish(window: KioskWindow, row: outbox.OutboxRow) -> None:
-    """The citizen taps Finish: back to the start, their submission on its way unchanged."""
-    tap(window.receipt.finish_button)
-    assert window.current is window.attract
-    after = outbox.find(window.parts.services.engine, row.reference_code)
-    assert after is not None
-    assert after.state is OutboxState.PENDING
-    assert after.payload == row.payload
-
-
 def test_a_receipt_printed_on_the_pdf_printer_opens_the_status_page_and_a_stopped_cups_blocks_no_one(
     qtbot: QtBot, cups: CupsServer, make_window: WindowFactory
 ) -> None:
@@ -92,14 +77,11 @@ def test_a_receipt_printed_on_the_pdf_printer_opens_the_status_page_and_a_stoppe
     job = cups.wait_for_job(QUEUE, JobState.COMPLETED, JobState.ABORTED, JobState.STOPPED)
     assert job.state is JobState.COMPLETED, cups.cups_pdf_log(QUEUE)
     assert job.title == f"Receipt {first.reference_code}"
-    [pdf] = cups.cups_pdf_files(QUEUE)
+    pdf, printed = cups.only_roll_receipt(QUEUE)
     assert pdf.parent == folder
-    printed = read_pdf(pdf)
-    assert printed.pages == 1
-    assert printed.width_mm == pytest.approx(80, abs=1), "the roll's paper size reached the PDF printer"
     assert printed.qr_codes == [expected]
     assert board.last_error() is None
-    _finish(window, first)
+    finish_receipt(window, first)
 
     # CUPS stops (the service died, or IT stopped it). Staff open Sync health: it asks again.
     cups.stop()
@@ -129,5 +111,5 @@ def test_a_receipt_printed_on_the_pdf_printer_opens_the_status_page_and_a_stoppe
     assert not window.receipt.print_button.isVisible(), "no printer: no button that cannot work"
     assert window.receipt.print_status.property("role") == "error"
     assert "scan the code" in window.receipt.print_status.text()
-    _finish(window, second)
+    finish_receipt(window, second)
     assert cups.cups_pdf_files(QUEUE) == [pdf], "nothing more printed"

@@ -27,7 +27,7 @@ from kiosk.ui import printing, resources
 from kiosk.ui.printing import ReceiptPrinter
 from kiosk.ui.window import KioskWindow
 from tests.gui.conftest import WindowFactory
-from tests.gui.test_kiosk_window import only_row, open_health, rate_and_wait, tap
+from tests.gui.test_kiosk_window import only_row, open_health, print_receipt, rate_and_wait, tap
 from tests.helpers.cups import CupsServer, private_cups
 
 QUEUE = "counter-1"
@@ -300,13 +300,13 @@ def _to_receipt_screen(qtbot: QtBot, window: KioskWindow) -> outbox.OutboxRow:
     return only_row(window)
 
 
-def _tap_print(qtbot: QtBot, window: KioskWindow) -> None:
+def tap_print(qtbot: QtBot, window: KioskWindow, *, timeout_ms: int = PRINT_WAIT_MS) -> None:
+    """Print is offered, tapped, and its outcome arrives (tests/gui/test_escpos_receipts.py too)."""
     assert window.receipt.print_button.isVisible()
-    with qtbot.waitSignal(window.print_answered, timeout=PRINT_WAIT_MS):
-        tap(window.receipt.print_button)
+    print_receipt(qtbot, window, timeout_ms=timeout_ms)
 
 
-def _finish(window: KioskWindow, row: outbox.OutboxRow) -> None:
+def finish_receipt(window: KioskWindow, row: outbox.OutboxRow) -> None:
     """The citizen taps Finish: back to the start, their submission on its way unchanged."""
     tap(window.receipt.finish_button)
     assert window.current is window.attract
@@ -325,7 +325,7 @@ def test_a_citizen_prints_a_receipt_on_a_working_printer(
     row = _to_receipt_screen(qtbot, window)
     _stale_fault(board)
 
-    _tap_print(qtbot, window)
+    tap_print(qtbot, window)
 
     assert window.receipt.print_status.property("role") == "ok"
     assert window.receipt.print_status.text() == "Your receipt is printing."
@@ -337,7 +337,7 @@ def test_a_citizen_prints_a_receipt_on_a_working_printer(
     assert printed.qr_codes == [window.receipt.url.text()]
     assert board.last_error() is None
     assert window.parts.printer.heartbeat_state() == "ok"
-    _finish(window, row)
+    finish_receipt(window, row)
 
 
 def test_the_receipt_screen_says_printing_while_the_printer_works(
@@ -359,7 +359,7 @@ def test_the_receipt_screen_says_printing_while_the_printer_works(
 
     assert window.receipt.print_status.text() == "Your receipt is printing."
     assert cups.jobs()[-1].state is JobState.COMPLETED, "the outcome waited for the job"
-    _finish(window, row)
+    finish_receipt(window, row)
 
 
 @pytest.mark.parametrize("case", ["stopped", "backend fails", "rejecting"])
@@ -377,7 +377,7 @@ def test_a_failing_printer_is_reported_and_the_citizen_goes_on(
         cups.reject(QUEUE)
     row = _to_receipt_screen(qtbot, window)
 
-    _tap_print(qtbot, window)
+    tap_print(qtbot, window)
 
     assert window.receipt.print_status.property("role") == "error"
     assert CITIZEN_FAILED in window.receipt.print_status.text()
@@ -393,7 +393,7 @@ def test_a_failing_printer_is_reported_and_the_citizen_goes_on(
     assert reported["code"] == "printer_failed"
     assert (STOPPED if case != "rejecting" else REFUSED) in reported["message"]
     assert window.parts.printer.heartbeat_state() == "error"
-    _finish(window, row)
+    finish_receipt(window, row)
 
 
 def test_staff_see_a_stopped_printer_in_sync_health(
@@ -403,8 +403,8 @@ def test_staff_see_a_stopped_printer_in_sync_health(
     window = kiosk()
     cups.disable(QUEUE)
     row = _to_receipt_screen(qtbot, window)
-    _tap_print(qtbot, window)
-    _finish(window, row)
+    tap_print(qtbot, window)
+    finish_receipt(window, row)
 
     open_health(qtbot, window)
 
@@ -425,7 +425,7 @@ def test_a_printer_plugged_in_after_start_is_found_and_prints(
     first = _to_receipt_screen(qtbot, window)
     assert not window.receipt.print_button.isVisible(), "no printer: no button that cannot work"
     assert CITIZEN_FAILED in window.receipt.print_status.text()
-    _finish(window, first)
+    finish_receipt(window, first)
     open_health(qtbot, window)
     assert window.sync_health.values["printer"].text() == "not connected"
     assert QUEUE in window.sync_health.values["problem"].text()
@@ -440,7 +440,7 @@ def test_a_printer_plugged_in_after_start_is_found_and_prints(
     assert window.current is window.receipt
     assert window.receipt.print_button.isVisible(), "the receipt screen looked again"
     assert board.last_error() is None
-    _tap_print(qtbot, window)
+    tap_print(qtbot, window)
     assert window.receipt.print_status.property("role") == "ok"
     job = cups.wait_for_job(QUEUE, JobState.COMPLETED)
     assert _printed(folder, job).qr_codes == [window.receipt.url.text()]
@@ -481,12 +481,12 @@ def test_a_printer_unplugged_before_the_tap_is_missing_then_found_again(
     row = _to_receipt_screen(qtbot, window)
     cups.delete(QUEUE)  # unplugged while the citizen reads the screen
 
-    _tap_print(qtbot, window)
+    tap_print(qtbot, window)
 
     assert CITIZEN_FAILED in window.receipt.print_status.text()
     assert _printer_fault(window.parts.board) == "printer_missing"
     assert cups.jobs() == []
-    _finish(window, row)
+    finish_receipt(window, row)
     open_health(qtbot, window)
     assert window.sync_health.values["printer"].text().startswith("not connected")
 

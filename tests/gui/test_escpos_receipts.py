@@ -20,7 +20,6 @@ from pytestqt.qtbot import QtBot
 from kiosk import faults
 from kiosk.config import KioskSettings
 from kiosk.local_db import outbox
-from kiosk.local_db.models import OutboxState
 from kiosk.receipt import Receipt, status_url
 from kiosk.ui import selftest
 from kiosk.ui.app import build_parts
@@ -28,6 +27,7 @@ from kiosk.ui.i18n import LanguageSwitch
 from kiosk.ui.printing import ReceiptPrinter
 from kiosk.ui.window import KioskWindow
 from tests.gui.conftest import WindowFactory
+from tests.gui.test_cups_printing import finish_receipt, tap_print
 from tests.gui.test_kiosk_window import WAIT_MS, open_health, rate_and_wait, tap
 from tests.helpers.escpos_listener import closed_port, escpos_listener
 
@@ -250,22 +250,6 @@ def _to_receipt_screen(qtbot: QtBot, window: KioskWindow) -> outbox.OutboxRow:
     return row
 
 
-def _tap_print(qtbot: QtBot, window: KioskWindow) -> None:
-    assert window.receipt.print_button.isVisible()
-    with qtbot.waitSignal(window.print_answered, timeout=WAIT_MS):
-        tap(window.receipt.print_button)
-
-
-def _finish(window: KioskWindow, row: outbox.OutboxRow) -> None:
-    """The citizen taps Finish: back to the start, their submission on its way unchanged."""
-    tap(window.receipt.finish_button)
-    assert window.current is window.attract
-    after = outbox.find(window.parts.services.engine, row.reference_code)
-    assert after is not None
-    assert after.state is OutboxState.PENDING
-    assert after.payload == row.payload
-
-
 def test_a_citizen_prints_a_receipt_on_a_network_thermal_printer(
     qtbot: QtBot, escpos_window: EscposWindow
 ) -> None:
@@ -274,7 +258,7 @@ def test_a_citizen_prints_a_receipt_on_a_network_thermal_printer(
         row = _to_receipt_screen(qtbot, window)
         _stale_fault(window.parts.board)
 
-        _tap_print(qtbot, window)
+        tap_print(qtbot, window, timeout_ms=WAIT_MS)
 
     assert window.receipt.print_status.property("role") == "ok"
     assert window.receipt.print_status.text() == "Your receipt is printing."
@@ -286,7 +270,7 @@ def test_a_citizen_prints_a_receipt_on_a_network_thermal_printer(
     assert job.index(_qr_store(url)) < job.index(QR_PRINT)
     assert window.parts.board.last_error() is None
     assert window.parts.printer.heartbeat_state() == "ok"
-    _finish(window, row)
+    finish_receipt(window, row)
 
 
 def test_a_printer_that_refuses_the_connection_is_reported_and_the_citizen_goes_on(
@@ -304,7 +288,7 @@ def test_a_printer_that_refuses_the_connection_is_reported_and_the_citizen_goes_
     assert fault[0] == "printer_missing"
     assert f"127.0.0.1:{port}" in fault[1]
     assert window.parts.printer.heartbeat_state() == "error"
-    _finish(window, row)
+    finish_receipt(window, row)
     open_health(qtbot, window)
     assert window.sync_health.values["printer"].text() == "not connected"
     assert f"127.0.0.1:{port}" in window.sync_health.values["problem"].text()
@@ -317,10 +301,10 @@ def test_a_printer_that_refuses_the_connection_is_reported_and_the_citizen_goes_
         assert window.sync_health.values["problem"].text() == "none"
         window.show_screen("attract")
         second = _to_receipt_screen(qtbot, window)
-        _tap_print(qtbot, window)
+        tap_print(qtbot, window, timeout_ms=WAIT_MS)
     assert window.receipt.print_status.property("role") == "ok"
     assert [second.reference_code.encode() in job for job in printer.wait_for_jobs(1)] == [True]
-    _finish(window, second)
+    finish_receipt(window, second)
 
 
 def test_a_printer_that_stops_mid_receipt_is_reported_and_the_citizen_goes_on(
@@ -330,7 +314,7 @@ def test_a_printer_that_stops_mid_receipt_is_reported_and_the_citizen_goes_on(
         window = escpos_window(printer.url)
         row = _to_receipt_screen(qtbot, window)
 
-        _tap_print(qtbot, window)
+        tap_print(qtbot, window, timeout_ms=WAIT_MS)
 
         assert window.receipt.print_status.property("role") == "error"
         assert CITIZEN_FAILED in window.receipt.print_status.text()
@@ -341,7 +325,7 @@ def test_a_printer_that_stops_mid_receipt_is_reported_and_the_citizen_goes_on(
         assert fault[0] == "printer_failed"
         assert REFUSED in fault[1]
         assert window.parts.printer.heartbeat_state() == "error"
-        _finish(window, row)
+        finish_receipt(window, row)
         # It answers again, but the receipt it dropped is still the staff's to see to.
         open_health(qtbot, window)
         assert window.sync_health.values["printer"].text().startswith("failing")

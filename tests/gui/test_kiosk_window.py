@@ -72,9 +72,9 @@ def open_health(qtbot: QtBot, window: KioskWindow) -> None:
         window.show_health()
 
 
-def print_receipt(qtbot: QtBot, window: KioskWindow) -> None:
+def print_receipt(qtbot: QtBot, window: KioskWindow, *, timeout_ms: int = WAIT_MS) -> None:
     """Tap Print and wait for its outcome (the print system is asked off the GUI thread)."""
-    with qtbot.waitSignal(window.print_answered, timeout=WAIT_MS):
+    with qtbot.waitSignal(window.print_answered, timeout=timeout_ms):
         tap(window.receipt.print_button)
 
 

@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
+import pytest
 import zxingcpp
 
 from kiosk import cups_jobs
@@ -285,6 +286,15 @@ class CupsServer:
         """The PDFs a cups-pdf queue has written, oldest job first. A file is complete once its
         job is (cups-pdf's Ghostscript writes it before the backend exits)."""
         return sorted((self.root / "out" / name).glob("*.pdf"), key=lambda path: path.stat().st_mtime_ns)
+
+    def only_roll_receipt(self, name: str) -> tuple[Path, PrintedPdf]:
+        """The one PDF a cups-pdf queue has written, read: a receipt on one page of the 80 mm
+        roll (the paper size reached the PDF printer through the real filter chain)."""
+        [pdf] = self.cups_pdf_files(name)
+        printed = read_pdf(pdf)
+        assert printed.pages == 1
+        assert printed.width_mm == pytest.approx(80, abs=1), "the roll's paper size reached the PDF printer"
+        return pdf, printed
 
     def cups_pdf_log(self, name: str) -> str:
         """What cups-pdf logged for a queue (its settings, every step of every job)."""
