@@ -41,6 +41,7 @@ from kiosk.sync.client import SyncClient, open_client
 from kiosk.sync.worker import Phase, SyncSettings, SyncState, SyncWorker
 from server_sync_api.core.db import libpq_conninfo
 from server_sync_api.services import devices
+from tests.helpers.feedback import StoredFeedback, stored_feedback
 from tests.helpers.private_pg import PrivateCluster, feedback_db, private_cluster
 from tests.helpers.processes import OutputProcess
 from tests.helpers.server import (
@@ -105,35 +106,6 @@ def wait_until(condition: Callable[[], bool], what: str, deadline_s: float = DEA
             return
         pause.wait(POLL_S)
     assert condition(), f"{what} did not happen within {deadline_s:.0f} s"
-
-
-@dataclass(frozen=True)
-class StoredFeedback:
-    feedback_id: int
-    rating: int
-    grievance_flag: bool
-    recorded_at: datetime
-    clock_offset_s: int | None
-    created_at: datetime
-    tickets: int  # how many tickets point at this feedback
-    ticket_number: str | None
-    sla_start: datetime | None
-
-
-def stored_feedback(url: URL, device_code: str) -> dict[str, StoredFeedback]:
-    """The device's feedback in feedback_db by client_uuid; fails on a client_uuid stored twice."""
-    with psycopg.connect(libpq_conninfo(url)) as conn:
-        rows = conn.execute(
-            "SELECT f.client_uuid::text, f.feedback_id, f.rating, f.grievance_flag, f.recorded_at, "
-            "f.clock_offset_s, f.created_at, count(t.ticket_id), min(t.ticket_number), min(t.sla_start) "
-            "FROM service_feedback f JOIN kiosk_devices d ON d.device_id = f.device_id "
-            "LEFT JOIN tickets t ON t.feedback_id = f.feedback_id "
-            "WHERE d.device_code = %s GROUP BY f.feedback_id",
-            (device_code,),
-        ).fetchall()
-    found = {r[0]: StoredFeedback(*r[1:]) for r in rows}
-    assert len(found) == len(rows), "a client_uuid is stored more than once"
-    return found
 
 
 class AnswerLog(httpx.HTTPTransport):

@@ -42,6 +42,7 @@ from kiosk.local_db import database
 from server_sync_api.core.db import libpq_conninfo
 from tests.helpers import old_kiosk
 from tests.helpers.fault_proxy import FaultProxy, Mode
+from tests.helpers.feedback import stored_feedback
 from tests.helpers.old_kiosk import KioskTree
 from tests.helpers.processes import wait_until
 from tests.helpers.server import LiveServer, add_device
@@ -155,25 +156,6 @@ def states(rows: dict[str, Row]) -> dict[str, str]:
     return {uuid: str(row["state"]) for uuid, row in rows.items()}
 
 
-def stored(db_url: URL, device_code: str) -> dict[str, Row]:
-    """The device's rows in feedback_db, by client_uuid (a client_uuid stored twice fails)."""
-    with psycopg.connect(libpq_conninfo(db_url)) as conn:
-        cursor = conn.execute(
-            "SELECT f.client_uuid::text AS client_uuid, f.feedback_id, f.reference_code, f.rating, "
-            "f.grievance_flag, f.feedback_text, f.recorded_at, count(t.ticket_id) AS tickets, "
-            "min(t.ticket_number) AS ticket_number "
-            "FROM service_feedback f JOIN kiosk_devices d ON d.device_id = f.device_id "
-            "LEFT JOIN tickets t ON t.feedback_id = f.feedback_id "
-            "WHERE d.device_code = %s GROUP BY f.feedback_id",
-            (device_code,),
-        )
-        names = [column.name for column in cursor.description or ()]
-        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-    found = {str(row["client_uuid"]): row for row in rows}
-    assert len(found) == len(rows), "a client_uuid is stored more than once"
-    return found
-
-
 def test_an_upgrade_keeps_every_queued_submission_and_delivers_each_exactly_once(
     old_release: KioskTree, new_release: KioskTree, proxy: FaultProxy, db_url: URL, tmp_path: Path
 ) -> None:
@@ -197,7 +179,10 @@ def test_an_upgrade_keeps_every_queued_submission_and_delivers_each_exactly_once
     text_lost = "Two hours for a number plate; the answer to this one was lost on the way."
     answer_lost = submit(old_release, data_dir, SERVICE, 1, "--grievance", "--text", text_lost)
     ok(old_release.run(data_dir, "sync", "--once"), "sync, answer lost", code=1)
-    assert set(stored(db_url, new.device_code)) == {delivered, answer_lost}  # stored; the kiosk doesn't know
+    assert set(stored_feedback(db_url, new.device_code)) == {
+        delivered,
+        answer_lost,
+    }  # stored; the kiosk doesn't know
 
     # --- the server out of reach: a failed push ---------------------------------------------
     proxy.set_mode(Mode.REFUSE)
@@ -268,25 +253,25 @@ def test_an_upgrade_keeps_every_queued_submission_and_delivers_each_exactly_once
     answers = {r["client_uuid"]: r["status"] for r in json.loads(push.body)["results"]}
     assert answers == {answer_lost: "duplicate", refused: "created", never_tried: "created", tap: "created"}
 
-    server = stored(db_url, new.device_code)
+    server = stored_feedback(db_url, new.device_code)
     assert set(server) == {delivered, answer_lost, refused, never_tried, tap}  # once each; none rejected
     final = outbox_rows(data_dir)
     assert states(final) == {uuid: "rejected" if uuid == rejected else "synced" for uuid in before}
-    for client_uuid, row in server.items():
+    for client_uuid, on_server in server.items():
         kiosk_row = final[client_uuid]
-        assert row["reference_code"] == kiosk_row["reference_code"]
-        assert row["feedback_id"] == kiosk_row["feedback_id"]  # a duplicate answers the first one's
-        assert row["ticket_number"] == kiosk_row["ticket_number"]
-        assert row["recorded_at"] == datetime.fromisoformat(kiosk_row["recorded_at"])
-        assert row["rating"] == json.loads(before[client_uuid]["payload"])["rating"]
-    assert (server[answer_lost]["feedback_text"], server[answer_lost]["grievance_flag"]) == (text_lost, True)
-    assert (server[never_tried]["feedback_text"], server[never_tried]["grievance_flag"]) == (
+        assert on_server.reference_code == kiosk_row["reference_code"]
+        assert on_server.feedback_id == kiosk_row["feedback_id"]  # a duplicate answers the first one's
+        assert on_server.ticket_number == kiosk_row["ticket_number"]
+        assert on_server.recorded_at == datetime.fromisoformat(kiosk_row["recorded_at"])
+        assert on_server.rating == json.loads(before[client_uuid]["payload"])["rating"]
+    assert (server[answer_lost].feedback_text, server[answer_lost].grievance_flag) == (text_lost, True)
+    assert (server[never_tried].feedback_text, server[never_tried].grievance_flag) == (
         text_never_tried,
         False,
     )
-    assert (server[tap]["feedback_text"], server[tap]["grievance_flag"]) == (text_open, True)
+    assert (server[tap].feedback_text, server[tap].grievance_flag) == (text_open, True)
     # Tickets: one for each grievance, though the one whose answer was lost reached the server twice.
-    assert {uuid: row["tickets"] for uuid, row in server.items()} == {
+    assert {uuid: on_server.tickets for uuid, on_server in server.items()} == {
         delivered: 0,
         answer_lost: 1,
         refused: 0,
