@@ -76,7 +76,11 @@ def start_to_attract(executable: Path) -> float:
         raise SystemExit(f"{executable} said no READY=1 in {TIMEOUT_S} s") from None
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=TIMEOUT_S)
+        try:
+            _, stderr = process.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:  # a kiosk that will not stop must not outlive the bench
+            process.kill()
+            _, stderr = process.communicate()
         listener.close()
         shutil.rmtree(scratch, ignore_errors=True)
         if process.returncode != 0:
