@@ -8,6 +8,7 @@ Epson's ESC/POS reference, not taken from the library that makes them.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -124,7 +125,12 @@ def test_a_printer_that_drops_the_connection_mid_job_broke_the_job() -> None:
 
     assert printer.jobs == [data[:16]], "the printer had the start of it"
     assert str(target) in str(broken.value)
-    assert isinstance(broken.value.__cause__, ConnectionResetError | BrokenPipeError)
+    # The reset reaches the kiosk at sendall (ECONNRESET, EPIPE) or, when it lands between
+    # sendall and the half-close, at shutdown, on a socket the reset has already closed
+    # (ENOTCONN). Each is the printer dropping the job; a timeout or a refusal is not.
+    cause = broken.value.__cause__
+    assert isinstance(cause, OSError)
+    assert cause.errno in {errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN}, cause
 
 
 def test_a_probe_connects_and_sends_nothing() -> None:
