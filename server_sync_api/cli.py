@@ -78,7 +78,9 @@ def migrate_command() -> None:
     engine = _engine(settings)
     with _database_errors():
         before = migrate.current_revision(engine)
-        migrate.upgrade(engine, timezone=settings.timezone)
+        migrate.upgrade(
+            engine, timezone=settings.timezone, on_notice=lambda line: click.echo(f"Note: {line}.")
+        )
         after = migrate.current_revision(engine)
     where = settings.url.render_as_string(hide_password=True)
     if before == after:
