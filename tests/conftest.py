@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,22 +17,78 @@ import pytest
 from sqlalchemy.engine import URL
 
 from kiosk import logs
+from server_sync_api import embedded_pg
 from tests.helpers import pg, server
 
 TESTS_DIR = Path(__file__).parent
+
+
+def _needs_database(config: pytest.Config) -> bool:
+    """Runs that select only tests/unit need no database."""
+    unit = TESTS_DIR / "unit"
+    selected = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+    return not (selected and all(path == unit or unit in path.parents for path in selected))
+
+
+_EMBEDDED = pytest.StashKey[tuple[contextlib.ExitStack, embedded_pg.Started]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With no PostgreSQL configured or running, start the suite's own, once per run.
+
+    Done in the controlling process before the xdist workers exist, so they inherit its URL
+    (GEA_TEST_PG_URL); stopped in pytest_unconfigure, which also runs after a failure or a
+    Ctrl-C. A SIGTERM is made a KeyboardInterrupt for the same reason; a run killed outright
+    leaves the server running, and the next run stops it (embedded_pg)."""
+    if hasattr(config, "workerinput") or not _needs_database(config) or not pg.needs_embedded():
+        return
+    stack = contextlib.ExitStack()
+    try:
+        started = stack.enter_context(embedded_pg.running(pg.embedded_dir(), durable=False))
+    except (embedded_pg.EmbeddedUnavailable, embedded_pg.EmbeddedFailed) as exc:
+        stack.close()
+        raise pytest.UsageError(
+            f"No PostgreSQL is configured ({pg.ADMIN_URL_ENV}) or answers on 127.0.0.1:5432, and the "
+            f"suite's own could not start: {exc}"
+        ) from None
+    config.stash[_EMBEDDED] = (stack, started)
+    os.environ[pg.ADMIN_URL_ENV] = started.cluster.url().render_as_string(hide_password=False)
+    pg.drop_leftover_databases()
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    embedded = config.stash.get(_EMBEDDED, None)
+    if embedded is not None:
+        del config.stash[_EMBEDDED]
+        embedded[0].close()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    embedded = config.stash.get(_EMBEDDED, None)
+    if embedded is None:
+        return None
+    started = embedded[1]
+    how = "first start, initdb" if started.initialized else "reused"
+    if started.stale_stopped:
+        how += ", after stopping the server a killed run left"
+    return (
+        f"postgresql: the suite's own PostgreSQL {started.cluster.major_version()} in "
+        f"{started.cluster.root} on port {started.cluster.port} ({how}; {started.seconds:.2f} s)"
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Fail the whole run at once, with one clear message, when PostgreSQL is unreachable.
 
     Done here, in the controlling process, because an exit raised inside an xdist worker
-    surfaces as an internal error. Runs that select only tests/unit need no database.
-    """
-    if hasattr(session.config, "workerinput"):
-        return
-    unit = TESTS_DIR / "unit"
-    selected = [Path(arg.split("::")[0]).resolve() for arg in session.config.args]
-    if selected and all(path == unit or unit in path.parents for path in selected):
+    surfaces as an internal error."""
+    if hasattr(session.config, "workerinput") or not _needs_database(session.config):
         return
     try:
         pg.check_admin_connection()

@@ -1,6 +1,12 @@
 """PostgreSQL for tests: one migrated template database per test session (and per xdist
 worker), and a fresh copy of it for every test that asks, so tests never delete rows by hand
 and can commit, run concurrent connections, and see triggers exactly as production does.
+
+Which server: the one GEA_TEST_PG_URL names; else the one answering on 127.0.0.1:5432; else
+(or with GEA_TEST_PG_URL=embedded) the suite's own embedded PostgreSQL
+(server_sync_api/embedded_pg.py) in `.test-postgres/` at the top of the checkout
+(GEA_TEST_EMBEDDED_PG_DIR moves it), started once per run by the controlling process
+(tests/conftest.py), which then sets GEA_TEST_PG_URL to it for the workers.
 """
 
 from __future__ import annotations
@@ -9,16 +15,23 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
-from server_sync_api import demo, migrate
+from server_sync_api import demo, embedded_pg, migrate
 from server_sync_api.core.db import libpq_conninfo, make_engine
 
 ADMIN_URL_ENV = "GEA_TEST_PG_URL"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# GEA_TEST_PG_URL=embedded: the suite's own PostgreSQL even where another one runs.
+EMBEDDED = "embedded"
+EMBEDDED_DIR_ENV = "GEA_TEST_EMBEDDED_PG_DIR"
+REPO = Path(__file__).resolve().parents[2]
+# Databases a PostgreSQL keeps for itself; any other on the suite's own cluster is a test's.
+_SERVER_DATABASES = ("postgres", "template0", "template1")
 TEST_TIMEZONE = "America/Grenada"
 
 
@@ -42,10 +55,38 @@ def check_admin_connection() -> None:
     except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise PostgresUnreachable(
-            f"The tests need PostgreSQL and cannot reach it at {url.host}:{url.port or 5432} "
-            f"({first_line}). Start it (on Debian: pg_ctlcluster --skip-systemctl-redirect 15 main "
-            f"start) or point {ADMIN_URL_ENV} at a server where the user may create databases."
+            f"The tests cannot use the PostgreSQL at {url.host}:{url.port or 5432} ({first_line}). "
+            f"Point {ADMIN_URL_ENV} at a server where the user may create databases, or unset it: "
+            "the suite then uses what answers on 127.0.0.1:5432, and starts a PostgreSQL of its own "
+            "when nothing does."
         ) from None
+
+
+def needs_embedded() -> bool:
+    """True when GEA_TEST_PG_URL says `embedded`, or is unset and nothing answers on
+    127.0.0.1:5432."""
+    configured = os.environ.get(ADMIN_URL_ENV)
+    if configured:
+        return configured == EMBEDDED
+    return not embedded_pg.answers(embedded_pg.LOOPBACK, embedded_pg.DEFAULT_PORT)
+
+
+def embedded_dir() -> Path:
+    return Path(os.environ.get(EMBEDDED_DIR_ENV) or REPO / ".test-postgres")
+
+
+def drop_leftover_databases() -> list[str]:
+    """On the suite's own cluster: drop the databases a killed run left behind."""
+    with psycopg.connect(conninfo(admin_url()), autocommit=True) as connection:
+        names = [
+            str(row[0])
+            for row in connection.execute(
+                "SELECT datname FROM pg_database WHERE NOT (datname = ANY(%s))", (list(_SERVER_DATABASES),)
+            )
+        ]
+    for name in names:
+        drop_database(name)
+    return names
 
 
 def _admin_execute(statement: sql.Composed) -> None:
