@@ -201,6 +201,12 @@ def _header(output: str) -> str:
     return next((line for line in output.splitlines() if line.startswith("postgresql:")), "")
 
 
+def _starts(cluster_dir: Path) -> int:
+    """How many times a server started on the cluster, from its log."""
+    log = (cluster_dir / "server.log").read_text()
+    return log.count("database system is ready to accept connections")
+
+
 def _left_running(cluster_dir: Path) -> bool:
     bindir = embedded_pg.wheel_bindir()
     assert bindir is not None
@@ -216,16 +222,18 @@ def test_the_suite_starts_its_own_postgresql_where_there_is_none(cluster_dir: Pa
     assert f"the suite's own PostgreSQL 18 in {cluster_dir}" in header
     assert "first start, initdb" in header
     assert not _left_running(cluster_dir), "stopped when the run ended"
+    assert _starts(cluster_dir) == 1, "one server for the run, not one per worker"
 
     second = _run_suite(cluster_dir, "-n", "2")
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
     assert "(reused;" in _header(second.stdout)
     assert not _left_running(cluster_dir)
+    assert _starts(cluster_dir) == 2
 
 
 @needs_namespace
 def test_the_suite_stops_its_postgresql_after_a_failure(cluster_dir: Path) -> None:
-    failed = _run_suite(cluster_dir, "-n", "2", GEA_E2E_FAIL="1")
+    failed = _run_suite(cluster_dir, "-n", "0", GEA_E2E_FAIL="1")
     assert failed.returncode == 1, failed.stdout[-4000:]
     assert "1 failed, 2 passed" in failed.stdout
     assert (cluster_dir / "data" / "PG_VERSION").exists()
@@ -272,7 +280,7 @@ def test_a_run_killed_outright_leaves_a_server_the_next_run_stops(cluster_dir: P
             run.wait()
     assert _left_running(cluster_dir), "nothing could stop it: the run was killed"
 
-    after = _run_suite(cluster_dir, "-n", "2")
+    after = _run_suite(cluster_dir, "-n", "0")
     assert after.returncode == 0, after.stdout[-4000:]
     assert "after stopping the server a killed run left" in _header(after.stdout)
     assert not _left_running(cluster_dir)
