@@ -40,7 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
     (GEA_TEST_PG_URL); stopped in pytest_unconfigure, which also runs after a failure or a
     Ctrl-C. A SIGTERM is made a KeyboardInterrupt for the same reason; a run killed outright
     leaves the server running, and the next run stops it (embedded_pg)."""
-    if hasattr(config, "workerinput") or not _needs_database(config) or not pg.needs_embedded():
+    if hasattr(config, "workerinput") or config.getoption("help") or not _needs_database(config):
+        return
+    if not pg.needs_embedded():
         return
     stack = contextlib.ExitStack()
     try:
