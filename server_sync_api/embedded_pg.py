@@ -45,6 +45,7 @@ PG_CTL_TIMEOUT_S = 60
 _INITIALIZED = "initialized"
 _LOCK = "run.lock"
 _SERVER_LOG = "server.log"
+_LOG_ROTATE_BYTES = 10 * 1024 * 1024
 # Without fsync a crash of the machine can lose the cluster; a test run's cluster is rebuilt in
 # under a second, and these make the suite's many CREATE DATABASE ... TEMPLATE faster.
 _THROWAWAY_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
@@ -241,6 +242,10 @@ class Cluster:
 
     def start(self) -> None:
         """Start on `port` (a free one when 0); returns once it accepts connections."""
+        # The server appends to its log on every start (the test suite's errors land there);
+        # past a size, the previous one is kept as server.log.1 and a new one begun.
+        if self.log_file.exists() and self.log_file.stat().st_size > _LOG_ROTATE_BYTES:
+            self.log_file.replace(self.log_file.with_name(_SERVER_LOG + ".1"))
         for attempt in range(3):
             port = self.port or free_port()
             options = [f"-p {port}", f"-c listen_addresses={LOOPBACK}", "-c unix_socket_directories="]

@@ -142,6 +142,20 @@ def test_a_pid_file_naming_another_program_does_not_stop_the_start(cluster_dir: 
     assert psutil.pid_exists(os.getpid())
 
 
+def test_a_long_server_log_is_set_aside_at_the_next_start(cluster_dir: Path) -> None:
+    with embedded_pg.running(cluster_dir, durable=False):
+        pass
+    log = cluster_dir / "server.log"
+    with log.open("a") as out:
+        out.write("x" * (11 * 1024 * 1024))
+
+    with embedded_pg.running(cluster_dir, durable=False):
+        pass
+    assert (cluster_dir / "server.log.1").stat().st_size > 11 * 1024 * 1024
+    assert log.stat().st_size < 1024 * 1024
+    assert "database system is ready to accept connections" in log.read_text()
+
+
 def test_a_folder_another_run_holds_is_refused(cluster_dir: Path) -> None:
     with embedded_pg.running(cluster_dir, durable=False) as first:
         with pytest.raises(embedded_pg.ClusterBusy, match="another run is using the embedded PostgreSQL"):
