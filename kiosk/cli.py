@@ -128,23 +128,28 @@ def main(ctx: click.Context, config_path: Path | None, windowed: bool, selftest:
 @click.option("--offline", is_flag=True, help="Do not look for PostgreSQL: the built-in catalog, offline.")
 @click.option(
     "--database-url",
-    default=lambda: os.environ.get("GEA_DEMO_DATABASE_URL", demo_setup.DEMO_DATABASE_URL),
-    show_default="$GEA_DEMO_DATABASE_URL or " + demo_setup.DEMO_DATABASE_URL,
-    help="Where the demo server keeps feedback_db (a database it may create).",
+    envvar="GEA_DEMO_DATABASE_URL",
+    show_envvar=True,
+    default=None,
+    help="Where the demo server keeps feedback_db (a database it may create). Default: "
+    f"{demo_setup.DEMO_DATABASE_URL} if a PostgreSQL answers there, else an embedded PostgreSQL "
+    "in the demo's data directory.",
 )
 @click.option(
     "--port", default=8765, show_default=True, type=click.IntRange(1, 65535), help="Demo server port."
 )
 @click.pass_obj
-def demo_command(ctx: Context, offline: bool, database_url: str, port: int) -> None:
+def demo_command(ctx: Context, offline: bool, database_url: str | None, port: int) -> None:
     """The product on this machine: the server on 127.0.0.1 with the demo catalog, an enrolled
-    kiosk in a window. Without PostgreSQL, the kiosk alone, offline, on a built-in catalog."""
+    kiosk in a window, and each ticket that complaints make printed here with its status page.
+    When no PostgreSQL can be had (not even an embedded one), the kiosk alone, offline, on a
+    built-in catalog."""
     from kiosk.ui import app
 
     # Bad input is said before anything starts (and before a screen is looked for).
     try:
         staff_pin = demo_setup.demo_pin()
-        if not offline:
+        if not offline and database_url:
             demo_setup.check_database_url(database_url)
     except demo_setup.DemoProblem as exc:
         raise EnvironmentProblem(str(exc)) from None
@@ -152,18 +157,16 @@ def demo_command(ctx: Context, offline: bool, database_url: str, port: int) -> N
     # The demo counter serves passports alone (one tap to rate) unless kiosk.toml lists services;
     # the PIN is the demo's, even where kiosk.toml sets pin_hash for a real kiosk.
     settings = demo_setup.settings_for(ctx.settings())
+    # Everything the online demo starts is on this stack, so it stops when the kiosk's window
+    # closes or the demo fails: the ticket feed, the demo server, then an embedded PostgreSQL.
     with contextlib.ExitStack() as stack:
         directory = demo_setup.data_dir() / "online"
         server = None
         if not offline:
             try:
-                server = stack.enter_context(demo_setup.online(directory, database_url, port))
-            except demo_setup.NoDatabase as exc:
-                click.echo(f"No PostgreSQL for the demo server ({exc}).", err=True)
+                server = demo_setup.start_online(stack, database_url, port, click.echo)
             except demo_setup.DemoProblem as exc:
                 raise EnvironmentProblem(str(exc)) from None
-            except (RuntimeError, OSError) as exc:
-                click.echo(f"The demo server could not start: {exc}", err=True)
         if server is None:
             directory = demo_setup.data_dir() / "offline"
             demo_setup.prepare_offline(directory)
@@ -172,7 +175,10 @@ def demo_command(ctx: Context, offline: bool, database_url: str, port: int) -> N
                 f"{directory} and never sent."
             )
         else:
-            click.echo(f"Demo server: {server.url} (status pages at {server.url}/s/<reference>).")
+            click.echo(
+                f"Demo server: {server.url} (status pages at {server.url}/s/<reference>). Each complaint "
+                "or low rating that becomes a ticket is printed here with its status page."
+            )
         logs.configure(directory, settings.log_level, program="kiosk")
         click.echo(
             f"Staff PIN: {staff_pin} "

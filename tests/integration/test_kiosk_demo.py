@@ -6,11 +6,13 @@ subprocess against a PostgreSQL database of its own, created here and dropped af
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,9 +32,12 @@ from kiosk.services import KioskServices
 from kiosk.staff_gate import StaffGate
 from kiosk.sync.client import SyncClient, open_client
 from kiosk.sync.worker import SyncWorker
+from server_sync_api import embedded_pg
 from tests.helpers import pg
 from tests.helpers.fault_proxy import FaultProxy, Mode
+from tests.helpers.processes import wait_until
 from tests.helpers.server import EnrolledDevice, LiveServer, enroll, free_port
+from tests.helpers.terminal import Terminal
 
 # --- the built-in catalog ------------------------------------------------------------------------
 
@@ -299,6 +304,129 @@ def test_the_online_demo_enrolls_once_and_follows_its_server(tmp_path: Path, dem
     assert demo_devices(demo_database) == [(device_code, demo.DEMO_ENTITY, "Demo counter")]
 
 
+# --- the online demo on its own embedded PostgreSQL ---------------------------------------------------
+
+
+@pytest.fixture
+def demo_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """GEA_DEMO_DATA_DIR for a demo that starts the embedded PostgreSQL.
+
+    As root, the embedded server runs as the account gea-postgres, which must be able to enter
+    every folder above its cluster's. pytest's tmp_path lies under /tmp/pytest-of-root (0700,
+    shared by every test), so this test makes a folder of its own in the system's temp
+    directory and opens it (0755) for that account; what the demo keeps inside stays
+    owner-only."""
+    home = Path(tempfile.mkdtemp(prefix="gea-demo-test-"))
+    home.chmod(0o755)
+    monkeypatch.setenv("GEA_DEMO_DATA_DIR", str(home))
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def nothing_on_5432() -> tuple[str, int]:
+    """Where the demo looks for a PostgreSQL of the machine's own: a port nobody listens on, as
+    on a machine without PostgreSQL (the real 5432 is left alone)."""
+    return ("127.0.0.1", free_port())
+
+
+def embedded_url(said: Terminal) -> URL:
+    (line,) = [line for line in said.out() if line.startswith("Database: an embedded PostgreSQL, ")]
+    return make_url(line.split(", ")[1])
+
+
+@pytest.mark.slow
+def test_without_postgresql_the_demo_runs_the_whole_loop_on_an_embedded_one(demo_home: Path) -> None:
+    said = Terminal()
+    with contextlib.ExitStack() as stack:
+        server = demo.start_online(stack, None, free_port(), said, local=nothing_on_5432())
+        assert server is not None, said.lines
+        first_line = said.out()[0]
+        assert first_line.startswith(
+            "Database: an embedded PostgreSQL, postgresql+psycopg://postgres@127.0.0.1:"
+        )
+        assert f"/gea_demo, data in {demo_home / 'postgres'} (started in " in first_line
+        assert first_line.endswith(" s, first start: made the cluster).")
+        cluster = embedded_url(said)
+        assert cluster.port != 5432
+
+        # A complaint at the demo kiosk, sent the way its sync worker sends it.
+        directory = demo_home / "online"
+        engine = database.open_database(directory)
+        try:
+            with open_client(engine, directory) as client:
+                worker = SyncWorker(engine, client)
+                assert worker.refresh_catalog()
+                complaint = KioskServices(engine).submit_card("SVC-001", 1, channel="kiosk")
+                assert worker.drain_once().synced == 1
+            row = outbox.find(engine, complaint.reference_code)
+            assert row is not None
+            assert row.ticket_number is not None
+        finally:
+            engine.dispose()
+
+        # The terminal says the ticket, with the page the receipt's QR code opens.
+        number = str(row.ticket_number)
+        wait_until(lambda: number in said.tickets(), "the ticket in the terminal")
+        line = said.ticket_line(number)
+        assert line.startswith(f"New ticket {number} (High): respond by ")
+        page = line.rsplit("status page ", 1)[1]
+        assert page == f"{server.url}/s/{complaint.reference_code}"
+        shown = httpx.get(page, timeout=10)
+        assert shown.status_code == 200
+        assert number in shown.text
+        assert said.err() == []
+    # The feed, the server and the cluster are stopped with the demo.
+    assert server.process.poll() is not None
+    assert server_is_gone(server.url)
+    assert not embedded_pg.answers("127.0.0.1", int(cluster.port or 0))
+
+    # The next start reuses the cluster: no initdb, the ticket still there, and not said again.
+    again = Terminal()
+    with contextlib.ExitStack() as stack:
+        second = demo.start_online(stack, None, free_port(), again, local=nothing_on_5432())
+        assert second is not None, again.lines
+        assert "first start" not in again.out()[0]
+        assert again.out()[0].endswith(" s).")
+        shown = httpx.get(f"{second.url}/s/{complaint.reference_code}", timeout=10)
+        assert shown.status_code == 200
+        assert number in shown.text
+    assert again.tickets() == []
+    assert not embedded_pg.answers("127.0.0.1", int(embedded_url(again).port or 0))
+
+
+@pytest.mark.slow
+def test_an_embedded_postgresql_that_cannot_start_leaves_the_demo_offline(demo_home: Path) -> None:
+    # Another demo holds the cluster's folder (its lock): this one says so and runs offline.
+    with embedded_pg.running(demo_home / "postgres", durable=True):
+        said = Terminal()
+        with contextlib.ExitStack() as stack:
+            server = demo.start_online(stack, None, free_port(), said, local=nothing_on_5432())
+        assert server is None
+        assert said.out() == []
+        (line,) = said.err()
+        assert line.startswith("No PostgreSQL for the demo server: the embedded one cannot start (")
+        assert "another run is using the embedded PostgreSQL" in line
+    assert not (demo_home / "online").exists()
+
+
+@pytest.mark.slow
+def test_a_demo_that_fails_after_the_embedded_postgresql_started_stops_it(
+    demo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEA_KIOSK_PIN", "12ab56")  # refused by online(), once the cluster runs
+    said = Terminal()
+    with pytest.raises(demo.DemoProblem, match="GEA_KIOSK_PIN"), contextlib.ExitStack() as stack:
+        demo.start_online(stack, None, free_port(), said, local=nothing_on_5432())
+    assert not embedded_pg.answers("127.0.0.1", int(embedded_url(said).port or 0))
+    # The folder is free again: the next demo starts it.
+    monkeypatch.delenv("GEA_KIOSK_PIN")
+    with embedded_pg.running(demo_home / "postgres", durable=True) as started:
+        assert not started.initialized
+        assert not started.stale_stopped
+
+
 # --- bad input, refused before anything starts -----------------------------------------------------
 
 GEA_KIOSK = shutil.which("gea-kiosk", path=os.path.dirname(sys.executable))
@@ -363,6 +491,26 @@ def test_the_demo_command_refuses_a_bad_database_url_without_a_traceback(
     assert said in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "demo").exists()
+
+
+def test_the_demo_command_takes_its_database_url_from_the_environment_too(tmp_path: Path) -> None:
+    refused = demo_cli(tmp_path, GEA_DEMO_DATABASE_URL="sqlite:///demo.db")
+    assert refused.returncode == 2, refused.stderr
+    assert "not a PostgreSQL URL" in refused.stderr
+    # Set but empty names nothing: the demo chooses (and here stops at the missing screen).
+    unset = demo_cli(tmp_path, GEA_DEMO_DATABASE_URL="")
+    assert unset.returncode == 2, unset.stderr
+    assert "No screen" in unset.stderr
+    assert "URL" not in unset.stderr
+    assert not (tmp_path / "demo").exists()
+
+
+def test_the_demo_commands_help_says_what_it_chooses(tmp_path: Path) -> None:
+    shown = demo_cli(tmp_path, "--help")
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert f"Default: {demo.DEMO_DATABASE_URL} if a PostgreSQL answers there, else an embedded" in text
+    assert "GEA_DEMO_DATABASE_URL" in text
 
 
 def test_the_demo_command_refuses_a_bad_pin_without_a_traceback(tmp_path: Path) -> None:
