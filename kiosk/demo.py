@@ -443,8 +443,13 @@ class Embedded:
         running = embedded_pg.running(self.root, durable=True)
         try:
             started = running.__enter__()
-        except (embedded_pg.EmbeddedUnavailable, embedded_pg.EmbeddedFailed) as exc:
+        except embedded_pg.ClusterBusy as exc:
             raise EmbeddedUnavailable(str(exc).strip()) from exc
+        except (embedded_pg.EmbeddedUnavailable, embedded_pg.EmbeddedFailed) as exc:
+            raise EmbeddedUnavailable(
+                f"{str(exc).strip().rstrip('.')}. Its folder is {self.root}; GEA_DEMO_DATA_DIR moves the "
+                "demo's data"
+            ) from exc
         self._running = running
         url = started.cluster.url(DEMO_DATABASE_NAME).render_as_string(hide_password=False)
         return EmbeddedDatabase(url, self.root, started.seconds, started.initialized, started.stale_stopped)
@@ -485,7 +490,7 @@ def start_online(
             try:
                 embedded = own.enter_context(Embedded(embedded_root()))
             except EmbeddedUnavailable as exc:
-                say(f"No PostgreSQL for the demo server: the embedded one cannot start ({exc}).", err=True)
+                say(f"No PostgreSQL for the demo server; the embedded one cannot start: {exc}.", err=True)
                 return None
             database_url = embedded.url
             say(embedded.describe())

@@ -406,9 +406,29 @@ def test_an_embedded_postgresql_that_cannot_start_leaves_the_demo_offline(demo_h
         assert server is None
         assert said.out() == []
         (line,) = said.err()
-        assert line.startswith("No PostgreSQL for the demo server: the embedded one cannot start (")
-        assert "another run is using the embedded PostgreSQL" in line
+        assert line.startswith(
+            "No PostgreSQL for the demo server; the embedded one cannot start: another run is using "
+            f"the embedded PostgreSQL in {demo_home / 'postgres'}"
+        )
     assert not (demo_home / "online").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root's embedded server runs as another account")
+def test_as_root_a_data_folder_the_servers_account_cannot_enter_is_said_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest's tmp_path lies under /tmp/pytest-of-root (0700): gea-postgres cannot get in.
+    monkeypatch.setenv("GEA_DEMO_DATA_DIR", str(tmp_path / "demo"))
+    said = Terminal()
+    with contextlib.ExitStack() as stack:
+        assert demo.start_online(stack, None, free_port(), said, local=nothing_on_5432()) is None
+    (line,) = said.err()
+    assert line.startswith("No PostgreSQL for the demo server; the embedded one cannot start: ")
+    assert "gea-postgres, which may not enter" in line
+    assert line.endswith(
+        f"Its folder is {tmp_path / 'demo' / 'postgres'}; GEA_DEMO_DATA_DIR moves the demo's data."
+    )
+    assert not (tmp_path / "demo" / "online").exists()
 
 
 @pytest.mark.slow
