@@ -22,6 +22,7 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -440,6 +441,7 @@ class Embedded:
             from server_sync_api import embedded_pg
         except ImportError as exc:
             raise EmbeddedUnavailable(f"the server's packages are not installed ({exc.name})") from None
+        _passable_by_other_accounts(self.root.parent)
         running = embedded_pg.running(self.root, durable=True)
         try:
             started = running.__enter__()
@@ -469,6 +471,18 @@ class Embedded:
             running.__exit__(kind, value, traceback)
         except (embedded_pg.EmbeddedFailed, subprocess.TimeoutExpired) as exc:
             log.error("the embedded PostgreSQL in %s did not stop: %s", self.root, exc)
+
+
+def _passable_by_other_accounts(folder: Path) -> None:
+    """As root, the embedded server runs as its own account, which must pass through the demo's
+    data folder to reach its cluster; the command's umask (077) would make that folder root's
+    alone. So, under root only, the folder (made here if missing) may be passed through by
+    others (--x), never listed or read: what the demo keeps there lies in owner-only folders.
+    The folders above it are the user's choice; embedded_pg says which one is in the way."""
+    if sys.platform == "win32" or os.geteuid() != 0:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(stat.S_IMODE(folder.stat().st_mode) | stat.S_IXGRP | stat.S_IXOTH)
 
 
 def start_online(

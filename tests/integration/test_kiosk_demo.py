@@ -377,10 +377,14 @@ def test_without_postgresql_the_demo_runs_the_whole_loop_on_an_embedded_one(demo
         assert shown.status_code == 200
         assert number in shown.text
         assert said.err() == []
-    # The feed, the server and the cluster are stopped with the demo.
+    # The feed, the server and the cluster are stopped with the demo, in that order: the
+    # cluster's shutdown found no client of theirs to cut off.
     assert server.process.poll() is not None
     assert server_is_gone(server.url)
     assert not embedded_pg.answers("127.0.0.1", int(cluster.port or 0))
+    server_log = (demo_home / "postgres" / "server.log").read_text()
+    assert "received fast shutdown request" in server_log
+    assert "terminating connection due to administrator command" not in server_log
 
     # The next start reuses the cluster: no initdb, the ticket still there, and not said again.
     again = Terminal()
@@ -429,6 +433,24 @@ def test_as_root_a_data_folder_the_servers_account_cannot_enter_is_said_with_wha
         f"Its folder is {tmp_path / 'demo' / 'postgres'}; GEA_DEMO_DATA_DIR moves the demo's data."
     )
     assert not (tmp_path / "demo" / "online").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root's embedded server runs as another account")
+def test_as_root_the_demo_data_folder_it_makes_lets_the_servers_account_through(
+    demo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # gea-kiosk runs with umask 077: a data folder it makes would be root's alone.
+    fresh = demo_home / "fresh"
+    monkeypatch.setenv("GEA_DEMO_DATA_DIR", str(fresh))
+    previous = os.umask(0o077)
+    try:
+        with demo.Embedded(demo.embedded_root()) as started:
+            assert started.initialized
+            assert embedded_pg.answers("127.0.0.1", int(make_url(started.url).port or 0))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o711  # passable, never listable
+    assert stat.S_IMODE((fresh / "postgres").stat().st_mode) == 0o700
 
 
 @pytest.mark.slow
