@@ -441,13 +441,19 @@ class Embedded:
             from server_sync_api import embedded_pg
         except ImportError as exc:
             raise EmbeddedUnavailable(f"the server's packages are not installed ({exc.name})") from None
-        _passable_by_other_accounts(self.root.parent)
         running = embedded_pg.running(self.root, durable=True)
         try:
+            _passable_by_other_accounts(self.root.parent)
             started = running.__enter__()
         except embedded_pg.ClusterBusy as exc:
             raise EmbeddedUnavailable(str(exc).strip()) from exc
-        except (embedded_pg.EmbeddedUnavailable, embedded_pg.EmbeddedFailed) as exc:
+        # OSError and SubprocessError: a folder that cannot be made, an account that cannot be.
+        except (
+            embedded_pg.EmbeddedUnavailable,
+            embedded_pg.EmbeddedFailed,
+            OSError,
+            subprocess.SubprocessError,
+        ) as exc:
             raise EmbeddedUnavailable(
                 f"{str(exc).strip().rstrip('.')}. Its folder is {self.root}; GEA_DEMO_DATA_DIR moves the "
                 "demo's data"

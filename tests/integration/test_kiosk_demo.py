@@ -417,6 +417,19 @@ def test_an_embedded_postgresql_that_cannot_start_leaves_the_demo_offline(demo_h
     assert not (demo_home / "online").exists()
 
 
+def test_a_data_folder_that_cannot_be_made_leaves_the_demo_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "demo").write_text("a file where the demo's folder should be")
+    monkeypatch.setenv("GEA_DEMO_DATA_DIR", str(tmp_path / "demo"))
+    said = Terminal()
+    with contextlib.ExitStack() as stack:
+        assert demo.start_online(stack, None, free_port(), said, local=nothing_on_5432()) is None
+    (line,) = said.err()
+    assert line.startswith("No PostgreSQL for the demo server; the embedded one cannot start: ")
+    assert line.endswith("GEA_DEMO_DATA_DIR moves the demo's data.")
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root's embedded server runs as another account")
 def test_as_root_a_data_folder_the_servers_account_cannot_enter_is_said_with_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
