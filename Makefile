@@ -15,8 +15,9 @@ STAMP  := $(VENV)/.installed
 
 test: lint typecheck pytest
 
-# The product on this machine: demo server on 127.0.0.1 (when PostgreSQL answers) and the kiosk
-# in a window. Staff PIN 123456.
+# The product on this machine: feedback_db (yours on 127.0.0.1:5432, else an embedded one), the
+# demo server on 127.0.0.1 and the kiosk in a window; tickets are printed as they are made.
+# Staff PIN 123456.
 demo: $(STAMP)
 	$(BIN)/gea-kiosk demo
 

@@ -212,8 +212,8 @@ class Cluster:
                     f"PostgreSQL refuses to run as root, so the embedded one runs as the account "
                     f"{self.account.name}, which may not enter {blocked} (mode "
                     f"{stat.filemode(blocked.stat().st_mode)}) on the way to {path}. Run as an "
-                    f"ordinary user, put the checkout somewhere others may enter, or start a "
-                    "PostgreSQL of your own"
+                    "ordinary user, use a folder that account may enter, or start a PostgreSQL of "
+                    "your own"
                 )
         os.chown(self.root, self.account.uid, self.account.gid)
         for name in (_SERVER_LOG, _INITIALIZED):
@@ -351,7 +351,8 @@ def _start(cluster: Cluster) -> Started:
     if cluster.is_initialized():
         if cluster.running_pid() is not None:
             # Nobody held the lock, so no run owns it: a run was killed and left it.
-            log.warning("stopping the PostgreSQL a killed run left running in %s", cluster.root)
+            # Info, not a warning: the caller reports it (Started.stale_stopped).
+            log.info("stopping the PostgreSQL a killed run left running in %s", cluster.root)
             cluster.stop("fast")
             stale = True
         else:
