@@ -22,7 +22,6 @@ import os
 import secrets
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -418,7 +417,9 @@ class EmbeddedDatabase:
             how += ", first start: made the cluster"
         if self.stale_stopped:
             how += ", after stopping one a killed run had left running"
-        return f"Database: an embedded PostgreSQL, {shown(self.url)}, data in {self.root} ({how})."
+        # Without the URL's passfile query: where its password lies is said by "data in".
+        where = shown(make_url(self.url).set(query={}).render_as_string(hide_password=False))
+        return f"Database: an embedded PostgreSQL, {where}, data in {self.root} ({how})."
 
 
 class EmbeddedUnavailable(Exception):
@@ -482,13 +483,16 @@ class Embedded:
 def _passable_by_other_accounts(folder: Path) -> None:
     """As root, the embedded server runs as its own account, which must pass through the demo's
     data folder to reach its cluster; the command's umask (077) would make that folder root's
-    alone. So, under root only, the folder (made here if missing) may be passed through by
-    others (--x), never listed or read: what the demo keeps there lies in owner-only folders.
-    The folders above it are the user's choice; embedded_pg says which one is in the way."""
+    alone. So, under root only, the folders made here (the data folder and any missing above
+    it) may be passed through by others (--x), never listed or read: what the demo keeps there
+    lies in owner-only folders. A folder that already exists is the user's and is left as it
+    is; embedded_pg says which one is in the way."""
     if sys.platform == "win32" or os.geteuid() != 0:
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(stat.S_IMODE(folder.stat().st_mode) | stat.S_IXGRP | stat.S_IXOTH)
+    missing = [path for path in (*reversed(folder.parents), folder) if not path.exists()]
+    for path in missing:
+        path.mkdir()
+        path.chmod(0o711)
 
 
 def start_online(

@@ -331,6 +331,14 @@ def nothing_on_5432() -> tuple[str, int]:
     return ("127.0.0.1", free_port())
 
 
+def cluster_running(home: Path) -> bool:
+    """Is a server of the demo's embedded cluster in `home` running? (Its process, not its
+    port: another test may take a port as soon as it is free.)"""
+    bindir = embedded_pg.wheel_bindir()
+    assert bindir is not None
+    return embedded_pg.Cluster(home / "postgres", bindir, account=None).is_running()
+
+
 def embedded_url(said: Terminal) -> URL:
     (line,) = [line for line in said.out() if line.startswith("Database: an embedded PostgreSQL, ")]
     return make_url(line.split(", ")[1])
@@ -381,7 +389,7 @@ def test_without_postgresql_the_demo_runs_the_whole_loop_on_an_embedded_one(demo
     # cluster's shutdown found no client of theirs to cut off.
     assert server.process.poll() is not None
     assert server_is_gone(server.url)
-    assert not embedded_pg.answers("127.0.0.1", int(cluster.port or 0))
+    assert not cluster_running(demo_home)
     server_log = (demo_home / "postgres" / "server.log").read_text()
     assert "received fast shutdown request" in server_log
     assert "terminating connection due to administrator command" not in server_log
@@ -397,7 +405,7 @@ def test_without_postgresql_the_demo_runs_the_whole_loop_on_an_embedded_one(demo
         assert shown.status_code == 200
         assert number in shown.text
     assert again.tickets() == []
-    assert not embedded_pg.answers("127.0.0.1", int(embedded_url(again).port or 0))
+    assert not cluster_running(demo_home)
 
 
 @pytest.mark.slow
@@ -449,6 +457,18 @@ def test_as_root_a_data_folder_the_servers_account_cannot_enter_is_said_with_wha
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root's embedded server runs as another account")
+def test_as_root_a_data_folder_that_exists_is_never_opened_up(demo_home: Path) -> None:
+    # The user's own folder (a home, say): the demo names it rather than widen its modes.
+    (demo_home / "postgres").mkdir()
+    demo_home.chmod(0o700)
+    said = Terminal()
+    with contextlib.ExitStack() as stack:
+        assert demo.start_online(stack, None, free_port(), said, local=nothing_on_5432()) is None
+    assert f"may not enter {demo_home}" in said.err()[0]
+    assert stat.S_IMODE(demo_home.stat().st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root's embedded server runs as another account")
 def test_as_root_the_demo_data_folder_it_makes_lets_the_servers_account_through(
     demo_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -459,7 +479,7 @@ def test_as_root_the_demo_data_folder_it_makes_lets_the_servers_account_through(
     try:
         with demo.Embedded(demo.embedded_root()) as started:
             assert started.initialized
-            assert embedded_pg.answers("127.0.0.1", int(make_url(started.url).port or 0))
+            assert cluster_running(fresh)
     finally:
         os.umask(previous)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o711  # passable, never listable
@@ -474,7 +494,7 @@ def test_a_demo_that_fails_after_the_embedded_postgresql_started_stops_it(
     said = Terminal()
     with pytest.raises(demo.DemoProblem, match="GEA_KIOSK_PIN"), contextlib.ExitStack() as stack:
         demo.start_online(stack, None, free_port(), said, local=nothing_on_5432())
-    assert not embedded_pg.answers("127.0.0.1", int(embedded_url(said).port or 0))
+    assert not cluster_running(demo_home)
     # The folder is free again: the next demo starts it.
     monkeypatch.delenv("GEA_KIOSK_PIN")
     with embedded_pg.running(demo_home / "postgres", durable=True) as started:

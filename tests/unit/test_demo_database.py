@@ -54,11 +54,6 @@ def test_with_nothing_given_and_nothing_answering_the_demo_starts_its_own(silent
     )
 
 
-def test_the_default_is_postgresql_on_the_usual_port() -> None:
-    assert (demo.LOCAL_HOST, demo.LOCAL_PORT) == ("127.0.0.1", 5432)
-    assert demo.DEMO_DATABASE_URL == "postgresql://postgres@127.0.0.1:5432/gea_demo"
-
-
 def test_a_password_is_never_shown() -> None:
     shown = demo.shown("postgresql://me:s3cret@db.example:5433/my_demo")
     assert "s3cret" not in shown
