@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import psycopg
+import psycopg.sql
 import pytest
 from sqlalchemy.engine import URL
 
@@ -111,7 +112,26 @@ def test_missing_database_says_how_to_create_it(pg_template: str) -> None:
 
 
 def test_password_is_not_echoed(empty_db_url: URL) -> None:
-    # Trust auth accepts any password, so the command succeeds and we can read its output.
-    result = run_cli("migrate", env=url_env(empty_db_url.set(password="s3cret-pw")))
+    # A role of the test's own with that password, owning the database: the command succeeds
+    # whether the server checks passwords (the suite's embedded one) or trusts (the machine's).
+    role = f"gea_pw_{empty_db_url.database}"
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as admin:
+        admin.execute(
+            psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD 's3cret-pw'").format(psycopg.sql.Identifier(role))
+        )
+        admin.execute(
+            psycopg.sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                psycopg.sql.Identifier(str(empty_db_url.database)), psycopg.sql.Identifier(role)
+            )
+        )
+    try:
+        with_password = empty_db_url.set(username=role, password="s3cret-pw", query={})
+        result = run_cli("migrate", env=url_env(with_password))
+    finally:
+        with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as admin:
+            admin.execute(
+                psycopg.sql.SQL("REASSIGN OWNED BY {} TO postgres").format(psycopg.sql.Identifier(role))
+            )
+            admin.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(role)))
     assert result.returncode == 0, result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr

@@ -358,7 +358,7 @@ def test_the_suite_stops_its_postgresql_when_interrupted(cluster_dir: Path, how:
     ready = cluster_dir.parent / "ready"
     run = subprocess.Popen(
         _pytest("-k", "interrupt"), env=_suite_env(cluster_dir, GEA_E2E_BLOCK=str(ready)), cwd=REPO,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_signals_as_in_a_shell,
     )  # fmt: skip
     try:
         _wait_for(ready, run)
@@ -396,6 +396,16 @@ def test_a_run_killed_outright_leaves_a_server_the_next_run_stops(cluster_dir: P
     assert after.returncode == 0, after.stdout[-4000:]
     assert "after stopping the server a killed run left" in _header(after.stdout)
     assert not _left_running(cluster_dir)
+
+
+def _signals_as_in_a_shell() -> None:
+    """In the child, before exec: SIGINT and SIGTERM as a terminal's command has them. An
+    ignored or blocked signal is inherited across exec, and a test process (an xdist worker
+    that has run other tests) may have either; Python then never turns SIGINT into a
+    KeyboardInterrupt."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _wait_for(ready: Path, run: subprocess.Popen[Any]) -> None:
