@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,23 @@ def database_path(data_dir: Path) -> Path:
     return data_dir / DB_FILENAME
 
 
+def _switch_to_wal(cursor: sqlite3.Cursor, busy_timeout_s: float) -> None:
+    """WAL mode (kept in the file once set). Processes opening a new file at once each need an
+    exclusive lock to switch it, from the shared lock they read with; SQLite answers one of
+    them "database is locked" at once rather than let both wait for the other (its busy
+    handler is skipped to avoid that deadlock), so the switch is tried again, within the busy
+    timeout, as the handler would have waited."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def make_engine(
     path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S, *, screen_busy_timeout_s: float | None = None
 ) -> Engine:
@@ -69,7 +87,7 @@ def make_engine(
         # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite recipe).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor, busy_timeout_s)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
