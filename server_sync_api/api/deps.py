@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from server_sync_api import security
 from server_sync_api.api.errors import ApiError
 from server_sync_api.core.config import ServerSettings
-from server_sync_api.services.ingest import Device
+from server_sync_api.domain import Device
 
 # How long a request waits for a pooled connection before answering 503.
 POOL_TIMEOUT_S = 5.0

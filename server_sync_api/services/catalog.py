@@ -15,22 +15,17 @@ from server_sync_api.api.schemas import (
     CatalogPriority,
     CatalogService,
 )
-from server_sync_api.services.ingest import Device
-
-_SCOPE = """
-WITH RECURSIVE scope (entity_id) AS (
-    SELECT %(entity)s::varchar
-    UNION
-    SELECT e.unique_entity_id FROM entity_master e JOIN scope ON e.parent_entity_id = scope.entity_id
-)
-"""
+from server_sync_api.domain import Device
+from server_sync_api.services.scope import SCOPE_ENTITY, within_scope
 
 
 async def build_catalog(conn: AsyncConnection[Any], device: Device, public_base_url: str) -> Catalog:
-    params = {"entity": device.entity_id}
+    params = {SCOPE_ENTITY: device.entity_id}
     cursor = await conn.execute(
-        _SCOPE + "SELECT unique_entity_id, entity_name, entity_type, parent_entity_id, is_active "
-        "FROM entity_master WHERE unique_entity_id IN (SELECT entity_id FROM scope) ORDER BY 1",
+        within_scope(
+            "SELECT unique_entity_id, entity_name, entity_type, parent_entity_id, is_active "
+            "FROM entity_master WHERE unique_entity_id IN (SELECT entity_id FROM scope) ORDER BY 1"
+        ),
         params,
     )
     entities = [
@@ -38,14 +33,15 @@ async def build_catalog(conn: AsyncConnection[Any], device: Device, public_base_
         for r in await cursor.fetchall()
     ]
     cursor = await conn.execute(
-        _SCOPE
-        + """
+        within_scope(
+            """
         SELECT s.service_id, s.service_name, s.entity_id, s.service_category, s.service_description,
                s.is_active,
                (SELECT coalesce(array_agg(c.category_id ORDER BY c.depth, c.category_id), '{}')
                 FROM service_category_chain(s.service_id) c)
         FROM service_master s WHERE s.entity_id IN (SELECT entity_id FROM scope) ORDER BY 1
-        """,
+        """
+        ),
         params,
     )
     services = [

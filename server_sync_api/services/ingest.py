@@ -37,6 +37,8 @@ from server_sync_api.api.schemas import (
     ItemResult,
     SubmissionItem,
 )
+from server_sync_api.domain import Device
+from server_sync_api.services.scope import SCOPE_ENTITY, within_scope
 
 log = logging.getLogger("server_sync_api.ingest")
 
@@ -61,13 +63,6 @@ CONSTRAINT_REJECTIONS = {
     "fk_service_feedback_priority": "unknown_priority",
     "ck_service_feedback_reference_code_format": "invalid_item",
 }
-
-
-@dataclass(frozen=True)
-class Device:
-    device_id: int
-    device_code: str
-    entity_id: str
 
 
 @dataclass
@@ -164,16 +159,11 @@ async def _check_catalog(
         return rejections
     service_ids = sorted({c.item.service_id for c in candidates})
     cursor = await conn.execute(
-        """
-        WITH RECURSIVE scope (entity_id) AS (
-            SELECT %(entity)s::varchar
-            UNION
-            SELECT e.unique_entity_id FROM entity_master e JOIN scope ON e.parent_entity_id = scope.entity_id
-        )
-        SELECT s.service_id, s.entity_id, s.entity_id IN (SELECT entity_id FROM scope)
-        FROM service_master s WHERE s.service_id = ANY(%(services)s)
-        """,
-        {"entity": device.entity_id, "services": service_ids},
+        within_scope(
+            "SELECT s.service_id, s.entity_id, s.entity_id IN (SELECT entity_id FROM scope) "
+            "FROM service_master s WHERE s.service_id = ANY(%(services)s)"
+        ),
+        {SCOPE_ENTITY: device.entity_id, "services": service_ids},
     )
     services = {row[0]: (row[1], row[2]) for row in await cursor.fetchall()}
 

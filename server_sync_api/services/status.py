@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from server_sync_api.api.schemas import REFERENCE_CODE_PATTERN, SubmissionStatus
+from server_sync_api.services.scope import SCOPE_ENTITY, within_scope
 
 TICKET_NUMBER_PATTERN = re.compile(r"^[0-9]{6}-[0-9]{6,7}$")
 _REFERENCE_CODE = re.compile(REFERENCE_CODE_PATTERN)
@@ -48,22 +49,17 @@ async def by_ticket_number(
     if not TICKET_NUMBER_PATTERN.fullmatch(ticket_number):
         return None
     cursor = await conn.execute(
-        """
-        WITH RECURSIVE scope (entity_id) AS (
-            SELECT %(entity)s::varchar
-            UNION
-            SELECT e.unique_entity_id FROM entity_master e JOIN scope ON e.parent_entity_id = scope.entity_id
-        )
-        """
-        + """
+        within_scope(
+            """
         SELECT f.reference_code, coalesce(f.created_at, t.created_at), t.ticket_number,
                lower(replace(s.status_name, ' ', '_')), greatest(f.updated_at, t.updated_at)
         FROM tickets t
         JOIN ticket_status s ON s.status_id = t.status_id
         LEFT JOIN service_feedback f ON f.feedback_id = t.feedback_id
         WHERE t.ticket_number = %(number)s AND t.entity_id IN (SELECT entity_id FROM scope)
-        """,
-        {"entity": entity_id, "number": ticket_number},
+        """
+        ),
+        {SCOPE_ENTITY: entity_id, "number": ticket_number},
     )
     return _status(await cursor.fetchone())
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from server_sync_api.api.schemas import DeviceStatus
+from server_sync_api.domain import Device
 from server_sync_api.services import catalog
 from server_sync_api.services.ingest import (
     MAX_CLOCK_OFFSET_S,
-    Device,
     _Rejected,
     clock_offset_seconds,
     parse_item,
