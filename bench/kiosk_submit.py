@@ -45,8 +45,7 @@ from bench.unwind import on_sigterm_unwind
 from kiosk.local_db import database, identity, outbox
 from kiosk.local_db.models import CatalogCache
 from kiosk.services import SUB_RATINGS, KioskServices
-from server_sync_api import demo
-from server_sync_api.api import schemas
+from server_sync_api import demo, protocol
 
 DEFAULT_CALLS = 2_000
 DEFAULT_ROWS = 10_000
@@ -76,16 +75,16 @@ COMMENTS = (
 def demo_catalog() -> dict[str, Any]:
     """The demo catalog in the shape GET /api/v1/catalog answers. Category chains are left
     empty: they come from the server's database, and a first tap does not use them."""
-    catalog = schemas.Catalog(
+    catalog = protocol.Catalog(
         device_code=DEVICE_CODE,
         entity_id=ROOT_ENTITY,
         public_base_url=SERVER_URL,
         entities=[
-            schemas.CatalogEntity(entity_id=e, name=n, entity_type=t, parent_entity_id=p, active=True)
+            protocol.CatalogEntity(entity_id=e, name=n, entity_type=t, parent_entity_id=p, active=True)
             for e, n, t, p in demo.ENTITIES
         ],
         services=[
-            schemas.CatalogService(
+            protocol.CatalogService(
                 service_id=s,
                 name=n,
                 entity_id=e,
@@ -98,7 +97,7 @@ def demo_catalog() -> dict[str, Any]:
         ],
         categories=[],
         priorities=[],
-        limits=schemas.CatalogLimits(),
+        limits=protocol.CatalogLimits(),
     )
     return catalog.model_dump(mode="json")
 

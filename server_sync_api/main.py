@@ -21,9 +21,9 @@ from psycopg_pool import AsyncConnectionPool
 from server_sync_api import __version__, migrate
 from server_sync_api.api import errors
 from server_sync_api.api.routes import catalog, devices, health, status, submissions
-from server_sync_api.api.schemas import SubmissionBatch
 from server_sync_api.core.config import ServerSettings, load_settings, require_api_settings
 from server_sync_api.core.db import libpq_conninfo
+from server_sync_api.protocol import SubmissionBatch
 
 log = logging.getLogger("server_sync_api")
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from server_sync_api.api.schemas import SubmissionStatus
+from server_sync_api.protocol import SubmissionStatus
 from server_sync_api.services.status import STATUS_MEANINGS
 
 _LABELS = {

@@ -7,7 +7,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from server_sync_api.api.schemas import (
+from server_sync_api.domain import Device
+from server_sync_api.protocol import (
     Catalog,
     CatalogCategory,
     CatalogEntity,
@@ -15,7 +16,6 @@ from server_sync_api.api.schemas import (
     CatalogPriority,
     CatalogService,
 )
-from server_sync_api.domain import Device
 from server_sync_api.services.scope import SCOPE_ENTITY, within_scope
 
 

@@ -29,7 +29,8 @@ from uuid import UUID
 from psycopg import AsyncConnection, errors
 from pydantic import ValidationError
 
-from server_sync_api.api.schemas import (
+from server_sync_api.domain import Device
+from server_sync_api.protocol import (
     COMMENT_HARD_CAP,
     REFERENCE_CODE_PATTERN,
     DeviceStatus,
@@ -37,7 +38,6 @@ from server_sync_api.api.schemas import (
     ItemResult,
     SubmissionItem,
 )
-from server_sync_api.domain import Device
 from server_sync_api.services.scope import SCOPE_ENTITY, within_scope
 
 log = logging.getLogger("server_sync_api.ingest")

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from server_sync_api.api.schemas import REFERENCE_CODE_PATTERN, SubmissionStatus
+from server_sync_api.protocol import REFERENCE_CODE_PATTERN, SubmissionStatus
 from server_sync_api.services.scope import SCOPE_ENTITY, within_scope
 
 TICKET_NUMBER_PATTERN = re.compile(r"^[0-9]{6}-[0-9]{6,7}$")

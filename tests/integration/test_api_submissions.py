@@ -21,7 +21,7 @@ import pytest
 from psycopg.rows import dict_row
 from sqlalchemy.engine import URL
 
-from server_sync_api.api.schemas import BATCH_MAX_BYTES, BATCH_MAX_ITEMS, COMMENT_HARD_CAP
+from server_sync_api.protocol import BATCH_MAX_BYTES, BATCH_MAX_ITEMS, COMMENT_HARD_CAP
 from server_sync_api.services import devices
 from tests.helpers import pg
 from tests.helpers.items import Item, ItemFactory, batch, device_status, iso, utc_now

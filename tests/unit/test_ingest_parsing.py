@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from server_sync_api.api.schemas import DeviceStatus
 from server_sync_api.domain import Device
+from server_sync_api.protocol import DeviceStatus
 from server_sync_api.services import catalog
 from server_sync_api.services.ingest import (
     MAX_CLOCK_OFFSET_S,

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from server_sync_api.api.deps import AuthorizedDevice, Connection, Settings
-from server_sync_api.api.schemas import Catalog, ErrorResponse
+from server_sync_api.protocol import Catalog, ErrorResponse
 from server_sync_api.services import catalog
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])

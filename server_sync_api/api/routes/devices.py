@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 
 from server_sync_api.api.deps import Connection, Settings
 from server_sync_api.api.errors import ApiError
-from server_sync_api.api.schemas import EnrollRequest, EnrollResponse, ErrorResponse
+from server_sync_api.protocol import EnrollRequest, EnrollResponse, ErrorResponse
 from server_sync_api.services import enrollment
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])

@@ -9,7 +9,7 @@ from psycopg import AsyncConnection, errors
 from psycopg_pool import AsyncConnectionPool
 
 from server_sync_api.api.errors import error_body
-from server_sync_api.api.schemas import ErrorResponse, Health
+from server_sync_api.protocol import ErrorResponse, Health
 
 router = APIRouter(tags=["health"])
 

@@ -6,7 +6,7 @@ from fastapi.responses import HTMLResponse
 from server_sync_api.api import status_page
 from server_sync_api.api.deps import AuthorizedDevice, Connection, Settings
 from server_sync_api.api.errors import ApiError
-from server_sync_api.api.schemas import ErrorResponse, SubmissionStatus
+from server_sync_api.protocol import ErrorResponse, SubmissionStatus
 from server_sync_api.services import status
 
 router = APIRouter(tags=["status"])

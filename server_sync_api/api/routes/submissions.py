@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from server_sync_api.api.deps import POOL_TIMEOUT_S, AuthorizedDevice, Pool
 from server_sync_api.api.errors import ApiError, describe_validation_errors
-from server_sync_api.api.schemas import (
+from server_sync_api.protocol import (
     BATCH_MAX_BYTES,
     BATCH_MAX_ITEMS,
     DeviceStatus,

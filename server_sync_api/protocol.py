@@ -1,4 +1,7 @@
-"""Request and response bodies of the sync protocol (ARCHITECTURE section 5)."""
+"""Request and response bodies of the sync protocol (ARCHITECTURE section 5).
+
+They are the contract between kiosks and the server, so they live below both the API (which
+validates and serves them) and the services (which build them): api -> services -> protocol."""
 
 from __future__ import annotations
 
