@@ -16,7 +16,7 @@ _REFERENCE_CODE = re.compile(REFERENCE_CODE_PATTERN)
 
 _SELECT = """
 SELECT f.reference_code, f.created_at, t.ticket_number,
-       coalesce(lower(replace(s.status_name, ' ', '_')), 'received'),
+       coalesce(s.status_code, 'received'),
        greatest(f.updated_at, t.updated_at)
 FROM service_feedback f
 LEFT JOIN tickets t ON t.feedback_id = f.feedback_id
@@ -52,7 +52,7 @@ async def by_ticket_number(
         within_scope(
             """
         SELECT f.reference_code, coalesce(f.created_at, t.created_at), t.ticket_number,
-               lower(replace(s.status_name, ' ', '_')), greatest(f.updated_at, t.updated_at)
+               s.status_code, greatest(f.updated_at, t.updated_at)
         FROM tickets t
         JOIN ticket_status s ON s.status_id = t.status_id
         LEFT JOIN service_feedback f ON f.feedback_id = t.feedback_id

@@ -241,6 +241,18 @@ def test_status_follows_the_ticket_as_it_moves(
     assert after["ticket_number"] == result["ticket_number"]
 
 
+def test_renaming_a_status_changes_no_code_the_api_returns(
+    live_server: LiveServer, device: EnrolledDevice, public: httpx.Client, conn: Conn
+) -> None:
+    result = submit(live_server, device, 1, rating=1)
+    conn.execute("UPDATE tickets SET status_id = 2 WHERE ticket_number = %s", (result["ticket_number"],))
+    # What the people who read it call it may change (a clearer word, a translation).
+    conn.execute("UPDATE ticket_status SET status_name = 'Being worked on' WHERE status_id = 2")
+
+    by_reference = public.get(f"/api/v1/status/{result['reference_code']}").json()
+    assert by_reference["status"] == "in_progress"
+
+
 def test_feedback_without_a_ticket_is_received_with_no_ticket_number(
     live_server: LiveServer, device: EnrolledDevice, public: httpx.Client
 ) -> None:

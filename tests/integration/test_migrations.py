@@ -342,3 +342,45 @@ def test_0002_downgrade_restores_0001_exactly_and_keeps_the_kiosks(empty_db_url:
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == migrate.head_revision()
     engine.dispose()
+
+
+STATUS_CODES_0003 = {
+    1: "open", 2: "in_progress", 3: "waiting", 4: "resolved", 5: "closed", 6: "reopened",
+    7: "awaiting_parts", 8: "escalado", 9: "status_9", 10: "status_10",
+}  # fmt: skip
+
+
+def test_0003_gives_every_status_a_stable_code_and_its_downgrade_restores_0002(empty_db_url: URL) -> None:
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, revision="0002")
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        # An administrator renamed a seeded status and added some of their own, before 0003.
+        conn.execute("UPDATE ticket_status SET status_name = 'Being worked on' WHERE status_id = 2")
+        conn.execute(
+            "INSERT INTO ticket_status (status_id, status_name, status_order, color) VALUES "
+            "(7, 'Awaiting Parts', 3, 'blue'), (8, '¡Escalado!', 3, 'red'), "
+            "(9, '48h hold', 3, 'grey'), (10, 'Open!', 9, 'grey')"
+        )
+        schema_0002 = _schema(conn)
+        statuses_0002 = conn.execute("SELECT * FROM ticket_status ORDER BY status_id").fetchall()
+
+    migrate.upgrade(engine, revision="0003")
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        codes: dict[object, object] = dict(
+            conn.execute("SELECT status_id, status_code FROM ticket_status").fetchall()
+        )
+        assert codes == STATUS_CODES_0003  # a seeded status keeps its code whatever its name
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute(
+                "INSERT INTO ticket_status (status_id, status_name, status_code) VALUES (11, 'Again', 'open')"
+            )
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(
+                "INSERT INTO ticket_status (status_id, status_name, status_code) VALUES (11, 'Bad', 'Bad')"
+            )
+
+    migrate.downgrade(engine, "0002")
+    engine.dispose()
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        assert _schema(conn) == schema_0002
+        assert conn.execute("SELECT * FROM ticket_status ORDER BY status_id").fetchall() == statuses_0002
