@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources as package_files
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import platformdirs
@@ -45,7 +44,6 @@ from kiosk.sync import errors as sync_errors
 
 if TYPE_CHECKING:
     from kiosk.demo_feed import Say
-    from server_sync_api import embedded_pg
 
 DEMO_PIN = "123456"  # printed when the demo starts; a real kiosk's PIN is set by IT
 DEMO_ENTITY = "MIN-004"
@@ -426,58 +424,41 @@ class EmbeddedUnavailable(Exception):
     """The embedded PostgreSQL cannot start here; the message says why and what to do."""
 
 
-class Embedded:
+@contextmanager
+def embedded_database(root: Path) -> Iterator[EmbeddedDatabase]:
     """The embedded PostgreSQL in `root`, running while the block runs.
 
     A failure to start is EmbeddedUnavailable (the demo goes on offline); a failure to stop is
     logged, and whatever ended the block (the kiosk's exit status) goes on: the next start finds
     a server left running and stops it first."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._running: contextlib.AbstractContextManager[embedded_pg.Started] | None = None
-
-    def __enter__(self) -> EmbeddedDatabase:
-        try:
-            from server_sync_api import embedded_pg
-        except ImportError as exc:
-            raise EmbeddedUnavailable(f"the server's packages are not installed ({exc.name})") from None
-        running = embedded_pg.running(self.root, durable=True)
-        try:
-            _passable_by_other_accounts(self.root.parent)
-            started = running.__enter__()
-        except embedded_pg.ClusterBusy as exc:
-            raise EmbeddedUnavailable(str(exc).strip()) from exc
-        # OSError and SubprocessError: a folder that cannot be made, an account that cannot be.
-        except (
-            embedded_pg.EmbeddedUnavailable,
-            embedded_pg.EmbeddedFailed,
-            OSError,
-            subprocess.SubprocessError,
-        ) as exc:
-            raise EmbeddedUnavailable(
-                f"{str(exc).strip().rstrip('.')}. Its folder is {self.root}; GEA_DEMO_DATA_DIR moves the "
-                "demo's data"
-            ) from exc
-        self._running = running
-        url = started.cluster.url(DEMO_DATABASE_NAME).render_as_string(hide_password=False)
-        return EmbeddedDatabase(url, self.root, started.seconds, started.initialized, started.stale_stopped)
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    try:
         from server_sync_api import embedded_pg
-
-        running, self._running = self._running, None
-        if running is None:
-            return
+    except ImportError as exc:
+        raise EmbeddedUnavailable(f"the server's packages are not installed ({exc.name})") from None
+    running = contextlib.ExitStack()
+    try:
+        _passable_by_other_accounts(root.parent)
+        started = running.enter_context(embedded_pg.running(root, durable=True))
+    except embedded_pg.ClusterBusy as exc:
+        raise EmbeddedUnavailable(str(exc).strip()) from exc
+    # OSError and SubprocessError: a folder that cannot be made, an account that cannot be.
+    except (
+        embedded_pg.EmbeddedUnavailable,
+        embedded_pg.EmbeddedFailed,
+        OSError,
+        subprocess.SubprocessError,
+    ) as exc:
+        raise EmbeddedUnavailable(
+            f"{str(exc).strip().rstrip('.')}. Its folder is {root}; GEA_DEMO_DATA_DIR moves the demo's data"
+        ) from exc
+    url = started.cluster.url(DEMO_DATABASE_NAME).render_as_string(hide_password=False)
+    try:
+        yield EmbeddedDatabase(url, root, started.seconds, started.initialized, started.stale_stopped)
+    finally:
         try:
-            running.__exit__(kind, value, traceback)
+            running.close()
         except (embedded_pg.EmbeddedFailed, subprocess.TimeoutExpired) as exc:
-            log.error("the embedded PostgreSQL in %s did not stop: %s", self.root, exc)
+            log.error("the embedded PostgreSQL in %s did not stop: %s", root, exc)
 
 
 def _passable_by_other_accounts(folder: Path) -> None:
@@ -512,7 +493,7 @@ def start_online(
     with contextlib.ExitStack() as own:
         if choice.url is None:
             try:
-                embedded = own.enter_context(Embedded(embedded_root()))
+                embedded = own.enter_context(embedded_database(embedded_root()))
             except EmbeddedUnavailable as exc:
                 say(f"No PostgreSQL for the demo server; the embedded one cannot start: {exc}.", err=True)
                 return None

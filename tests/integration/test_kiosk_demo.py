@@ -339,6 +339,17 @@ def cluster_running(home: Path) -> bool:
     return embedded_pg.Cluster(home / "postgres", bindir, account=None).is_running()
 
 
+def offline_because_embedded_cannot_start() -> str:
+    """Start the online demo where nothing answers on 5432 and the embedded PostgreSQL cannot
+    start: it runs offline, and says why in one line, which is returned."""
+    said = Terminal()
+    with contextlib.ExitStack() as stack:
+        assert demo.start_online(stack, None, free_port(), said, local=nothing_on_5432()) is None
+    (line,) = said.err()
+    assert line.startswith("No PostgreSQL for the demo server; the embedded one cannot start: ")
+    return line
+
+
 def embedded_url(said: Terminal) -> URL:
     (line,) = [line for line in said.out() if line.startswith("Database: an embedded PostgreSQL, ")]
     return make_url(line.split(", ")[1])
@@ -430,11 +441,7 @@ def test_a_data_folder_that_cannot_be_made_leaves_the_demo_offline(
 ) -> None:
     (tmp_path / "demo").write_text("a file where the demo's folder should be")
     monkeypatch.setenv("GEA_DEMO_DATA_DIR", str(tmp_path / "demo"))
-    said = Terminal()
-    with contextlib.ExitStack() as stack:
-        assert demo.start_online(stack, None, free_port(), said, local=nothing_on_5432()) is None
-    (line,) = said.err()
-    assert line.startswith("No PostgreSQL for the demo server; the embedded one cannot start: ")
+    line = offline_because_embedded_cannot_start()
     assert line.endswith("GEA_DEMO_DATA_DIR moves the demo's data.")
 
 
@@ -444,11 +451,7 @@ def test_as_root_a_data_folder_the_servers_account_cannot_enter_is_said_with_wha
 ) -> None:
     # pytest's tmp_path lies under /tmp/pytest-of-root (0700): gea-postgres cannot get in.
     monkeypatch.setenv("GEA_DEMO_DATA_DIR", str(tmp_path / "demo"))
-    said = Terminal()
-    with contextlib.ExitStack() as stack:
-        assert demo.start_online(stack, None, free_port(), said, local=nothing_on_5432()) is None
-    (line,) = said.err()
-    assert line.startswith("No PostgreSQL for the demo server; the embedded one cannot start: ")
+    line = offline_because_embedded_cannot_start()
     assert "gea-postgres, which may not enter" in line
     assert line.endswith(
         f"Its folder is {tmp_path / 'demo' / 'postgres'}; GEA_DEMO_DATA_DIR moves the demo's data."
@@ -461,10 +464,7 @@ def test_as_root_a_data_folder_that_exists_is_never_opened_up(demo_home: Path) -
     # The user's own folder (a home, say): the demo names it rather than widen its modes.
     (demo_home / "postgres").mkdir()
     demo_home.chmod(0o700)
-    said = Terminal()
-    with contextlib.ExitStack() as stack:
-        assert demo.start_online(stack, None, free_port(), said, local=nothing_on_5432()) is None
-    assert f"may not enter {demo_home}" in said.err()[0]
+    assert f"may not enter {demo_home}" in offline_because_embedded_cannot_start()
     assert stat.S_IMODE(demo_home.stat().st_mode) == 0o700
 
 
@@ -477,7 +477,7 @@ def test_as_root_the_demo_data_folder_it_makes_lets_the_servers_account_through(
     monkeypatch.setenv("GEA_DEMO_DATA_DIR", str(fresh))
     previous = os.umask(0o077)
     try:
-        with demo.Embedded(demo.embedded_root()) as started:
+        with demo.embedded_database(demo.embedded_root()) as started:
             assert started.initialized
             assert cluster_running(fresh)
     finally:
