@@ -9,7 +9,7 @@ from __future__ import annotations
 import zoneinfo
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -45,8 +45,17 @@ class ServerSettings(BaseSettings):
     db_pool_max_size: int = Field(default=10, ge=1)
     # A kiosk is shown as silent in `devices list` after this long without a request.
     silent_after_hours: int = Field(default=24, ge=1)
+    # The officers' desk (ARCHITECTURE 4.13). Without a session secret the desk says it is not
+    # configured and everything else is served as before.
+    session_secret: SecretStr | None = None
+    session_idle_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=7 * 24)
+    # Sign-in through the government's identity provider; all three or none.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
 
-    @field_validator("ip_hash_secret")
+    @field_validator("ip_hash_secret", "session_secret")
     @classmethod
     def _real_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
@@ -83,6 +92,33 @@ class ServerSettings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ValueError(
+                "write the identity provider's issuer URL, e.g. https://sso.gov.gd/realms/gov "
+                "(its /.well-known/openid-configuration must answer)"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> ServerSettings:
+        given = [self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret]
+        if any(given) and not all(given):
+            raise ValueError(
+                "GEA_SERVER_OIDC_ISSUER, GEA_SERVER_OIDC_CLIENT_ID and GEA_SERVER_OIDC_CLIENT_SECRET "
+                "go together: set all three for sign-in through the identity provider, or none"
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
+
     @property
     def url(self) -> URL:
         return make_url(self.database_url)
@@ -113,7 +149,10 @@ def load_settings(**overrides: object) -> ServerSettings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
+            if not error["loc"]:  # a rule across fields says the names itself
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
+            field = str(error["loc"][0])
             # pydantic names a field by its alias when it has one (FEEDBACK_DB_URL).
             name = field if field.isupper() else _ENV_NAMES.get(field, f"GEA_SERVER_{field.upper()}")
             if error["type"] == "missing":
