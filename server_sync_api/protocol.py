@@ -6,7 +6,7 @@ validates and serves them) and the services (which build them): api -> services 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
@@ -189,7 +189,27 @@ class Catalog(BaseModel):
 
 # --- status ------------------------------------------------------------------------------
 
-StatusCode = Literal["received", "open", "in_progress", "waiting", "resolved", "closed", "reopened"]
+# `received` (feedback that made no ticket) or a ticket status' stable code
+# (ticket_status.status_code): the seed's six, or one an administrator added (its name in
+# snake_case, or status_<id>). So a status added later never breaks a client, the API promises
+# the form of a code, not a closed list.
+STATUS_CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
+SEEDED_STATUS_CODES = ("received", "open", "in_progress", "waiting", "resolved", "closed", "reopened")
+StatusCode = Annotated[str, Field(pattern=STATUS_CODE_PATTERN, examples=list(SEEDED_STATUS_CODES))]
+
+
+class StatusChange(BaseModel):
+    """One state the ticket entered, and when. No actor: officers are not named to citizens."""
+
+    status: StatusCode
+    at: datetime
+
+
+class Reply(BaseModel):
+    """A public note (ticket_notes.is_public): the office's answer, without its author."""
+
+    text: str
+    at: datetime
 
 
 class SubmissionStatus(BaseModel):
@@ -198,6 +218,10 @@ class SubmissionStatus(BaseModel):
     ticket_number: str | None
     status: StatusCode
     last_updated: datetime
+    # Oldest first: the ticket's creation, then each status change. Empty without a ticket.
+    history: list[StatusChange]
+    # Oldest first: the public replies, never the internal notes. Empty without a ticket.
+    replies: list[Reply]
 
 
 class Health(BaseModel):

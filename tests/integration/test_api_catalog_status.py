@@ -23,7 +23,15 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 
 CATALOG = "/api/v1/catalog"
 SUBMISSIONS = "/api/v1/submissions"
-STATUS_KEYS = {"reference_code", "received_at", "ticket_number", "status", "last_updated"}
+STATUS_KEYS = {
+    "reference_code",
+    "received_at",
+    "ticket_number",
+    "status",
+    "last_updated",
+    "history",
+    "replies",
+}
 
 
 def error_of(response: httpx.Response) -> dict[str, str]:

@@ -22,7 +22,8 @@ NOT_FOUND_REFERENCE = ApiError(
     responses={404: {"model": ErrorResponse}},
 )
 async def status_by_reference(reference_code: str, conn: Connection) -> SubmissionStatus:
-    """Public: where a submission is, by the reference code on its receipt. Nothing personal."""
+    """Public: where a submission is, where its ticket has been and the office's public replies,
+    by the reference code on its receipt. Nothing personal, no officer, no internal note."""
     found = await status.by_reference_code(conn, reference_code)
     await conn.commit()
     if found is None:
@@ -38,7 +39,7 @@ async def status_by_reference(reference_code: str, conn: Connection) -> Submissi
 async def status_by_ticket(
     ticket_number: str, device: AuthorizedDevice, conn: Connection
 ) -> SubmissionStatus:
-    """Staff: a ticket of this device's entity (or those under it), by its number."""
+    """Staff: the same for a ticket of this device's entity (or those under it), by its number."""
     found = await status.by_ticket_number(conn, ticket_number, device.entity_id)
     await conn.commit()
     if found is None:
