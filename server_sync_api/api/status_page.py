@@ -11,7 +11,7 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from server_sync_api.protocol import SubmissionStatus
-from server_sync_api.services.status import STATUS_MEANINGS
+from server_sync_api.services.status import OTHER_STATUS_MEANING, STATUS_MEANINGS
 
 _LABELS = {
     "received": "Received",
@@ -32,7 +32,13 @@ h1{font-size:1.5rem;margin:0 0 1rem}
 background:#eef4fa;margin:0 0 .5rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:1.25rem 0}
 dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
-footer{margin-top:2rem;font-size:1rem;color:#4a4a4a}
+h2{font-size:1.25rem;margin:1.75rem 0 .5rem}
+ol{margin:0;padding-left:1.5rem}li{margin:0 0 .5rem}
+.replies{list-style:none;padding:0}
+.replies li{border-left:.25rem solid #6b6b6b;padding:.25rem 0 .25rem .75rem;margin:0 0 1rem}
+.when{display:block;font-size:1rem;color:#4a4a4a}
+.reply{margin:.25rem 0 0;white-space:pre-line;overflow-wrap:anywhere}
+footer{max-width:34rem;margin:0 auto;padding:0 1.25rem 1.25rem;font-size:1rem;color:#4a4a4a}
 """
 
 
@@ -42,7 +48,7 @@ def _page(title: str, body: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="robots" content="noindex">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><main>{body}<footer>Government of Grenada: service feedback</footer></main></body></html>"
+        f"<body><main>{body}</main><footer>Government of Grenada: service feedback</footer></body></html>"
     )
 
 
@@ -51,8 +57,19 @@ def _when(moment: datetime, timezone: str) -> str:
     return f"{local:%d %B %Y, %H:%M}".lstrip("0")
 
 
+def _time(moment: datetime, timezone: str, css_class: str = "") -> str:
+    """A <time> element: the date people read, the exact instant for machines."""
+    attributes = f' class="{css_class}"' if css_class else ""
+    return f'<time{attributes} datetime="{moment.isoformat()}">{escape(_when(moment, timezone))}</time>'
+
+
+def _label(code: str) -> str:
+    """The seeded statuses' words; a status an administrator added reads as its code."""
+    return _LABELS.get(code) or code.replace("_", " ").capitalize()
+
+
 def render(found: SubmissionStatus, timezone: str) -> str:
-    label = _LABELS[found.status]
+    label = _label(found.status)
     rows = [("Reference", found.reference_code or "-"), ("Received", _when(found.received_at, timezone))]
     if found.ticket_number:
         rows.append(("Ticket", found.ticket_number))
@@ -61,9 +78,25 @@ def render(found: SubmissionStatus, timezone: str) -> str:
     body = (
         "<h1>Your feedback</h1>"
         f'<p class="status" role="status">{escape(label)}</p>'
-        f"<p>{escape(STATUS_MEANINGS[found.status])}</p>"
+        f"<p>{escape(STATUS_MEANINGS.get(found.status, OTHER_STATUS_MEANING))}</p>"
         f"<dl>{details}</dl>"
     )
+    if found.replies:
+        replies = "".join(
+            f'<li>{_time(reply.at, timezone, "when")}<p class="reply">{escape(reply.text)}</p></li>'
+            for reply in found.replies
+        )
+        body += (
+            '<section aria-labelledby="replies"><h2 id="replies">Replies from the office</h2>'
+            f'<ol class="replies">{replies}</ol></section>'
+        )
+    if found.history:
+        states = "".join(
+            f"<li>{escape(_label(change.status))}: {_time(change.at, timezone)}</li>"
+            for change in found.history
+        )
+        body += f'<section aria-labelledby="history"><h2 id="history">History</h2><ol>{states}</ol></section>'
+
     return _page(f"{label}: {found.reference_code}", body)
 
 
