@@ -206,7 +206,10 @@ def test_responded_at_set_on_first_move_away_from_open_and_never_changed_later(c
     assert _times(conn, ticket_id)[0] == first_move
 
 
-def test_resolved_at_set_on_entering_resolved_and_reopening_keeps_the_first(conn: Conn) -> None:
+def test_resolved_at_set_on_entering_resolved_and_cleared_by_reopening(conn: Conn) -> None:
+    # Until migration 0004 a reopened ticket kept its first resolved_at, so breach checks
+    # stopped watching it; now reopening clears it (tests/integration/test_ticket_reopening.py
+    # covers the new target) and the second resolution is the one recorded.
     ticket_id = _ticket_from_feedback(conn)
     _set_status_at(conn, ticket_id, IN_PROGRESS)
     assert _times(conn, ticket_id)[1] is None
@@ -215,11 +218,11 @@ def test_resolved_at_set_on_entering_resolved_and_reopening_keeps_the_first(conn
     assert _times(conn, ticket_id)[1] == first_resolution
 
     _set_status_at(conn, ticket_id, REOPENED)
-    assert _times(conn, ticket_id)[1] == first_resolution
+    assert _times(conn, ticket_id)[1] is None
     second_resolution = _set_status_at(conn, ticket_id, RESOLVED)
 
     assert second_resolution > first_resolution
-    assert _times(conn, ticket_id)[1] == first_resolution
+    assert _times(conn, ticket_id)[1] == second_resolution
 
 
 def test_closed_at_set_on_entering_closed_only(conn: Conn) -> None:
