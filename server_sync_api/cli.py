@@ -7,12 +7,14 @@ and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import psycopg
@@ -22,7 +24,9 @@ from sqlalchemy import Engine
 from server_sync_api import __version__, demo, migrate
 from server_sync_api.core.config import ServerSettings, SettingsError, load_settings, require_api_settings
 from server_sync_api.core.db import DatabaseUnavailable, check_reachable, libpq_conninfo, make_engine
+from server_sync_api.domain import Officer, Role
 from server_sync_api.services import devices as device_admin
+from server_sync_api.services import officers as officer_admin
 
 
 class EnvironmentProblem(click.ClickException):
@@ -270,6 +274,195 @@ def _local(moment: datetime, settings: ServerSettings) -> str:
     from zoneinfo import ZoneInfo
 
     return f"{moment.astimezone(ZoneInfo(settings.timezone)):%Y-%m-%d %H:%M}"
+
+
+# --- officers ------------------------------------------------------------------------------------
+
+# Where scripts give an officer's password instead of typing it; never an argument (ps shows those).
+OFFICER_PASSWORD_ENV = "GEA_OFFICER_PASSWORD"
+_ROLE_WORDS = {"officer": "officer", "supervisor": "supervisor", "admin": "administrator"}
+
+_T = TypeVar("_T")
+
+
+@main.group("officers")
+def officers_group() -> None:
+    """Add, list, disable and enable the desk's officers, and reset their passwords."""
+
+
+def _officers(settings: ServerSettings, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[_T]]) -> _T:
+    """Run `work` on its own connection in one transaction, committed when it returns; the
+    officers service's refusals become usage errors (exit 2) that say what to fix."""
+    _require_officers_table(settings)
+
+    async def run() -> _T:
+        async with await psycopg.AsyncConnection.connect(libpq_conninfo(settings.url)) as conn:
+            return await work(conn)
+
+    with _database_errors():
+        try:
+            return asyncio.run(run())
+        except officer_admin.OfficerError as exc:
+            raise click.UsageError(str(exc)) from None
+
+
+def _require_officers_table(settings: ServerSettings) -> None:
+    """The database is reachable and migrated (checked before a password is asked for, too)."""
+    engine = _engine(settings)
+    try:
+        _require_head(engine)
+    finally:
+        engine.dispose()
+
+
+def _new_password(email: str) -> str:
+    """From GEA_OFFICER_PASSWORD, else asked twice without echo; refused early if it breaks a rule."""
+    password = os.environ.get(OFFICER_PASSWORD_ENV)
+    if password is None:
+        password = click.prompt(
+            f"Password for {email.strip().lower()}", hide_input=True, confirmation_prompt=True
+        )
+    try:
+        officer_admin.check_password_rules(password, email)
+    except officer_admin.WeakPassword as exc:
+        where = OFFICER_PASSWORD_ENV if OFFICER_PASSWORD_ENV in os.environ else "the password typed"
+        raise click.UsageError(f"{where}: {exc}") from None
+    return password
+
+
+def _reach(role: str, entity_id: str) -> str:
+    if role == "admin":
+        return f"administrator of every entity (home entity {entity_id})"
+    return f"{_ROLE_WORDS.get(role, role)} of {entity_id} and the entities under it"
+
+
+@officers_group.command("add")
+@click.argument("email")
+@click.option("--name", required=True, help="The officer's full name, e.g. 'Ana Pérez'.")
+@click.option("--entity", "entity_id", required=True, help="The entity they work for, e.g. DEPT-003.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["officer", "supervisor", "admin"]),
+    help="officer: their entity's tickets and below; supervisor: also assigns; admin: everything.",
+)
+@click.option(
+    "--no-password",
+    is_flag=True,
+    help="No local password: they sign in through the identity provider only (linked by verified email).",
+)
+def officers_add(email: str, name: str, entity_id: str, role: Role, no_password: bool) -> None:
+    """Add an officer. The password comes from GEA_OFFICER_PASSWORD, or is asked twice."""
+    settings = _settings()
+    _require_officers_table(settings)
+    password = None if no_password else _new_password(email)
+    officer = _officers(
+        settings,
+        lambda conn: officer_admin.add(
+            conn, email=email, display_name=name, entity_id=entity_id, role=role, password=password
+        ),
+    )
+    how = (
+        "signs in with a password"
+        if password is not None
+        else "signs in through the identity provider (linked at the first sign-in by verified email)"
+    )
+    click.echo(
+        f"Added officer {officer.email} ({device_admin.one_line(officer.display_name)}), "
+        f"{_reach(officer.role, officer.entity_id)}; {how}."
+    )
+    if password is None and not settings.oidc_enabled:
+        click.echo(
+            "Note: no identity provider is configured here (GEA_SERVER_OIDC_ISSUER), so they cannot "
+            "sign in until one is, or until IT sets a password: "
+            f"gea-server officers reset-password {officer.email}"
+        )
+
+
+@officers_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per officer, in a list.")
+def officers_list(as_json: bool) -> None:
+    """Every officer: role, entity, how they sign in, and when they last did."""
+    settings = _settings()
+    listing = _officers(settings, officer_admin.list_officers)
+    if as_json:
+        click.echo(json.dumps([_listing_json(item) for item in listing], indent=2))
+        return
+    if not listing:
+        click.echo(
+            "No officers yet. Add one with: gea-server officers add EMAIL --name NAME --entity ENTITY "
+            "--role officer|supervisor|admin"
+        )
+        return
+    click.echo(
+        f"{'EMAIL':<32} {'NAME':<24} {'ROLE':<10} {'ENTITY':<9} {'STATE':<8} "
+        f"{'SIGNS IN WITH':<17} LAST SIGN-IN"
+    )
+    for item in listing:
+        o = item.officer
+        state = "active" if o.active else "disabled"
+        last = _local(item.last_sign_in_at, settings) if item.last_sign_in_at else "never"
+        click.echo(
+            f"{o.email:<32} {device_admin.one_line(o.display_name)[:24]:<24} {o.role:<10} "
+            f"{o.entity_id:<9} {state:<8} {item.sign_in:<17} {last}"
+        )
+    disabled = sum(1 for item in listing if not item.officer.active)
+    click.echo(f"{len(listing)} officers, {disabled} disabled.")
+
+
+def _listing_json(item: officer_admin.OfficerListing) -> dict[str, object]:
+    o = item.officer
+    return {
+        "officer_id": o.officer_id,
+        "email": o.email,
+        "display_name": o.display_name,
+        "entity_id": o.entity_id,
+        "role": o.role,
+        "active": o.active,
+        "language": o.language,
+        "sign_in": item.sign_in,
+        "last_sign_in_at": item.last_sign_in_at.isoformat() if item.last_sign_in_at else None,
+        "disabled_at": item.disabled_at.isoformat() if item.disabled_at else None,
+    }
+
+
+@officers_group.command("disable")
+@click.argument("email")
+def officers_disable(email: str) -> None:
+    """Stop an officer: they cannot sign in, and their open desk sessions end now."""
+    settings = _settings()
+
+    async def work(conn: psycopg.AsyncConnection[Any]) -> tuple[bool, Officer]:
+        before = await officer_admin.by_email(conn, email)
+        return (before is not None and not before.active), await officer_admin.disable(conn, email)
+
+    already, officer = _officers(settings, work)
+    if already:
+        click.echo(f"Officer {officer.email} was already disabled; nothing changed.")
+    else:
+        click.echo(
+            f"Officer {officer.email} disabled: their desk sessions have ended and they cannot sign in. "
+            f"To bring them back: gea-server officers enable {officer.email}"
+        )
+
+
+@officers_group.command("enable")
+@click.argument("email")
+def officers_enable(email: str) -> None:
+    """Let a disabled officer sign in again."""
+    officer = _officers(_settings(), lambda conn: officer_admin.enable(conn, email))
+    click.echo(f"Officer {officer.email} enabled: they can sign in again.")
+
+
+@officers_group.command("reset-password")
+@click.argument("email")
+def officers_reset_password(email: str) -> None:
+    """Set a new password (from GEA_OFFICER_PASSWORD, or asked twice) and restart the sign-in delay."""
+    settings = _settings()
+    _require_officers_table(settings)
+    password = _new_password(email)
+    officer = _officers(settings, lambda conn: officer_admin.reset_password(conn, email, password))
+    click.echo(f"New password set for {officer.email}; failed sign-ins before it no longer slow them down.")
 
 
 if __name__ == "__main__":
