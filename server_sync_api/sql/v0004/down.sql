@@ -2,6 +2,10 @@
 -- lose is_public (public replies become internal notes); tickets lose their version and
 -- resolution start, and the two trigger functions get version 0001's text back.
 
+-- Desk indexes
+DROP INDEX IF EXISTS ix_tickets_desk_done;
+DROP INDEX IF EXISTS ix_tickets_desk_open;
+
 DROP TRIGGER IF EXISTS trg_bump_ticket_row_version ON tickets;
 DROP FUNCTION IF EXISTS bump_ticket_row_version();
 ALTER TABLE tickets DROP COLUMN IF EXISTS resolution_start, DROP COLUMN IF EXISTS row_version;

@@ -182,3 +182,23 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+-- Desk indexes ---------------------------------------------------------------------------------
+-- The desk's queue (services/desk_queue.py) lists tickets most urgent first: by the deadline
+-- that is running (the response target until somebody responded, then the resolution target;
+-- none sorts last) and then ticket_id, a page at a time from a keyset cursor. These two partial
+-- indexes hold exactly that sort key, one for the tickets still being worked (every status but
+-- Resolved and Closed: ids 4 and 5, as the status trigger has them) and one for those two, so
+-- each of the queue's groups (breached, reopened, the rest) is one ordered scan that stops after
+-- a page, at a year of tickets as on day one. The expression must stay the text
+-- desk_queue.DEADLINE uses, or the planner will not match it.
+CREATE INDEX ix_tickets_desk_open ON tickets (
+    (coalesce(CASE WHEN responded_at IS NULL THEN response_target ELSE resolution_target END,
+              'infinity'::timestamptz)),
+    ticket_id)
+    WHERE status_id NOT IN (4, 5);
+CREATE INDEX ix_tickets_desk_done ON tickets (
+    (coalesce(CASE WHEN responded_at IS NULL THEN response_target ELSE resolution_target END,
+              'infinity'::timestamptz)),
+    ticket_id)
+    WHERE status_id IN (4, 5);
