@@ -319,9 +319,14 @@ def _new_password(email: str) -> str:
     """From GEA_OFFICER_PASSWORD, else asked twice without echo; refused early if it breaks a rule."""
     password = os.environ.get(OFFICER_PASSWORD_ENV)
     if password is None:
-        password = click.prompt(
-            f"Password for {email.strip().lower()}", hide_input=True, confirmation_prompt=True
-        )
+        try:
+            password = click.prompt(
+                f"Password for {email.strip().lower()}", hide_input=True, confirmation_prompt=True
+            )
+        except click.Abort:  # no terminal to ask (a script, stdin closed) or Ctrl-C
+            raise click.UsageError(
+                f"no password given: set {OFFICER_PASSWORD_ENV} when running without a terminal"
+            ) from None
     try:
         officer_admin.check_password_rules(password, email)
     except officer_admin.WeakPassword as exc:

@@ -286,8 +286,8 @@ async def reset_password(conn: AsyncConnection[Any], email: str, password: str) 
     """IT sets a new password (also for an identity-provider account, which may then use both).
 
     Recorded as 'password_reset' (ip_hash 'cli'), which restarts the failure count of the
-    growing delay for this account from every address. Sessions are left as they are: to end
-    them, disable and enable the officer."""
+    growing delay for this account from every address. The officer's sessions end: a reset
+    is what IT does when a password was forgotten or may be known to someone else."""
     officer = await by_email(conn, email)
     if officer is None:
         raise _unknown(email)
@@ -298,6 +298,7 @@ async def reset_password(conn: AsyncConnection[Any], email: str, password: str) 
             "UPDATE officers SET password_hash = %s, password_changed_at = now() WHERE officer_id = %s",
             (password_hash, officer.officer_id),
         )
+        await conn.execute("DELETE FROM officer_sessions WHERE officer_id = %s", (officer.officer_id,))
         await _record(
             conn, None, officer.email, officer.officer_id, CLI_ADDRESS, "password", "password_reset"
         )

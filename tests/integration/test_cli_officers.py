@@ -369,3 +369,13 @@ def test_officers_without_a_database_url_names_it() -> None:
     result = run_cli("officers", "list", env={})
     assert result.returncode == 2
     assert "FEEDBACK_DB_URL is not set" in result.stderr
+
+
+def test_a_script_without_a_password_is_told_to_set_it(db_url: URL, conn: Conn) -> None:
+    result = CliRunner().invoke(
+        cli.main, list(ANA), input="", env={**url_env(db_url), "GEA_OFFICER_PASSWORD": None}
+    )
+
+    assert result.exit_code == 2
+    assert "set GEA_OFFICER_PASSWORD" in result.output
+    assert conn.execute("SELECT count(*) FROM officers").fetchone() == (0,)

@@ -390,7 +390,7 @@ async def test_failures_older_than_a_day_are_forgotten(aconn: AConn, conn: Conn)
     assert (await attempt(aconn, t0)).ok
 
 
-async def test_a_reset_by_it_starts_the_count_again_from_every_address(aconn: AConn, conn: Conn) -> None:
+async def test_a_reset_by_it_ends_sessions_and_starts_the_count_again_from_every_address(aconn: AConn, conn: Conn) -> None:
     t0 = datetime.now(UTC)
     ana = await add(aconn)
     conn.execute(
@@ -401,8 +401,10 @@ async def test_a_reset_by_it_starts_the_count_again_from_every_address(aconn: AC
     )
     assert (await attempt(aconn, t0)).outcome == "throttled"
 
+    add_session(conn, ana.officer_id)
     new_password = "a brand new passphrase"
     await officers.reset_password(aconn, "ana@gov.gd", new_password)
+    assert conn.execute("SELECT count(*) FROM officer_sessions").fetchone() == (0,)  # a reset ends them
 
     assert conn.execute(
         "SELECT account, officer_id, ip_hash, method FROM officer_sign_ins WHERE outcome = 'password_reset'"
