@@ -390,7 +390,7 @@ async def test_failures_older_than_a_day_are_forgotten(aconn: AConn, conn: Conn)
     assert (await attempt(aconn, t0)).ok
 
 
-async def test_a_reset_by_it_ends_sessions_and_starts_the_count_again_from_every_address(aconn: AConn, conn: Conn) -> None:
+async def test_a_reset_ends_sessions_and_restarts_the_count_everywhere(aconn: AConn, conn: Conn) -> None:
     t0 = datetime.now(UTC)
     ana = await add(aconn)
     conn.execute(
