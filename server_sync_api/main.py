@@ -23,6 +23,7 @@ from server_sync_api.api import errors
 from server_sync_api.api.routes import catalog, devices, health, status, submissions
 from server_sync_api.core.config import ServerSettings, load_settings, require_api_settings
 from server_sync_api.core.db import libpq_conninfo
+from server_sync_api.desk import app as desk
 from server_sync_api.protocol import SubmissionBatch
 
 log = logging.getLogger("server_sync_api")
@@ -59,7 +60,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.head_revision = migrate.head_revision()
-    errors.install(app)
+    errors.install(app, html=(desk.handles, desk.error_page))
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -71,6 +72,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
     for module in (devices, submissions, catalog, status, health):
         app.include_router(module.router)
+    desk.install(app, settings)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

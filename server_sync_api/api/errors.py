@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -74,27 +75,41 @@ def describe_validation_errors(errors: Any) -> str:
     return "; ".join(parts) + "."
 
 
-def install(app: FastAPI) -> None:
+# Pages for people (the desk) answer errors as pages, not JSON: a predicate on the path and a
+# renderer taking the request, the status and the exception.
+HtmlErrors = tuple[Callable[[str], bool], Callable[[Request, int, Exception], Response]]
+
+
+def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
+    def as_page(request: Request, status: int, exc: Exception) -> Response | None:
+        if html is not None and html[0](request.url.path):
+            return html[1](request, status, exc)
+        return None
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if (page := as_page(request, 422, exc)) is not None:
+            return page
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(400, "malformed_json", "The body is not valid JSON.")
         return error_response(422, "invalid_request", describe_validation_errors(errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if (page := as_page(request, exc.status_code, exc)) is not None:
+            return page
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = _STATUS_MESSAGES.get(exc.status_code) or str(exc.detail)
         return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
 
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(psycopg.OperationalError)
-    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
         log.warning("database unavailable (request %s): %s", request_id(request), type(exc).__name__)
         pool = getattr(request.app.state, "pool", None)
         if isinstance(exc, psycopg.OperationalError) and pool is not None:
@@ -102,6 +117,8 @@ def install(app: FastAPI) -> None:
             # now, so the kiosk's retry gets a live connection.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pool.check(), POOL_CHECK_TIMEOUT_S)
+        if (page := as_page(request, 503, exc)) is not None:
+            return page
         return error_response(
             503,
             "database_unavailable",
@@ -110,9 +127,11 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         rid = request_id(request)
         log.error("unexpected error (request %s)", rid, exc_info=exc)
+        if (page := as_page(request, 500, exc)) is not None:
+            return page
         return error_response(
             500, "internal_error", f"Something went wrong on the server. Quote request id {rid} to IT."
         )

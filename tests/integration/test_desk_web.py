@@ -1,0 +1,230 @@
+"""The desk over real HTTP: sign-in, sessions, CSRF, scope on every page and action.
+
+The browser tests (tests/browser/) work tickets as an officer does; these check what a browser
+cannot easily show: cookies' flags, refusals and that a refused request changed nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import URL
+
+from tests.helpers import desk, server
+from tests.helpers.feedback import insert_feedback
+
+pytestmark = pytest.mark.pg
+
+
+@pytest.fixture
+def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
+    with desk.serve_desk(db_url) as live:
+        yield live
+
+
+@pytest.fixture
+def registry_ticket(conn: psycopg.Connection[Any]) -> str:
+    """A complaint at the Civil Registry (DEPT-003, under MIN-003) and its ticket number."""
+    feedback_id = insert_feedback(conn, rating=1, grievance_flag=True, feedback_text="Queue too long")
+    row = conn.execute("SELECT ticket_number FROM tickets WHERE feedback_id = %s", (feedback_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _ticket_state(conn: psycopg.Connection[Any], number: str) -> tuple[Any, ...]:
+    row = conn.execute(
+        "SELECT status_id, priority_id, category_id, assigned_to, resolution_notes, row_version, "
+        "(SELECT count(*) FROM ticket_notes n WHERE n.ticket_id = t.ticket_id) "
+        "FROM tickets t WHERE ticket_number = %s",
+        (number,),
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_without_a_session_secret_the_desk_says_it_is_not_set_up_and_kiosks_are_served(db_url: URL) -> None:
+    with server.serve(server.settings_for(db_url)) as live, live.client() as client:
+        page = client.get("/desk/")
+        assert page.status_code == 503
+        assert "GEA_SERVER_SESSION_SECRET" in page.text
+        assert page.headers["content-type"].startswith("text/html")
+        assert client.get("/desk/login").status_code == 503
+        assert client.get("/healthz").status_code == 200
+
+
+def test_a_signed_out_browser_is_sent_to_sign_in_and_back(live_desk: server.LiveServer) -> None:
+    with live_desk.client(follow_redirects=False) as client:
+        response = client.get("/desk/tickets/202612-000001?x=1")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/desk/login?next=/desk/tickets/202612-000001%3Fx%3D1"
+
+
+def test_signing_in_sets_an_httponly_lax_cookie_and_rotates_it(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any]
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    with desk.sign_in(live_desk, "ana@gov.gd") as client:
+        _check_rotation(client, conn)
+
+
+def _check_rotation(client: Any, conn: psycopg.Connection[Any]) -> None:
+    cookie = next(c for c in client.cookies.jar if c.name == "gea_desk")
+    first = cookie.value
+    assert first
+    assert cookie.path == "/desk"
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    assert not cookie.secure  # served over plain HTTP here
+    # The table keeps only a digest of the token.
+    hashes = conn.execute("SELECT token_hash FROM officer_sessions").fetchall()
+    assert len(hashes) == 1
+    assert first.encode() not in bytes(hashes[0][0])
+    # Signing in again from the same browser replaces the session rather than adding one.
+    form = client.get("/desk/login")
+    again = client.post(
+        "/desk/login",
+        data={"email": "ana@gov.gd", "password": desk.PASSWORD, "csrf_token": desk.csrf_of(form.text)},
+    )
+    assert again.status_code == 303
+    assert client.cookies.get("gea_desk", path="/desk") != first
+    assert conn.execute("SELECT count(*) FROM officer_sessions").fetchone() == (1,)
+
+
+def test_the_sign_in_form_refuses_a_post_without_its_csrf_token(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any]
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    with live_desk.client(follow_redirects=False) as client:
+        client.get("/desk/login")
+        response = client.post("/desk/login", data={"email": "ana@gov.gd", "password": desk.PASSWORD})
+        assert response.status_code == 403
+        assert "gea_desk" not in response.headers.get("set-cookie", "")
+    assert conn.execute("SELECT count(*) FROM officer_sessions").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM officer_sign_ins").fetchone() == (0,)
+
+
+def test_a_wrong_password_and_an_unknown_account_read_the_same(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any]
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    texts = []
+    with live_desk.client(follow_redirects=False) as client:
+        for email in ("ana@gov.gd", "nobody@gov.gd"):
+            form = client.get("/desk/login")
+            response = client.post(
+                "/desk/login",
+                data={"email": email, "password": "not the password", "csrf_token": desk.csrf_of(form.text)},
+            )
+            assert response.status_code == 401
+            assert "The email address or the password is not right." in response.text
+            texts.append(response.text.replace(email, "EMAIL"))
+    assert texts[0] == texts[1]
+    outcomes = conn.execute("SELECT outcome FROM officer_sign_ins ORDER BY sign_in_id").fetchall()
+    assert [o for (o,) in outcomes] == ["wrong_password", "unknown_account"]
+
+
+def test_officers_of_another_agency_find_nothing_on_any_page_or_action(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any], registry_ticket: str
+) -> None:
+    desk.add_officer(conn, "pat@gov.gd", "AGY-002", "supervisor")  # passports: another ministry
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    before = _ticket_state(conn, registry_ticket)
+    version = before[5]
+    with desk.sign_in(live_desk, "pat@gov.gd") as client:
+        queue = client.get("/desk/")
+        assert queue.status_code == 200
+        assert registry_ticket not in queue.text
+        assert registry_ticket not in client.get("/desk/export.csv").text
+        page = client.get(f"/desk/tickets/{registry_ticket}")
+        assert page.status_code == 404
+        assert "Queue too long" not in page.text
+        token = desk.csrf_of(queue.text)
+        for action, data in (
+            ("assign", {"assignee": "pat@gov.gd"}),
+            ("status", {"status": "in_progress"}),
+            ("priority", {"priority": "1"}),
+            ("category", {"category": "1"}),
+            ("resolution", {"resolution_notes": "done"}),
+            ("notes", {"text": "hello", "visibility": "public"}),
+        ):
+            response = client.post(
+                f"/desk/tickets/{registry_ticket}/{action}",
+                data={"csrf_token": token, "version": str(version), **data},
+            )
+            assert response.status_code == 404, action
+            assert "Queue too long" not in response.text
+    assert _ticket_state(conn, registry_ticket) == before
+
+
+def test_an_action_without_the_csrf_token_changes_nothing(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any], registry_ticket: str
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    before = _ticket_state(conn, registry_ticket)
+    with desk.sign_in(live_desk, "ana@gov.gd") as client:
+        for token in (None, "0" * 64):
+            data = {"version": str(before[5]), "text": "sneaky", "visibility": "public"}
+            if token:
+                data["csrf_token"] = token
+            response = client.post(f"/desk/tickets/{registry_ticket}/notes", data=data)
+            assert response.status_code == 403
+            assert "Nothing was changed" in response.text
+    assert _ticket_state(conn, registry_ticket) == before
+
+
+def test_a_stale_page_is_refused_and_changes_nothing(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any], registry_ticket: str
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    with desk.sign_in(live_desk, "ana@gov.gd") as client:
+        page = client.get(f"/desk/tickets/{registry_ticket}")
+        token = desk.csrf_of(page.text)
+        version = _ticket_state(conn, registry_ticket)[5]
+        moved = client.post(
+            f"/desk/tickets/{registry_ticket}/status",
+            data={"csrf_token": token, "version": str(version), "status": "in_progress"},
+        )
+        assert moved.status_code == 303
+        before = _ticket_state(conn, registry_ticket)
+        stale = client.post(
+            f"/desk/tickets/{registry_ticket}/priority",
+            data={"csrf_token": token, "version": str(version), "priority": "1"},
+        )
+        assert stale.status_code == 409
+        assert "changed by someone else" in stale.text
+    assert _ticket_state(conn, registry_ticket) == before
+
+
+def test_signing_out_and_disabling_end_the_session(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any]
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    desk.add_officer(conn, "bo@gov.gd", "DEPT-003")
+    with desk.sign_in(live_desk, "ana@gov.gd") as ana, desk.sign_in(live_desk, "bo@gov.gd") as bo:
+        queue = ana.get("/desk/")
+        assert queue.status_code == 200
+        out = ana.post("/desk/logout", data={"csrf_token": desk.csrf_of(queue.text)})
+        assert out.status_code == 303
+        assert ana.get("/desk/").status_code == 303
+        assert bo.get("/desk/").status_code == 200
+        conn.execute("UPDATE officers SET active = false, disabled_at = now() WHERE email = 'bo@gov.gd'")
+        assert bo.get("/desk/").status_code == 303
+    assert conn.execute("SELECT count(*) FROM officer_sessions").fetchone() == (0,)
+
+
+def test_bad_input_gets_a_page_not_a_500(live_desk: server.LiveServer, conn: psycopg.Connection[Any]) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    with desk.sign_in(live_desk, "ana@gov.gd") as client:
+        queue = client.get("/desk/?priority=urgent&from=yesterday&after=%%%")
+        assert queue.status_code == 200
+        assert "Filters were not applied" in queue.text
+        token = desk.csrf_of(queue.text)
+        response = client.post(
+            "/desk/tickets/202612-000001/priority",
+            data={"csrf_token": token, "version": "x", "priority": "high"},
+        )
+        assert response.status_code == 422
+        assert response.headers["content-type"].startswith("text/html")
+        assert client.get("/desk/nothing-here").status_code == 404
