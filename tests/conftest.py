@@ -114,7 +114,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = Path(str(item.path))
-        if TESTS_DIR / "integration" in path.parents:
+        if TESTS_DIR / "integration" in path.parents or TESTS_DIR / "browser" in path.parents:
             item.add_marker(pytest.mark.integration)
         if TESTS_DIR / "gui" in path.parents:
             item.add_marker(pytest.mark.qt)
