@@ -1,0 +1,100 @@
+"""The API and the desk run as a role that owns nothing, given exactly the grants that
+docs/operations.md prints for IT ("The database role for the API"): a grant the code needs and
+the page lacks fails here, before it fails in production."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import URL
+
+from tests.helpers import desk, pg, server
+from tests.helpers.items import ItemFactory, batch
+
+OPERATIONS = Path(__file__).parents[2] / "docs" / "operations.md"
+
+
+def documented_grants() -> str:
+    text = OPERATIONS.read_text("utf-8")
+    section = text.split("## The database role for the API", 1)[1]
+    block = re.search(r"```sql\n(.*?)```", section, re.S)
+    assert block, "docs/operations.md has no SQL block under its API role heading"
+    return block.group(1)
+
+
+@pytest.fixture
+def api_role(db_url: URL, conn: psycopg.Connection[Any]) -> Iterator[URL]:
+    """A login role with the documented grants on this test's database; its URL."""
+    role = f"gea_api_{os.getpid()}_{abs(hash(db_url.database)) % 10_000}"
+    with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    grants = (
+        documented_grants()
+        .replace("gea_api", role)
+        .replace("DATABASE feedback", f"DATABASE {db_url.database}")
+    )
+    conn.execute(grants)  # type: ignore[arg-type]  # the page's own SQL, run as written
+    try:
+        yield db_url.set(username=role, password=None)
+    finally:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
+                    sql.Identifier(str(db_url.database)), sql.Identifier(role)
+                )
+            )
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_the_documented_grants_are_enough_for_kiosks_citizens_and_officers(
+    api_role: URL, db_url: URL, conn: psycopg.Connection[Any]
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "MIN-004", "supervisor")
+    with desk.serve_desk(api_role) as live:
+        kiosk = server.enroll(live, db_url, "AGY-002")
+        complaint = ItemFactory(kiosk.device_code)(
+            rating=1, grievance_flag=True, feedback_text="Lost my form"
+        )
+        with live.client(kiosk.token) as client:
+            answer = client.post("/api/v1/submissions", json=batch([complaint]))
+            assert answer.status_code == 200, answer.text
+            (result,) = answer.json()["results"]
+            assert result["status"] == "created"
+            number = result["ticket_number"]
+            assert client.get(f"/api/v1/tickets/{number}").status_code == 200
+        with desk.sign_in(live, "ana@gov.gd") as officer:
+            queue = officer.get("/desk/")
+            assert number in queue.text
+            token = desk.csrf_of(queue.text)
+            steps: list[tuple[str, dict[str, str]]] = [
+                ("assign", {"assignee": "ana@gov.gd"}),
+                ("status", {"status": "in_progress"}),
+                ("priority", {"priority": "1"}),
+                ("notes", {"text": "Form found at the counter.", "visibility": "public"}),
+                ("status", {"status": "resolved", "resolution_notes": "Returned the form."}),
+            ]
+            for action, data in steps:
+                version = conn.execute("SELECT row_version FROM tickets WHERE ticket_number = %s", (number,))
+                row = version.fetchone()
+                assert row is not None
+                response = officer.post(
+                    f"/desk/tickets/{number}/{action}",
+                    data={"csrf_token": token, "version": str(row[0]), **data},
+                )
+                assert response.status_code == 303, (action, response.text)
+            assert officer.get(f"/desk/tickets/{number}").status_code == 200
+            assert officer.get("/desk/export.csv").status_code == 200
+            assert officer.get("/desk/account").status_code == 200
+            assert officer.post("/desk/logout", data={"csrf_token": token}).status_code == 303
+        with live.client() as citizen:
+            page = citizen.get(f"/s/{complaint['reference_code']}")
+            assert page.status_code == 200
+            assert "Form found at the counter." in page.text
