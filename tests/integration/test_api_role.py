@@ -40,7 +40,7 @@ def api_role(db_url: URL, conn: psycopg.Connection[Any]) -> Iterator[URL]:
         .replace("gea_api", role)
         .replace("DATABASE feedback", f"DATABASE {db_url.database}")
     )
-    conn.execute(grants)  # type: ignore[arg-type]  # the page's own SQL, run as written
+    conn.execute(grants)  # the page's own SQL, run as written
     try:
         yield db_url.set(username=role, password=None)
     finally:
