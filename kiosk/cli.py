@@ -179,6 +179,10 @@ def demo_command(ctx: Context, offline: bool, database_url: str | None, port: in
                 f"Demo server: {server.url} (status pages at {server.url}/s/<reference>). Each complaint "
                 "or low rating that becomes a ticket is printed here with its status page."
             )
+            click.echo(
+                f"Ticket desk: {server.url}/desk/ (sign in as {demo_setup.DEMO_OFFICER}, password "
+                f"'{demo_setup.DEMO_OFFICER_PASSWORD}')."
+            )
         logs.configure(directory, settings.log_level, program="kiosk")
         click.echo(
             f"Staff PIN: {staff_pin} "

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from kiosk.demo_feed import Say
 
 DEMO_PIN = "123456"  # printed when the demo starts; a real kiosk's PIN is set by IT
+# The demo's officer in the ticket desk, a supervisor of the demo kiosk's ministry; printed too.
+DEMO_OFFICER = "supervisor@demo.gov.gd"
+DEMO_OFFICER_PASSWORD = "demo desk password"
 DEMO_ENTITY = "MIN-004"
 DEMO_DATABASE_NAME = "gea_demo"
 # Where the demo looks for a PostgreSQL of the machine's own before it starts an embedded one.
@@ -203,20 +206,44 @@ def _free_port(preferred: int) -> int:
     raise OSError("no free port on 127.0.0.1")
 
 
-def _server_env(directory: Path, database_url: str, public_url: str) -> dict[str, str]:
-    secret_file = directory / "demo-server-secret"
-    if not secret_file.exists():
-        directory.mkdir(parents=True, exist_ok=True)
+def _secret(path: Path) -> str:
+    """A random secret kept in an owner-only file, made on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Owner-only from the moment it exists, whatever the umask: never chmod-ed afterwards.
-        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def _server_env(directory: Path, database_url: str, public_url: str) -> dict[str, str]:
     return {
         **os.environ,
         "FEEDBACK_DB_URL": database_url,
-        "GEA_SERVER_IP_HASH_SECRET": secret_file.read_text().strip(),
+        "GEA_SERVER_IP_HASH_SECRET": _secret(directory / "demo-server-secret"),
+        "GEA_SERVER_SESSION_SECRET": _secret(directory / "demo-desk-secret"),
         "GEA_SERVER_PUBLIC_BASE_URL": public_url,
     }
+
+
+def _demo_officer(env: dict[str, str]) -> None:
+    """The demo's supervisor in the ticket desk, added once; its password is the demo's."""
+    listed = json.loads(_server(env, "officers", "list", "--json"))
+    if any(officer.get("email") == DEMO_OFFICER for officer in listed):
+        return
+    _server(
+        {**env, "GEA_OFFICER_PASSWORD": DEMO_OFFICER_PASSWORD},
+        "officers",
+        "add",
+        DEMO_OFFICER,
+        "--name",
+        "Demo Supervisor",
+        "--entity",
+        DEMO_ENTITY,
+        "--role",
+        "supervisor",
+    )
 
 
 def _server(env: dict[str, str], *args: str) -> str:
@@ -240,6 +267,7 @@ def online(directory: Path, database_url: str, port: int) -> Iterator[DemoServer
     env = _server_env(directory, database_url, url)
     _server(env, "migrate")
     _server(env, "seed-demo")
+    _demo_officer(env)
     process = subprocess.Popen(
         [sys.executable, "-m", "server_sync_api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

@@ -59,9 +59,11 @@ def csrf_of(page: str) -> str:
 
 
 @contextmanager
-def sign_in(live: server.LiveServer, email: str, password: str = PASSWORD) -> Iterator[httpx.Client]:
-    """A client holding a signed-in session, as a browser would after the sign-in form."""
-    with live.client(follow_redirects=False) as client:
+def sign_in(live: server.LiveServer | str, email: str, password: str = PASSWORD) -> Iterator[httpx.Client]:
+    """A client holding a signed-in session, as a browser would after the sign-in form. `live` is
+    the test's server or the base URL of another one (the demo's)."""
+    base_url = live if isinstance(live, str) else live.base_url
+    with httpx.Client(base_url=base_url, timeout=30, follow_redirects=False) as client:
         form = client.get("/desk/login")
         response = client.post(
             "/desk/login",

@@ -33,6 +33,7 @@ from kiosk.staff_gate import StaffGate
 from kiosk.sync.client import SyncClient, open_client
 from kiosk.sync.worker import SyncWorker
 from server_sync_api import embedded_pg
+from tests.helpers import desk as desk_helpers
 from tests.helpers import pg
 from tests.helpers.fault_proxy import FaultProxy, Mode
 from tests.helpers.processes import wait_until
@@ -298,6 +299,9 @@ def test_the_online_demo_enrolls_once_and_follows_its_server(tmp_path: Path, dem
             assert found["reference_code"] == complaint.reference_code
         finally:
             engine.dispose()
+        # The demo's supervisor (added once, not twice) finds the ticket in the desk.
+        with desk_helpers.sign_in(second.url, demo.DEMO_OFFICER, demo.DEMO_OFFICER_PASSWORD) as officer:
+            assert str(row.ticket_number) in officer.get("/desk/").text
     assert second.process.poll() is not None
     assert server_is_gone(second.url)
 
