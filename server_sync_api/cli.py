@@ -132,6 +132,16 @@ def serve_command(host: str, port: int, workers: int) -> None:
     except SettingsError as exc:
         raise EnvironmentProblem(str(exc)) from None
     _require_head(_engine(settings))
+    if settings.session_secret is None:
+        click.echo(
+            "Note: GEA_SERVER_SESSION_SECRET is not set, so the officers' ticket desk (/desk/) says it "
+            "is not set up; kiosks and the public pages are served as usual.",
+            err=True,
+        )
+    elif not settings.oidc_enabled:
+        click.echo(
+            "Note: the ticket desk signs officers in with local passwords only (GEA_SERVER_OIDC_* not set)."
+        )
     # uvicorn's own logging set-up, with our loggers (server_sync_api.*) on the same handler.
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["server_sync_api"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
