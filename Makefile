@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.kiosk_ui
 	$(BIN)/python -m bench.bundle
 	$(BIN)/python -m bench.embedded_pg
+	$(BIN)/python -m bench.desk
 
 # Where the bundle and the package go (the packaging tests build theirs elsewhere).
 DIST ?= dist
