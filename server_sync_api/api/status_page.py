@@ -1,16 +1,19 @@
 """The small, accessible status page a receipt's QR code opens on a phone.
 
 Plain HTML with inline CSS: no script, no external assets, readable at 320 px wide and at
-200% text size, AA contrast. Everything shown is escaped.
+200% text size, AA contrast. Everything shown is escaped. Its one form is the citizen's "not
+resolved" (services/appeal.py), a plain POST with server-side errors in the GOV.UK style.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from server_sync_api.protocol import SubmissionStatus
+from server_sync_api.protocol import REFERENCE_CODE_PATTERN, SubmissionStatus
+from server_sync_api.services.appeal import REASON_MAX_CHARS, Offer
 from server_sync_api.services.status import OTHER_STATUS_MEANING, STATUS_MEANINGS
 
 _LABELS = {
@@ -22,6 +25,8 @@ _LABELS = {
     "closed": "Closed",
     "reopened": "Reopened",
 }
+
+_REFERENCE = re.compile(REFERENCE_CODE_PATTERN)
 
 _STYLE = """
 body{margin:0;font:1.125rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
@@ -39,6 +44,25 @@ ol{margin:0;padding-left:1.5rem}li{margin:0 0 .5rem}
 .when{display:block;font-size:1rem;color:#4a4a4a}
 .reply{margin:.25rem 0 0;white-space:pre-line;overflow-wrap:anywhere}
 footer{max-width:34rem;margin:0 auto;padding:0 1.25rem 1.25rem;font-size:1rem;color:#4a4a4a}
+a{color:#1d4f91}a:focus,button:focus,textarea:focus,.error-summary:focus{outline:3px solid #ffbf47;
+outline-offset:0;box-shadow:inset 0 0 0 2px #0b0c0c}
+.panel{border:.25rem solid #00703c;padding:.75rem 1rem;margin:1rem 0}
+.panel h2{margin:0 0 .25rem}
+.appeal{border-top:.125rem solid #b1b4b6;margin-top:1.75rem;padding-top:.75rem}
+label{display:block;font-size:1.25rem;font-weight:700;margin:.5rem 0 .25rem}
+.hint{color:#4a4a4a;margin:0 0 .5rem}
+textarea{display:block;box-sizing:border-box;width:100%;min-height:8rem;font:inherit;padding:.5rem;
+border:2px solid #0b0c0c;border-radius:0}
+.field-error textarea{border-color:#b10e1e}
+.field-error{border-left:.3rem solid #b10e1e;padding-left:.75rem}
+.error-message{color:#b10e1e;font-weight:700;margin:0 0 .5rem}
+button{font:inherit;font-weight:600;color:#fff;background:#00703c;border:0;border-radius:0;
+box-shadow:0 2px 0 #002d18;padding:.5rem 1rem;margin:1rem 0 0;cursor:pointer}
+.error-summary{border:.3rem solid #b10e1e;padding:.75rem 1rem;margin:0 0 1.25rem}
+.error-summary h2{margin:0 0 .5rem}.error-summary ul{margin:0;padding-left:1.25rem}
+.error-summary a{color:#b10e1e;font-weight:700}
+.visually-hidden{position:absolute!important;width:1px;height:1px;margin:0;padding:0;overflow:hidden;
+clip:rect(0 0 0 0);clip-path:inset(50%);border:0;white-space:nowrap}
 """
 
 
@@ -68,19 +92,37 @@ def _label(code: str) -> str:
     return _LABELS.get(code) or code.replace("_", " ").capitalize()
 
 
-def render(found: SubmissionStatus, timezone: str) -> str:
+def render(
+    found: SubmissionStatus,
+    timezone: str,
+    *,
+    offer: Offer | None = None,
+    reason: str = "",
+    error: str | None = None,
+    confirmed: bool = False,
+) -> str:
+    """The status page. With an `offer` that is open, the "not resolved" form (`reason` is what
+    the citizen typed, `error` what was wrong with it: an error summary first, which takes
+    focus); `confirmed` shows that their appeal reopened the complaint."""
     label = _label(found.status)
     rows = [("Reference", found.reference_code or "-"), ("Received", _when(found.received_at, timezone))]
     if found.ticket_number:
         rows.append(("Ticket", found.ticket_number))
     rows.append(("Last update", _when(found.last_updated, timezone)))
     details = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
-    body = (
+    body = _error_summary(error) if error else ""
+    body += (
         "<h1>Your feedback</h1>"
         f'<p class="status" role="status">{escape(label)}</p>'
         f"<p>{escape(STATUS_MEANINGS.get(found.status, OTHER_STATUS_MEANING))}</p>"
-        f"<dl>{details}</dl>"
     )
+    if confirmed:
+        body += (
+            '<div class="panel" role="status"><h2>We have reopened your complaint</h2>'
+            "<p>Thank you for telling us it is not resolved. The office will look at it again "
+            "and you can follow it on this page.</p></div>"
+        )
+    body += f"<dl>{details}</dl>"
     if found.replies:
         replies = "".join(
             f'<li>{_time(reply.at, timezone, "when")}<p class="reply">{escape(reply.text)}</p></li>'
@@ -96,8 +138,63 @@ def render(found: SubmissionStatus, timezone: str) -> str:
             for change in found.history
         )
         body += f'<section aria-labelledby="history"><h2 id="history">History</h2><ol>{states}</ol></section>'
+    if offer is not None and offer.open and found.reference_code:
+        body += _appeal_form(found.reference_code, offer, timezone, reason, error)
 
-    return _page(f"{label}: {found.reference_code}", body)
+    title = f"{label}: {found.reference_code}"
+    return _page(f"Error: {title}" if error else title, body)
+
+
+def _error_summary(error: str) -> str:
+    """A GOV.UK-style error summary: first in the page, focused on load (no script needed), its
+    link going to the field."""
+    return (
+        '<div class="error-summary" tabindex="-1" autofocus aria-labelledby="error-summary-title">'
+        '<h2 id="error-summary-title">There is a problem</h2>'
+        f'<div role="alert"><ul><li><a href="#reason">{escape(error)}</a></li></ul></div></div>'
+    )
+
+
+def _appeal_form(reference_code: str, offer: Offer, timezone: str, reason: str, error: str | None) -> str:
+    until = (
+        f" You can do this once, until {_time(offer.closes_at, timezone)}."
+        if offer.closes_at is not None
+        else " You can do this once."
+    )
+    described = "reason-hint reason-error" if error else "reason-hint"
+    error_line = (
+        f'<p id="reason-error" class="error-message"><span class="visually-hidden">Error:</span> '
+        f"{escape(error)}</p>"
+        if error
+        else ""
+    )
+    invalid = ' aria-invalid="true"' if error else ""
+    return (
+        f'<form class="appeal" method="post" action="/s/{escape(reference_code)}/not-resolved" '
+        'aria-labelledby="reason-label" novalidate>'
+        f'<div class="field{" field-error" if error else ""}">'
+        '<label id="reason-label" for="reason">Is your complaint not resolved? Tell us why</label>'
+        '<p id="reason-hint" class="hint">The office will reopen your complaint and look at it again.'
+        f"{until} "
+        f"Up to {REASON_MAX_CHARS:,} characters. Do not include personal details.</p>"
+        f"{error_line}"
+        # The newline after the start tag is the parser's to drop, so one the citizen typed first stays.
+        f'<textarea id="reason" name="reason" rows="6" aria-describedby="{described}"{invalid}>\n'
+        f"{escape(reason)}</textarea></div>"
+        '<button type="submit">Reopen my complaint</button>'
+        "</form>"
+    )
+
+
+def render_refused(reference_code: str, heading: str, message: str) -> str:
+    """A "not resolved" that was not accepted: why, and the way back to the status page."""
+    back = (
+        f'<p><a href="/s/{escape(reference_code)}">Back to your complaint</a></p>'
+        if _REFERENCE.fullmatch(reference_code)
+        else ""
+    )
+    body = f"<h1>{escape(heading)}</h1><p>{escape(message)}</p>{back}"
+    return _page(heading, body)
 
 
 def render_not_found(reference_code: str) -> str:

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from server_sync_api.api import status_page
 from server_sync_api.api.deps import AuthorizedDevice, Connection, Settings
-from server_sync_api.api.errors import ApiError
+from server_sync_api.api.errors import ApiError, describe_validation_errors
+from server_sync_api.core.config import ServerSettings
 from server_sync_api.protocol import ErrorResponse, SubmissionStatus
-from server_sync_api.services import status
+from server_sync_api.services import appeal, status
 
 router = APIRouter(tags=["status"])
 
@@ -48,10 +54,181 @@ async def status_by_ticket(
 
 
 @router.get("/s/{reference_code}", response_class=HTMLResponse, include_in_schema=False)
-async def status_page_route(reference_code: str, conn: Connection, settings: Settings) -> HTMLResponse:
-    """The page a receipt's QR code opens on a citizen's phone."""
+async def status_page_route(
+    reference_code: str, conn: Connection, settings: Settings, reopened: str | None = None
+) -> HTMLResponse:
+    """The page a receipt's QR code opens on a citizen's phone; it offers "not resolved" while
+    the citizen may say it, and `?reopened=1` confirms that they did."""
+    found = await status.by_reference_code(conn, reference_code)
+    if found is None:
+        await conn.commit()
+        return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
+    offer = await appeal.offer(conn, reference_code)
+    await conn.commit()
+    # Only a ticket the citizen did reopen confirms it, whatever the address says.
+    confirmed = reopened == "1" and offer.appealed and found.status == appeal.REOPENED_CODE
+    return HTMLResponse(status_page.render(found, settings.timezone, offer=offer, confirmed=confirmed))
+
+
+# -- "Not resolved": the citizen reopens a resolved complaint (services/appeal.py) ---------------
+
+# The form's body: a reason of 1,000 characters is at most 12,000 bytes percent-encoded.
+APPEAL_BODY_MAX_BYTES = 16 * 1024
+CROSS_SITE_MESSAGE = "This can only be sent from the complaint's own status page."
+_SAME_SITE = frozenset({"same-origin", "none"})
+
+
+class AppealRequest(BaseModel):
+    """Why the complaint is not resolved: 1 to 1,000 characters once trimmed."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.lower())
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    return f"{parts.scheme}://{host}" + ("" if port in (None, default) else f":{port}")
+
+
+def same_origin(request: Request, settings: ServerSettings) -> bool:
+    """No session and no CSRF token on public pages (ARCHITECTURE 4.13), so a browser's own
+    word decides: a POST another site makes a citizen's browser send says so in Sec-Fetch-Site
+    or Origin, and is refused. Without either header (curl, a kiosk, an old browser) it is let
+    through: the reference code is the secret. Origin may be the server's public address (behind
+    a proxy) or the address the request came to."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site.strip().lower() not in _SAME_SITE:
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    own = {_origin(settings.public_base_url), _origin(str(request.base_url))}
+    return _origin(origin.strip()) in own - {""}
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > APPEAL_BODY_MAX_BYTES:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > APPEAL_BODY_MAX_BYTES:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@router.post("/s/{reference_code}/not-resolved", response_class=HTMLResponse, include_in_schema=False)
+async def not_resolved_page(
+    reference_code: str, request: Request, conn: Connection, settings: Settings
+) -> Response:
+    """The status page's "not resolved" form: reopens the complaint and goes back to the status
+    page (303), or says why not; a blank or too long reason shows the page again with the error."""
+
+    def refused(status_code: int, heading: str, message: str) -> HTMLResponse:
+        return HTMLResponse(
+            status_page.render_refused(reference_code, heading, message), status_code=status_code
+        )
+
+    if not same_origin(request, settings):
+        return refused(403, "This form was sent from another site", CROSS_SITE_MESSAGE)
+    if _media_type(request) != "application/x-www-form-urlencoded":
+        return refused(415, "We could not read the form", "Send it from the status page's form.")
+    try:
+        body = await _read_body(request)
+    except _BodyTooLarge:
+        return refused(413, "Your reason is too long", appeal.TOO_LONG)
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
+    typed = (fields.get("reason") or [""])[0]
+    try:
+        await appeal.appeal(conn, reference_code, typed)
+    except appeal.UnknownReference:
+        return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
+    except appeal.AppealNotOpen as exc:
+        return refused(409, "Your complaint cannot be reopened here", exc.message)
+    except appeal.InvalidReason as exc:
+        found = await status.by_reference_code(conn, reference_code)
+        offer = await appeal.offer(conn, reference_code)
+        await conn.commit()
+        if found is None:  # gone meanwhile: cannot happen, submissions are permanent
+            return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
+        page = status_page.render(found, settings.timezone, offer=offer, reason=typed, error=exc.message)
+        return HTMLResponse(page, status_code=422)
+    return RedirectResponse(f"/s/{reference_code}?reopened=1", status_code=303)
+
+
+_APPEAL_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": AppealRequest.model_json_schema()}},
+    }
+}
+
+
+@router.post(
+    "/api/v1/status/{reference_code}/not-resolved",
+    response_model=SubmissionStatus,
+    openapi_extra=_APPEAL_BODY,
+    responses={
+        400: {"model": ErrorResponse},
+        403: {"model": ErrorResponse},
+        404: {"model": ErrorResponse},
+        409: {"model": ErrorResponse},
+        413: {"model": ErrorResponse},
+        415: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+    },
+)
+async def not_resolved(
+    reference_code: str, request: Request, conn: Connection, settings: Settings
+) -> SubmissionStatus:
+    """Public: the citizen says their resolved complaint is not resolved, with a reason (1 to
+    1,000 characters). Once per ticket, within 14 days of its resolution; the ticket is reopened
+    with a new resolution target. Answers the new status."""
+    if not same_origin(request, settings):
+        raise ApiError(403, "cross_site_request", CROSS_SITE_MESSAGE)
+    if _media_type(request) != "application/json":
+        raise ApiError(415, "unsupported_media_type", 'Send {"reason": "..."} as application/json.')
+    try:
+        raw: Any = json.loads(await _read_body(request))
+    except _BodyTooLarge:
+        raise ApiError(
+            413, "payload_too_large", f"The body is at most {APPEAL_BODY_MAX_BYTES:,} bytes."
+        ) from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "malformed_json", "The body is not valid JSON.") from None
+    try:
+        body = AppealRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", describe_validation_errors(exc.errors())) from None
+    try:
+        await appeal.appeal(conn, reference_code, body.reason)
+    except appeal.UnknownReference:
+        raise NOT_FOUND_REFERENCE from None
+    except appeal.AppealNotOpen as exc:
+        raise ApiError(409, "appeal_not_open", exc.message) from None
+    except appeal.InvalidReason as exc:
+        raise ApiError(422, "invalid_request", exc.message) from None
     found = await status.by_reference_code(conn, reference_code)
     await conn.commit()
-    if found is None:
-        return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
-    return HTMLResponse(status_page.render(found, settings.timezone))
+    if found is None:  # cannot happen: submissions are permanent
+        raise NOT_FOUND_REFERENCE
+    return found
