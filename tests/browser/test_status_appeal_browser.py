@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.browser.test_desk_browser import serious_violations
 from tests.helpers.feedback import insert_feedback
@@ -23,7 +23,7 @@ OFFICER = "ana@gov.gd"
 INTERNAL = "Spoke to the counter supervisor; staffing was short that morning."
 REASON = "The certificate I got still spells my name wrong.\nI need it for a passport."
 IN_PROGRESS, RESOLVED = 2, 4
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture
