@@ -27,6 +27,8 @@ log = logging.getLogger("server_sync_api.desk")
 
 router = APIRouter(prefix="/desk", include_in_schema=False)
 
+CALLBACK_PATH = "/desk/login/oidc/callback"
+
 SCOPES = "openid email profile"
 # Outcomes of services.officers.sign_in_with_oidc, as the sign-in page says them.
 REFUSALS = {
@@ -68,15 +70,18 @@ async def start(request: Request, settings: Settings, next: str = "/desk/") -> R
         return web.see_other("/desk/login")
     request.session["oidc_next"] = auth.safe_next(next)
     try:
-        # The address the browser used, which the provider must have registered (deploy docs).
-        response: Response = await client.authorize_redirect(request, str(request.url_for("oidc_callback")))
+        # The server's public address, never the request's Host header: the provider must have
+        # this one registered (docs/desk.md).
+        response: Response = await client.authorize_redirect(
+            request, settings.public_base_url + CALLBACK_PATH
+        )
     except Exception as exc:  # the provider unreachable or its metadata broken
         log.warning("identity provider unavailable: %s", type(exc).__name__)
         return _refused(request, settings, "Sign-in through the identity provider failed. Try again.", 502)
     return response
 
 
-@router.get("/login/oidc/callback", name="oidc_callback")
+@router.get("/login/oidc/callback")
 async def callback(request: Request, settings: Settings, conn: Connection) -> Response:
     client = getattr(request.app.state, "oidc_client", None)
     if client is None:

@@ -46,9 +46,15 @@ def add_officer(
 
 @contextmanager
 def serve_desk(db_url: URL, **overrides: Any) -> Iterator[server.LiveServer]:
-    """The real app, desk configured, on 127.0.0.1 over plain HTTP (so cookies are not Secure)."""
-    values = {"session_secret": TEST_SESSION_SECRET, "public_base_url": "http://127.0.0.1:8000", **overrides}
-    with server.serve(server.settings_for(db_url, **values)) as live:
+    """The real app, desk configured, on 127.0.0.1 over plain HTTP (so cookies are not Secure);
+    its public address is where it listens, as the identity provider's redirect needs."""
+    port = server.free_port()
+    values = {
+        "session_secret": TEST_SESSION_SECRET,
+        "public_base_url": f"http://127.0.0.1:{port}",
+        **overrides,
+    }
+    with server.serve(server.settings_for(db_url, **values), port) as live:
         yield live
 
 

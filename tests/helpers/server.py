@@ -51,9 +51,9 @@ class LiveServer:
 
 
 @contextmanager
-def serve(settings: ServerSettings) -> Iterator[LiveServer]:
+def serve(settings: ServerSettings, port: int | None = None) -> Iterator[LiveServer]:
     """Run the app until the block ends; returns once the server accepts connections."""
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )

@@ -126,3 +126,12 @@ def test_without_oidc_settings_the_sign_in_page_offers_passwords_only(db_url: UR
         page = client.get("/desk/login")
         assert "government account" not in page.text
         assert client.get("/desk/login/oidc").headers["location"] == "/desk/login"
+
+
+def test_the_redirect_back_is_the_public_address_whatever_the_host_header(
+    live_desk: server.LiveServer,
+) -> None:
+    with live_desk.client(follow_redirects=False) as client:
+        start = client.get("/desk/login/oidc", headers={"Host": "evil.example"})
+    redirect_uri = parse_qs(urlsplit(start.headers["location"]).query)["redirect_uri"]
+    assert redirect_uri == [live_desk.settings.public_base_url + "/desk/login/oidc/callback"]
