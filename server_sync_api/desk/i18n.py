@@ -201,6 +201,181 @@ SPANISH: dict[str, str] = {
     "officer": "funcionario",
     "supervisor": "supervisor",
     "admin": "administrador",
+    # Administration
+    "Administration": "Administración",
+    "Officers": "Funcionarios",
+    "Kiosks": "Quioscos",
+    "Every officer": "Todos los funcionarios",
+    "{count} officers, {disabled} disabled.": "{count} funcionarios, {disabled} desactivados.",
+    "Name": "Nombre",
+    "Signs in with": "Entra con",
+    "Last sign-in": "Último acceso",
+    "State": "Estado",
+    "This is you": "Es usted",
+    "Disable": "Desactivar",
+    "Enable": "Activar",
+    "Reset password": "Restablecer contraseña",
+    "active": "activo",
+    "disabled": "desactivado",
+    "never": "nunca",
+    "password": "contraseña",
+    "identity provider": "proveedor de identidad",
+    "both": "ambos",
+    "none yet": "ninguno aún",
+    "Add an officer": "Añadir un funcionario",
+    "Full name": "Nombre completo",
+    "Choose an entity": "Elija una entidad",
+    "An officer works the tickets of their entity and the entities under it; a supervisor also "
+    "assigns them; an administrator sees every ticket and manages officers and kiosks.": (
+        "Un funcionario atiende los casos de su entidad y de las entidades que dependen de ella; un "
+        "supervisor además los asigna; un administrador ve todos los casos y gestiona funcionarios y "
+        "quioscos."
+    ),
+    "Initial password (optional)": "Contraseña inicial (opcional)",
+    "Initial password again": "Repita la contraseña inicial",
+    "At least 12 characters. Leave both password fields empty for an account that signs in through "
+    "the identity provider only.": (
+        "Al menos 12 caracteres. Deje vacíos los dos campos de contraseña para una cuenta que entra "
+        "solo con el proveedor de identidad."
+    ),
+    "Add officer": "Añadir funcionario",
+    "Officer {email} added; they sign in with a password.": (
+        "Funcionario {email} añadido; entra con contraseña."
+    ),
+    "Officer {email} added; they sign in through the identity provider, linked at their first "
+    "sign-in by their verified email.": (
+        "Funcionario {email} añadido; entra con el proveedor de identidad, vinculado en su primer "
+        "acceso por su correo electrónico verificado."
+    ),
+    "No identity provider is configured here, so they cannot sign in until one is, or until you "
+    "reset their password.": (
+        "Aquí no hay ningún proveedor de identidad configurado, así que no podrá entrar hasta que lo "
+        "haya o hasta que usted restablezca su contraseña."
+    ),
+    "Officer {email} disabled: their desk sessions have ended and they cannot sign in.": (
+        "Funcionario {email} desactivado: sus sesiones terminaron y no puede entrar."
+    ),
+    "Officer {email} was already disabled; nothing changed.": (
+        "El funcionario {email} ya estaba desactivado; no se cambió nada."
+    ),
+    "Officer {email} enabled: they can sign in again.": (
+        "Funcionario {email} activado: puede volver a entrar."
+    ),
+    "New password set for {email}: their desk sessions have ended, and failed sign-ins before it "
+    "no longer slow them down.": (
+        "Nueva contraseña para {email}: sus sesiones terminaron, y los intentos fallidos anteriores ya "
+        "no le hacen esperar."
+    ),
+    "Enter the officer's email address.": "Escriba el correo electrónico del funcionario.",
+    "Choose the entity they work for.": "Elija la entidad para la que trabaja.",
+    "Choose a role.": "Elija una función.",
+    "The two passwords are not the same.": "Las dos contraseñas no coinciden.",
+    "An officer with the email {email} exists already: see the list of officers.": (
+        "Ya existe un funcionario con el correo {email}: vea la lista de funcionarios."
+    ),
+    "You cannot disable your own account: ask another administrator.": (
+        "No puede desactivar su propia cuenta: pídaselo a otro administrador."
+    ),
+    "This is your own account: change your password on Your account page, which asks for the "
+    "current one.": "Es su propia cuenta: cambie su contraseña en la página Su cuenta, que pide la actual.",
+    "There is no such officer. Check the list of officers.": (
+        "No existe ese funcionario. Revise la lista de funcionarios."
+    ),
+    "Write the name on one line, without control characters.": (
+        "Escriba el nombre en una sola línea, sin caracteres de control."
+    ),
+    "The name must not be empty: give the officer's full name, e.g. 'Ana Pérez'.": (
+        "El nombre no puede estar vacío: escriba el nombre completo del funcionario, p. ej. 'Ana Pérez'."
+    ),
+    "The name must be at most 200 characters.": "El nombre debe tener como máximo 200 caracteres.",
+    "The password must be at least 12 characters long (a few unrelated words make a good one).": (
+        "La contraseña debe tener al menos 12 caracteres (unas cuantas palabras sin relación entre sí "
+        "son una buena contraseña)."
+    ),
+    "The password must be at most 1024 characters long.": (
+        "La contraseña debe tener como máximo 1024 caracteres."
+    ),
+    "The password must not be the email address or the part of it before the @.": (
+        "La contraseña no puede ser el correo electrónico ni la parte anterior a la @."
+    ),
+    "The password must not be one character repeated.": (
+        "La contraseña no puede ser un solo carácter repetido."
+    ),
+    "Reset the password of {email}": "Restablecer la contraseña de {email}",
+    "Back to the officers": "Volver a los funcionarios",
+    "Their desk sessions end at once, and failed sign-ins before the new password no longer slow "
+    "them down. Give them the new password in person or by phone, never by email.": (
+        "Sus sesiones terminan de inmediato, y los intentos fallidos anteriores a la nueva contraseña "
+        "ya no le hacen esperar. Entréguele la nueva contraseña en persona o por teléfono, nunca por "
+        "correo electrónico."
+    ),
+    "At least 12 characters, not their email address, not one character repeated.": (
+        "Al menos 12 caracteres, distinta de su correo electrónico y no un solo carácter repetido."
+    ),
+    "Set the new password": "Guardar la nueva contraseña",
+    "The fleet": "La flota",
+    "{count} kiosks, {flagged} need attention.": "{count} quioscos, {flagged} necesitan atención.",
+    "Code": "Código",
+    "Last seen": "Última conexión",
+    "Version": "Versión",
+    "Attention": "Atención",
+    "pending": "pendiente",
+    "revoked": "revocado",
+    "awaiting enrollment": "esperando el registro",
+    "Re-enroll": "Volver a registrar",
+    "Revoke": "Revocar",
+    "Re-enroll gives a kiosk a new enrollment code: for a revoked kiosk, a reinstalled one or a "
+    "lost token. Its current token keeps working until the new code is used.": (
+        "Volver a registrar da a un quiosco un nuevo código de registro: para un quiosco revocado, "
+        "reinstalado o que perdió su token. Su token actual sigue funcionando hasta que se use el "
+        "nuevo código."
+    ),
+    "No kiosks yet. Add the first one below.": "Aún no hay quioscos. Añada el primero abajo.",
+    "Add a kiosk": "Añadir un quiosco",
+    "Where it stands": "Dónde está",
+    "For example: Passport office, counter 2.": "Por ejemplo: Oficina de pasaportes, ventanilla 2.",
+    "Entity it serves": "Entidad a la que sirve",
+    "Add kiosk": "Añadir quiosco",
+    "Enter where the kiosk stands, e.g. 'Passport office, counter 2'.": (
+        "Escriba dónde está el quiosco, p. ej. 'Oficina de pasaportes, ventanilla 2'."
+    ),
+    "Choose the entity the kiosk serves.": "Elija la entidad a la que sirve el quiosco.",
+    "There is no kiosk {code}. Check the list of kiosks.": (
+        "No hay ningún quiosco {code}. Revise la lista de quioscos."
+    ),
+    "Enrollment code for kiosk {code}": "Código de registro del quiosco {code}",
+    "Kiosk {code} added. Enroll it with this code.": "Quiosco {code} añadido. Regístrelo con este código.",
+    "Kiosk {code} can be enrolled again; its old token stops working when this code is used.": (
+        "El quiosco {code} puede registrarse de nuevo; su token anterior deja de funcionar cuando se "
+        "use este código."
+    ),
+    "Enrollment code": "Código de registro",
+    "Single use, valid until {when}.": "De un solo uso, válido hasta {when}.",
+    "This code is shown only once.": "Este código se muestra una sola vez.",
+    "Type it on the kiosk now or write it down; it cannot be shown again. If it is lost, re-enroll "
+    "the kiosk for a new one.": (
+        "Escríbalo ahora en el quiosco o anótelo; no se puede volver a mostrar. Si se pierde, vuelva a "
+        "registrar el quiosco para obtener uno nuevo."
+    ),
+    "On the kiosk": "En el quiosco",
+    "Type the code on the kiosk's enrollment screen, or run:": (
+        "Escriba el código en la pantalla de registro del quiosco, o ejecute:"
+    ),
+    "Back to the kiosks": "Volver a los quioscos",
+    "Revoke kiosk {code}": "Revocar el quiosco {code}",
+    "The kiosk's next request is refused: it stops sending feedback until it is enrolled again.": (
+        "La próxima solicitud del quiosco se rechaza: deja de enviar opiniones hasta que se registre "
+        "de nuevo."
+    ),
+    "Yes, revoke kiosk {code}": "Sí, revocar el quiosco {code}",
+    "Revoke kiosk": "Revocar quiosco",
+    "Cancel": "Cancelar",
+    "Tick the box to confirm, then revoke the kiosk.": (
+        "Marque la casilla para confirmar y luego revoque el quiosco."
+    ),
+    "Kiosk {code} revoked: its next request is refused. To bring it back, re-enroll it.": (
+        "Quiosco {code} revocado: su próxima solicitud se rechaza. Para recuperarlo, vuelva a registrarlo."
+    ),
 }
 
 _CATALOGS = {"en": {}, "es": SPANISH}
