@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from server_sync_api.api.errors import request_id
 from server_sync_api.core.config import ServerSettings
-from server_sync_api.desk import admin, auth, i18n, oidc, pages, web
+from server_sync_api.desk import admin, auth, dashboard, i18n, oidc, pages, web
 
 NOT_CONFIGURED = (
     "IT must set GEA_SERVER_SESSION_SECRET on the server before officers can sign in. Kiosks and "
@@ -27,6 +27,7 @@ def install(app: FastAPI, settings: ServerSettings) -> None:
     """Adds the desk. Without GEA_SERVER_SESSION_SECRET it only says it is not set up."""
     app.include_router(web.router)
     app.include_router(oidc.router)
+    app.include_router(dashboard.router)
     app.include_router(admin.router)
     app.mount("/desk/static", StaticFiles(directory=Path(__file__).with_name("static")), name="desk-static")
     app.state.oidc_client = None

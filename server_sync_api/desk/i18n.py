@@ -376,6 +376,89 @@ SPANISH: dict[str, str] = {
     "Kiosk {code} revoked: its next request is refused. To bring it back, re-enroll it.": (
         "Quiosco {code} revocado: su próxima solicitud se rechaza. Para recuperarlo, vuelva a registrarlo."
     ),
+    # Dashboard
+    "Dashboard": "Panel",
+    "The tickets and feedback of {entity} and the offices under it.": (
+        "Los casos y las opiniones de {entity} y de las oficinas que dependen de ella."
+    ),
+    "Charts of the last {days} days run from {first} to {last}.": (
+        "Los gráficos de los últimos {days} días van del {first} al {last}."
+    ),
+    "Satisfaction by service": "Satisfacción por servicio",
+    "Average rating from 1 to 5 of the feedback that arrived in the last {days} days. Feedback flagged "
+    "as misuse is counted but left out of the averages and rates.": (
+        "Valoración media de 1 a 5 de las opiniones recibidas en los últimos {days} días. Las opiniones "
+        "marcadas como uso indebido se cuentan, pero no entran en las medias ni en los porcentajes."
+    ),
+    "Average rating by service over the last {days} days, from 1 to 5: {count} services rated, the "
+    "highest {best} at {best_rating}, the lowest {worst} at {worst_rating}.": (
+        "Valoración media por servicio en los últimos {days} días, de 1 a 5: {count} servicios valorados; "
+        "la más alta, {best} con {best_rating}; la más baja, {worst} con {worst_rating}."
+    ),
+    "No feedback arrived in the last {days} days.": "No se recibieron opiniones en los últimos {days} días.",
+    "Satisfaction by service, last {days} days": "Satisfacción por servicio, últimos {days} días",
+    "Submissions": "Envíos",
+    "Average rating": "Valoración media",
+    "Satisfied (4 or 5)": "Satisfechos (4 o 5)",
+    "Complaints": "Quejas",
+    "Flagged as misuse": "Marcadas como uso indebido",
+    "No ratings": "Sin valoraciones",
+    "No services in your scope.": "No hay servicios en su ámbito.",
+    "SLA compliance by day": "Cumplimiento del SLA por día",
+    "Of the tickets resolved each day, the share with no SLA breach recorded. Days with nothing "
+    "resolved have no column.": (
+        "De los casos resueltos cada día, la proporción sin ningún incumplimiento del SLA registrado. "
+        "Los días sin casos resueltos no tienen columna."
+    ),
+    "Tickets resolved within their SLA, by day, from {first} to {last}: {rate}% of the {resolved} "
+    "tickets resolved in that time.": (
+        "Casos resueltos dentro de su SLA, por día, del {first} al {last}: el {rate}% de los {resolved} "
+        "casos resueltos en ese periodo."
+    ),
+    "No tickets were resolved in the last {days} days.": (
+        "No se resolvió ningún caso en los últimos {days} días."
+    ),
+    "Tickets by day, last {days} days": "Casos por día, últimos {days} días",
+    "Day": "Día",
+    "Created": "Creados",
+    "Resolved": "Resueltos",
+    "Resolved within SLA": "Resueltos dentro del SLA",
+    "SLA compliance": "Cumplimiento del SLA",
+    "Average time to resolve": "Tiempo medio de resolución",
+    "Closed": "Cerrados",
+    "Queue by office": "Cola por oficina",
+    "Tickets not yet resolved or closed, and the SLA breaches recorded against them.": (
+        "Casos aún no resueltos ni cerrados, y los incumplimientos del SLA registrados en ellos."
+    ),
+    "Open tickets and SLA breaches by office: {open} open tickets and {breaches} breaches in {count} "
+    "offices.": (
+        "Casos abiertos e incumplimientos del SLA por oficina: {open} casos abiertos y {breaches} "
+        "incumplimientos en {count} oficinas."
+    ),
+    "SLA breaches": "Incumplimientos del SLA",
+    "No open tickets.": "No hay casos abiertos.",
+    "Open tickets by office": "Casos abiertos por oficina",
+    "Critical or High": "Crítica o alta",
+    "Average age": "Antigüedad media",
+    "Most urgent tickets": "Casos más urgentes",
+    "The {count} open tickets with the nearest deadline": (
+        "Los {count} casos abiertos con el plazo más cercano"
+    ),
+    "On track": "En plazo",
+    "Next deadline": "Próximo plazo",
+    "QR codes": "Códigos QR",
+    "Every scan and every feedback given through each code since it was made. Feedback flagged as "
+    "misuse is left out.": (
+        "Todos los escaneos y todas las opiniones recibidas con cada código desde que se creó. Las "
+        "opiniones marcadas como uso indebido no se cuentan."
+    ),
+    "QR codes of your services": "Códigos QR de sus servicios",
+    "No QR codes for your services.": "Sus servicios no tienen códigos QR.",
+    "QR code": "Código QR",
+    "Place": "Lugar",
+    "Scans": "Escaneos",
+    "Feedback": "Opiniones",
+    "Feedback per 100 scans": "Opiniones por cada 100 escaneos",
 }
 
 _CATALOGS = {"en": {}, "es": SPANISH}
