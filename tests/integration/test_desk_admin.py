@@ -349,7 +349,7 @@ def test_a_kiosk_added_in_the_desk_enrolls_with_the_code_shown_once_and_revoking
         assert "location" not in added.headers
         code = _code_of(added.text)
         assert "This code is shown only once." in added.text
-        assert f"gea-kiosk enroll --server http://127.0.0.1:8000 --code {code}" in added.text
+        assert f"gea-kiosk enroll --server {live_desk.settings.public_base_url} --code {code}" in added.text
         kiosks = _kiosks(conn)
         assert len(kiosks) == 1
         device_code, name, entity, active, token_hash, code_hash, _expires = kiosks[0]
