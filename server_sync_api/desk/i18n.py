@@ -177,6 +177,8 @@ SPANISH: dict[str, str] = {
     "Reload the ticket": "Recargar el caso",
     "Unknown": "Desconocido",
     "Response target missed": "Plazo de respuesta incumplido",
+    "said it is not resolved:": "dijo que no está resuelto:",
+    "the citizen": "el ciudadano",
     "Resolution target missed": "Plazo de resolución incumplido",
     # Account
     "Change your password": "Cambiar su contraseña",

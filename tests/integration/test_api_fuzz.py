@@ -46,6 +46,7 @@ OPERATIONS = (
     "POST /api/v1/submissions",
     "GET /api/v1/catalog",
     "GET /api/v1/status/{reference_code}",
+    "POST /api/v1/status/{reference_code}/not-resolved",
     "GET /api/v1/tickets/{ticket_number}",
     "GET /healthz",
     "GET /readyz",
