@@ -48,6 +48,9 @@ from server_sync_api.services.desk_queue import CategoryChoice, PriorityChoice, 
 from server_sync_api.services.scope import SCOPE_OFFICER, within_officer_scope
 
 TICKET_NUMBER = re.compile(r"^[0-9]{6}-[0-9]{6,13}$")
+# C0 control characters other than tab, newline and carriage return: PostgreSQL's text cannot
+# hold NUL, and the others have no place in a note or an address.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 NOTE_MAX_CHARS = 5000
 RESOLUTION_NOTES_MAX_CHARS = 10_000
 # tickets.assigned_to and ticket_notes.created_by are VARCHAR(100).
@@ -494,7 +497,7 @@ async def assign(
     ticket themselves or give up their own; supervisors and administrators assign anyone active
     whose scope covers the ticket, and unassign anyone. The address stored is the officer's own
     spelling of it."""
-    wanted = (to_email or "").strip() or None
+    wanted = _printable(to_email or "", "the email address").strip() or None
 
     async def decide(current: _Current) -> _Change | None:
         held = current.assigned_to
@@ -536,7 +539,8 @@ async def change_status(
     blank), are saved with the move; blank or None leaves them as they are. The triggers stamp
     responded_at, resolved_at and closed_at, and a ticket leaving Resolved or Closed gets a new
     resolution target from now (migration 0004)."""
-    notes = _resolution_text(resolution_notes) if resolution_notes and resolution_notes.strip() else None
+    notes = _resolution_text(resolution_notes or "")
+    to_code = _printable(to_code, "the status")
 
     async def decide(current: _Current) -> _Change | None:
         found = await (await conn.execute(_STATUSES)).fetchall()
@@ -601,7 +605,7 @@ async def set_resolution_notes(
     conn: AsyncConnection[Any], viewer: Officer, number: str, expected_version: int, text: str
 ) -> int:
     """Replaces the resolution notes (blank clears them)."""
-    notes = _resolution_text(text) if text.strip() else None
+    notes = _resolution_text(text)
 
     async def decide(current: _Current) -> _Change | None:
         if notes == current.resolution_notes:
@@ -636,7 +640,7 @@ async def add_note(
     its note_id. A note changes no field of the ticket, so it needs no version: two officers
     writing notes at once both get theirs. `expected_version` is accepted and not checked."""
     del expected_version
-    body = text.strip()
+    body = _printable(text, "the note").strip()
     if not body:
         raise ChangeRefused("Write something in the note first.")
     if len(body) > NOTE_MAX_CHARS:
@@ -664,14 +668,28 @@ async def add_note(
         return note_id
 
 
-def _resolution_text(text: str) -> str:
-    body = text.strip()
+def _resolution_text(text: str) -> str | None:
+    """The resolution notes to store: trimmed, None when blank."""
+    body = _printable(text, "the resolution notes").strip()
+    if not body:
+        return None
     if len(body) > RESOLUTION_NOTES_MAX_CHARS:
         raise ChangeRefused(
             f"Resolution notes hold at most {RESOLUTION_NOTES_MAX_CHARS:,} characters; "
             f"these have {len(body):,}."
         )
     return body
+
+
+def _printable(text: str, where: str) -> str:
+    """`text`, after refusing the control characters a form field has no business sending
+    (checked before any SQL: PostgreSQL refuses NUL in text with an error of its own)."""
+    if _CONTROL.search(text):
+        raise ChangeRefused(
+            f"There is a control character (such as NUL) in {where}, which cannot be saved. "
+            "Remove it and try again."
+        )
+    return text
 
 
 def _bounded(value: int, decide: _Decide) -> _Decide:

@@ -545,3 +545,53 @@ async def test_category_must_be_in_the_services_chain_and_targets_follow(
     with pytest.raises(ChangeRefused) as refused:
         await desk_tickets.change_priority(aconn, ana, number, version_of(conn, number), 7)
     assert refused.value.message == "There is no such priority."
+
+
+# -- Control characters --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f"])
+async def test_a_control_character_is_refused_before_any_sql(
+    conn: Conn, aconn: AConn, people: dict[str, Officer], registry_ticket: str, bad: str
+) -> None:
+    """Security review: a NUL in a form's text answered 500 (PostgreSQL's "text fields cannot
+    contain NUL" from psycopg). Every text an officer types is refused first, with a message."""
+    sup, number = people["supervisor"], registry_ticket
+    v = version_of(conn, number)
+    before = snapshot(conn, number)
+    for name, action, where in [
+        ("note", desk_tickets.add_note(aconn, sup, number, None, f"a{bad}b", True), "the note"),
+        (
+            "resolution notes",
+            desk_tickets.set_resolution_notes(aconn, sup, number, v, f"a{bad}b"),
+            "the resolution notes",
+        ),
+        (
+            "status with notes",
+            desk_tickets.change_status(aconn, sup, number, v, "resolved", f"done{bad}"),
+            "the resolution notes",
+        ),
+        ("status", desk_tickets.change_status(aconn, sup, number, v, f"in{bad}"), "the status"),
+        ("assignee", desk_tickets.assign(aconn, sup, number, v, f"ana{bad}@gov.gd"), "the email address"),
+    ]:
+        with pytest.raises(ChangeRefused) as caught:
+            await action
+        assert caught.value.message == (
+            f"There is a control character (such as NUL) in {where}, which cannot be saved. "
+            "Remove it and try again."
+        ), name
+        assert snapshot(conn, number) == before, name
+    # The connection is fine afterwards: nothing reached the server.
+    cursor = await aconn.execute("SELECT 1")
+    assert await cursor.fetchone() == (1,)
+
+
+async def test_tabs_and_new_lines_are_text(
+    conn: Conn, aconn: AConn, people: dict[str, Officer], registry_ticket: str
+) -> None:
+    sup, number = people["supervisor"], registry_ticket
+    await desk_tickets.add_note(aconn, sup, number, None, "Called:\r\n\tno answer.", False)
+    await desk_tickets.set_resolution_notes(aconn, sup, number, version_of(conn, number), "Line 1\nLine 2")
+    assert conn.execute("SELECT note_text FROM ticket_notes").fetchall() == [("Called:\r\n\tno answer.",)]
+    row = conn.execute("SELECT resolution_notes FROM tickets WHERE ticket_number = %s", (number,)).fetchone()
+    assert row == ("Line 1\nLine 2",)
