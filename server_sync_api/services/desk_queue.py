@@ -39,7 +39,7 @@ import io
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from psycopg import AsyncConnection
@@ -76,6 +76,9 @@ _SERVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")
 _TRUE = frozenset({"1", "true", "on", "yes"})
 _FALSE = frozenset({"", "0", "false", "off", "no"})
 _MAX_ID = 2**31 - 1
+# No filter value reaches SQL unchecked (each is matched to a pattern, a number, a date or a
+# word), so control characters are only a matter for the sentences that quote a value back.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 BAD_CURSOR_MESSAGE = "The page link is damaged or out of date. Start again from the first page."
@@ -302,7 +305,8 @@ def _date(params: Mapping[str, str | list[str]], name: str, label: str, problems
 
 
 def _shown(value: str) -> str:
-    """A value quoted back to the officer, cut short."""
+    """A value quoted back to the officer, cut short, control characters (NUL...) shown as �."""
+    value = _CONTROL.sub("\ufffd", value)
     return value if len(value) <= 40 else value[:40] + "…"
 
 
@@ -335,14 +339,24 @@ def _encode_cursor(position: _Position) -> str:
     return base64.urlsafe_b64encode(f"{body}|{_check(body)}".encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> _Position:
+# The instants a cursor may carry. Its check digits are no secret, so anyone can make one that
+# passes them; what it says is then held to what `queue` itself could have written: times of
+# this era (PostgreSQL would turn year 1 at +14:00 into a BC timestamp that psycopg cannot
+# read back), and an `as_of` that is not later than now, give or take a clock's drift.
+CURSOR_YEARS = (2000, 9999)
+CURSOR_CLOCK_SLACK = timedelta(days=1)
+
+
+def _decode_cursor(cursor: str, *, now: datetime | None = None) -> _Position:
     """The position a cursor names; BadCursor if it was not made by `_encode_cursor`. The check
     digits catch a cursor that was cut or edited; they are no secret and need not be: a cursor
-    only says where a page starts, inside the viewer's own scope."""
-    if len(cursor) > 300:
+    only says where a page starts, inside the viewer's own scope. A cursor made by hand passes
+    them, so its times are checked as well (CURSOR_YEARS, CURSOR_CLOCK_SLACK)."""
+    if len(cursor) > 300 or not cursor.isascii():
         raise BadCursor
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        text = raw.decode("ascii")
         body, _, check = text.rpartition("|")
         if check != _check(body):
             raise BadCursor
@@ -360,7 +374,22 @@ def _decode_cursor(cursor: str) -> _Position:
     aware = all(d is None or d.tzinfo is not None for d in (position.as_of, position.deadline))
     if not aware or position.group not in (0, 1, 2) or not 0 < position.ticket_id <= _MAX_ID:
         raise BadCursor
+    latest = (now or datetime.now(UTC)) + CURSOR_CLOCK_SLACK
+    if not _of_this_era(position.as_of) or position.as_of > latest:
+        raise BadCursor
+    if position.deadline is not None and not _of_this_era(position.deadline):
+        raise BadCursor
     return position
+
+
+def _of_this_era(instant: datetime) -> bool:
+    """Whether an aware instant, in UTC and in its own offset, falls within CURSOR_YEARS."""
+    try:
+        utc = instant.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        return False
+    first, last = CURSOR_YEARS
+    return all(first <= year <= last for year in (instant.year, utc.year))
 
 
 def _check(body: str) -> str:

@@ -3,10 +3,12 @@ export and the officer's scope (services/desk_queue.py)."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -486,3 +488,88 @@ async def test_filter_choices_are_those_of_the_scope(conn: Conn, aconn: AConn, a
     gone = add_officer(conn, "gone@gov.gd", "DEPT-003", active=False)
     nothing = await desk_queue.filter_choices(aconn, gone)
     assert (nothing.services, nothing.categories) == ((), ())
+
+
+# -- Hand-made cursors ---------------------------------------------------------------------------
+
+
+def hand_made(as_of: str, deadline: str = "-", group: int = 2, ticket_id: int = 1) -> str:
+    """A cursor written by hand: its check digits are no secret, so it passes them."""
+    body = f"1|{as_of}|{group}|{deadline}|{ticket_id}"
+    check = hashlib.blake2s(body.encode(), digest_size=6).hexdigest()
+    return base64.urlsafe_b64encode(f"{body}|{check}".encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("as_of", "deadline"),
+    [
+        ("0001-01-01T00:00:00+14:00", "-"),  # PostgreSQL: a BC timestamp psycopg cannot read
+        ("0001-01-01T00:00:00+00:00", "-"),
+        ("1999-12-31T23:59:59+00:00", "-"),
+        ("9999-12-31T23:59:59-14:00", "-"),  # past the calendar once in UTC
+        ((NOW + timedelta(days=2)).isoformat(), "-"),  # judged "breached" in the future
+        (NOW.isoformat(), "0001-01-01T00:00:00+14:00"),
+        (NOW.isoformat(), "9999-12-31T23:59:59-14:00"),
+        (NOW.isoformat(), "1970-01-01T00:00:00+00:00"),
+    ],
+    ids=[
+        "as_of-year-1-at-+14",
+        "as_of-year-1",
+        "as_of-1999",
+        "as_of-year-9999-at--14",
+        "as_of-two-days-ahead",
+        "deadline-year-1-at-+14",
+        "deadline-year-9999-at--14",
+        "deadline-1970",
+    ],
+)
+async def test_a_hand_made_cursor_out_of_range_is_a_bad_cursor_not_a_crash(
+    conn: Conn, aconn: AConn, admin: Officer, as_of: str, deadline: str
+) -> None:
+    """Security review: `as_of=0001-01-01T00:00:00+14:00` answered 500."""
+    add(conn, timedelta(hours=1))
+    cursor = hand_made(as_of, deadline)
+    filters, problems = desk_queue.parse_filters({"after": cursor})
+    assert problems == [desk_queue.BAD_CURSOR_MESSAGE]
+    with pytest.raises(desk_queue.BadCursor) as caught:
+        await desk_queue.queue(aconn, admin, filters, after=cursor)
+    assert caught.value.message == desk_queue.BAD_CURSOR_MESSAGE
+    # The connection is fine: the cursor was refused before any SQL.
+    assert (await desk_queue.queue(aconn, admin, filters)).rows
+
+
+async def test_a_hand_made_cursor_in_range_pages_as_a_real_one(
+    conn: Conn, aconn: AConn, admin: Officer
+) -> None:
+    tickets = [add(conn, timedelta(hours=h)) for h in (1, 2, 3)]
+    first = await desk_queue.queue(aconn, admin, QueueFilters(), limit=1)
+    assert first.next_cursor is not None
+    real = desk_queue._decode_cursor(first.next_cursor)
+    assert real.deadline is not None
+    # The same place, written by hand, in another offset and a minute ahead (clocks drift).
+    as_of = (real.as_of + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-4)))
+    cursor = hand_made(as_of.isoformat(), real.deadline.isoformat(), real.group, real.ticket_id)
+    page = await desk_queue.queue(aconn, admin, QueueFilters(), after=cursor)
+    assert [row.ticket_number for row in page.rows] == tickets[1:]
+
+
+def test_a_cursor_with_characters_outside_base64_is_bad() -> None:
+    cursor = hand_made(NOW.isoformat())
+    for bad in (cursor[:4] + "\x00" + cursor[4:], cursor[:4] + "!" + cursor[4:], cursor + "é"):
+        assert desk_queue.parse_filters({"after": bad})[1] == [desk_queue.BAD_CURSOR_MESSAGE]
+    assert desk_queue.parse_filters({"after": cursor}) == (QueueFilters(), [])
+
+
+def test_control_characters_in_a_filter_are_a_problem_quoted_without_them() -> None:
+    for params, problem in [
+        ({"status": "open\x00"}, "Unknown status “open\ufffd”."),
+        ({"service": "SVC-003\x00"}, "Unknown service “SVC-003\ufffd”."),
+        ({"category": "1\x00"}, "Unknown category “1\ufffd”."),
+        (
+            {"from": "2026-01\x0001"},
+            "“From” must be a date written as YYYY-MM-DD (“2026-01\ufffd01” is not).",
+        ),
+    ]:
+        filters, problems = desk_queue.parse_filters(params)
+        assert problems == [problem]
+        assert filters == QueueFilters()
