@@ -8,6 +8,7 @@ Routes stay thin: they parse what the browser sent, call a service, and render o
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -31,7 +32,18 @@ DONE_MESSAGES = {"saved": "The change was saved.", "note": "The note was added."
 
 
 def client_hash(request: Request, settings: ServerSettings) -> str:
+    """The HMAC of the client's address, as the sign-in delay and budget key it: an IPv6
+    address by its /64 (ARCHITECTURE 5: one subscriber has the whole /64, and rotating through
+    it must not buy fresh attempts), an IPv4-mapped IPv6 address as the IPv4 one."""
     address = request.client.host if request.client else "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        pass  # not an address (a test client's name): hashed as it is
+    else:
+        if isinstance(ip, ipaddress.IPv6Address):
+            mapped = ip.ipv4_mapped
+            address = str(mapped) if mapped else str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
     secret = settings.ip_hash_secret.get_secret_value() if settings.ip_hash_secret else ""
     return security.ip_hash(address, secret)
 
