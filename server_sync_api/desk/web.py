@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from server_sync_api import security
-from server_sync_api.api.deps import Connection, get_settings
+from server_sync_api.api.deps import POOL_TIMEOUT_S, Connection, Pool, get_settings
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.desk import auth, i18n, pages
 from server_sync_api.desk.auth import CheckedPost, Settings, SignedIn
@@ -74,16 +74,20 @@ async def login_form(
 async def login(
     request: Request,
     settings: Settings,
-    conn: Connection,
-    email: Annotated[str, Form(max_length=254)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "",
+    pool: Pool,
+    # No max_length on what a person types: a value over the limit is a wrong sign-in with the
+    # usual message and the form kept, not FastAPI's 422 ("This form has expired").
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/desk/",
+    next: Annotated[str, Form()] = "/desk/",
 ) -> Response:
     expected = request.session.get("login_csrf")
     if not isinstance(expected, str) or not auth.same_token(csrf_token, expected):
         raise auth.CsrfRejected
     request.state.csrf_token = expected
+    if len(next) > 2000:
+        next = "/desk/"
     errors: list[tuple[str, str]] = []
     if not email.strip():
         errors.append(("email", "Enter your email address."))
@@ -91,12 +95,14 @@ async def login(
         errors.append(("password", "Enter your password."))
     status_code = 422
     if not errors:
+        # The pool, not a connection: the service takes one for each of its short phases and
+        # holds none while argon2 runs (services/officers.py).
         attempt = await officers.sign_in_with_password(
-            conn, email=email, password=password, ip_hash=client_hash(request, settings)
+            pool, email=email, password=password, ip_hash=client_hash(request, settings)
         )
-        await conn.commit()
         if attempt.officer is not None:
-            return await signed_in(request, settings, conn, attempt.officer.officer_id, "password", next)
+            async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
+                return await signed_in(request, settings, conn, attempt.officer.officer_id, "password", next)
         if attempt.outcome == "throttled":
             errors.append(
                 (
@@ -116,7 +122,12 @@ async def login(
         request,
         settings,
         "login.html",
-        {"next": auth.safe_next(next), "notice": None, "errors": errors, "email": email},
+        {
+            "next": auth.safe_next(next),
+            "notice": None,
+            "errors": errors,
+            "email": email[: officers.EMAIL_MAX_LENGTH],
+        },
         status_code=status_code,
     )
     if status_code == 429:
@@ -138,13 +149,17 @@ async def signed_in(
     await conn.commit()
     request.session.clear()
     response = see_other(auth.safe_next(next_path))
+    _set_session_cookie(request, settings, response, token)
+    return response
+
+
+def _set_session_cookie(request: Request, settings: ServerSettings, response: Response, token: str) -> None:
     response.set_cookie(
         auth.SESSION_COOKIE,
         token,
         max_age=int(auth.absolute_limit(settings).total_seconds()),
         **auth.cookie_options(request),
     )
-    return response
 
 
 @router.post("/logout")
@@ -459,23 +474,39 @@ async def change_password(
             errors=["The two new passwords are not the same."],
             status_code=422,
         )
+    officer_id = session.officer.officer_id
     try:
-        await officers.change_own_password(conn, session.officer.officer_id, current, new)
+        # Slowed on the officer's account and this browser's address, like sign-in; the
+        # service commits the attempt's record itself.
+        await officers.change_own_password(
+            conn, officer_id, current, new, ip_hash=client_hash(request, settings)
+        )
     except officers.TooManyAttempts as exc:
-        await conn.commit()  # the refused attempt is recorded
-        return await _account_page(request, settings, session, conn, errors=[str(exc)], status_code=429)
+        response = await _account_page(request, settings, session, conn, errors=[str(exc)], status_code=429)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     except officers.WrongPassword:
-        # Committed, not rolled back: the failure is what slows the next guess.
-        await conn.commit()
         return await _account_page(
             request, settings, session, conn, errors=["The current password is not right."], status_code=422
         )
     except officers.OfficerError as exc:
         await conn.rollback()
         return await _account_page(request, settings, session, conn, errors=[str(exc)], status_code=422)
-    await desk_sessions.end_all(conn, session.officer.officer_id, keeping=request.state.session_token)
+    # A new session token for this browser (the one before the change may have been copied),
+    # and every other session of the officer ends: all in one transaction.
+    async with conn.transaction():
+        token = await desk_sessions.start(
+            conn,
+            officer_id,
+            "oidc" if session.method == "oidc" else "password",
+            auth.absolute_limit(settings),
+            replacing=request.state.session_token,
+        )
+        await desk_sessions.end_all(conn, officer_id, keeping=token)
     await conn.commit()
-    return see_other("/desk/account?done=1")
+    response = see_other("/desk/account?done=1")
+    _set_session_cookie(request, settings, response, token)
+    return response
 
 
 # -- Pages for errors ------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Officers' accounts (ARCHITECTURE 4.13): adding, listing, disabling, passwords and sign-in.
 
 Used by `gea-server officers ...` and by the desk. Every function takes an async psycopg
-connection and leaves the transaction to its caller: nothing here commits. Where a function
-needs several statements to hold together it opens `conn.transaction()`, which is the whole
+connection and leaves the transaction to its caller: nothing here commits, except the two
+that check a password against the growing delay (`sign_in_with_password`,
+`change_own_password`), which commit each of their phases (below). Where a function needs
+several statements to hold together it opens `conn.transaction()`, which is the whole
 transaction on an autocommit connection and a savepoint inside the caller's otherwise.
 
 Exceptions, each with a message for the person who can fix the input::
@@ -20,7 +22,8 @@ for the record and the tests, while the desk shows one message whatever the outc
 
 **Every attempt is recorded** in `officer_sign_ins` (account as typed and lower-cased, the
 officer when known, the HMAC of the address, method, outcome), with the rows of `reset_password`
-('password_reset') and `change_own_password` ('password_changed', 'wrong_password').
+('password_reset') and `change_own_password` ('password_changed', 'wrong_password'), and the
+identity provider's refusals before any account is known (`record_oidc_refusal`).
 
 **The growing delay.** Failed password sign-ins are counted per (account typed, address):
 the failures since that pair's last success, since the account's last password reset, and
@@ -29,8 +32,29 @@ through only 2 ** (failures - 3) seconds after the last failure (1 s, 2 s, 4 s .
 15 minutes. An attempt inside the delay checks no password, is recorded as 'throttled' and
 says how long to wait; it does not lengthen the delay. Because the address is part of the
 key, nobody elsewhere can lock an officer out by failing on their account. A reset by IT
-(`reset_password`) restarts the count for every address. Attempts on one (account, address)
-take an advisory lock in turn, so two at once cannot both slip through a delay.
+(`reset_password`) restarts the count for every address.
+
+**The address's budget.** The delay alone never slows somebody who tries a new made-up
+account each time, and each try costs an argon2 check. So an address also has a budget across
+all accounts: after ADDRESS_BUDGET failed password attempts within ADDRESS_WINDOW, its next
+attempts are refused as 'throttled' without hashing anything until the oldest of them leaves
+the window. Successes do not refill it (one real account must not buy unlimited guesses on the
+others). The desk passes an IPv6 address as its /64 (ARCHITECTURE 5), so a whole subscriber
+network is one address here.
+
+**Phases: no connection is held while argon2 runs.** A check takes about a quarter of a second;
+holding a pooled connection (and a lock) through it let a flood of sign-ins take every
+connection and leave kiosks with 503. A password attempt is therefore three steps:
+1. a short transaction that takes the address's advisory lock, applies the delay and the
+   budget, reads the account's hash, and records the attempt as 'pending';
+2. argon2, in a thread, with no transaction open (and, given a pool, no connection held),
+   at most ARGON2_SLOTS at once in the process;
+3. a short transaction that turns the 'pending' row into the outcome.
+A 'pending' row counts as a failure (FAILURES) until step 3 rewrites it. That keeps what the
+lock held through the whole check used to guarantee: two attempts at once from one address
+take the lock in turn, and the second already sees the first as a failure, so they cannot both
+slip through a delay or overrun the budget. A process that dies between the steps leaves its
+row 'pending', which keeps counting as the failure it most likely was.
 
 **Timing.** An unknown account, one with no password and a disabled one each cost one
 argon2 check like a wrong password, so the time taken does not tell which accounts exist.
@@ -42,13 +66,18 @@ import asyncio
 import logging
 import math
 import re
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
 from server_sync_api import passwords
 from server_sync_api.domain import ROLES, Officer, Role
@@ -59,13 +88,25 @@ log = logging.getLogger("server_sync_api.officers")
 FREE_FAILURES = 3
 MAX_DELAY_S = 15 * 60
 FAILURE_WINDOW = timedelta(hours=24)
-# Outcomes of a checked password that count as failures. 'throttled' does not: nothing was checked.
-FAILURES = ("wrong_password", "unknown_account", "disabled", "no_password")
+# The address's budget across all accounts (module docstring).
+ADDRESS_BUDGET = 20
+ADDRESS_WINDOW = timedelta(minutes=15)
+# argon2 checks running at once in this process (each about 0.25 s of a core and 64 MiB).
+ARGON2_SLOTS = 4
+# How long a sign-in waits for a pooled connection, as the API's routes do.
+CONNECTION_WAIT_S = 5.0
+# A password attempt being checked (phases, module docstring).
+PENDING = "pending"
+# Outcomes of a checked password that count as failures, and an attempt still being checked.
+# 'throttled' does not: nothing was checked.
+FAILURES = ("wrong_password", "unknown_account", "disabled", "no_password", PENDING)
 
-# officer_sign_ins.ip_hash of the rows that come from no address: IT's command line, and a
-# password change in the desk (a signed-in officer; it is throttled on its own key).
+# officer_sign_ins.ip_hash of the rows that come from no address: IT's command line.
 CLI_ADDRESS = "cli"
-DESK_ADDRESS = "desk"
+
+# A pool (the desk: each phase takes a connection and gives it back) or one connection with no
+# transaction open (the CLI, the tests: each phase is a transaction of its own on it).
+Database = AsyncConnection[Any] | AsyncConnectionPool[AsyncConnection[Any]]
 
 EMAIL_MAX_LENGTH = 254
 DISPLAY_NAME_MAX_LENGTH = 200
@@ -305,16 +346,22 @@ async def reset_password(conn: AsyncConnection[Any], email: str, password: str) 
     return officer
 
 
-async def change_own_password(conn: AsyncConnection[Any], officer_id: int, current: str, new: str) -> None:
-    """A signed-in officer changes their password, giving the current one.
+async def change_own_password(
+    conn: AsyncConnection[Any], officer_id: int, current: str, new: str, *, ip_hash: str
+) -> None:
+    """A signed-in officer changes their password, giving the current one, from the address
+    whose HMAC is `ip_hash`.
 
     WrongPassword if `current` is not right; TooManyAttempts (a WrongPassword) once it has
-    been wrong more than three times, with the same growing delay as sign-in on its own key
-    (the account and 'desk'); WeakPassword if `new` breaks a rule. Both outcomes are recorded
-    ('password_changed', 'wrong_password'; ip_hash 'desk'), and the wrong password is recorded
-    before WrongPassword is raised: a caller that rolls its transaction back on the exception
-    loses that row, so catch it inside the transaction."""
-    officer, password_hash = await _with_hash(conn, officer_id)
+    been wrong more than three times, with the same growing delay as sign-in on the same key
+    (the account and the address: a thief holding the session elsewhere cannot hold the officer
+    back); WeakPassword if `new` breaks a rule. Both outcomes are recorded ('password_changed',
+    'wrong_password', 'throttled'), in the phases of sign-in (module docstring), so `conn` must
+    have no transaction open: each phase commits, and the row of a refusal stays whatever the
+    caller does next."""
+    _need_idle(conn)
+    async with conn.transaction():
+        officer, password_hash = await _with_hash(conn, officer_id)
     if officer is None or not officer.active:
         raise UnknownOfficer("This account is disabled or no longer exists.")
     if password_hash is None:
@@ -322,71 +369,107 @@ async def change_own_password(conn: AsyncConnection[Any], officer_id: int, curre
     check_password_rules(new, officer.email)
     if new == current:
         raise WeakPassword("The new password must differ from the current one.")
-    refusal: WrongPassword | None = None
+    # Phase 1: the delay, and the attempt recorded as pending.
     async with conn.transaction():
-        at = await _lock_and_clock(conn, officer.email, DESK_ADDRESS, None)
-        wait = await _retry_after_s(conn, officer.email, DESK_ADDRESS, at)
-        if wait:
-            await _record(conn, at, officer.email, officer_id, DESK_ADDRESS, "password", "throttled")
-            refusal = TooManyAttempts(wait)
-        elif not await _matches(officer, password_hash, current):
-            await _record(conn, at, officer.email, officer_id, DESK_ADDRESS, "password", "wrong_password")
-            refusal = WrongPassword("The current password is not right.")
-        else:
-            new_hash = await asyncio.to_thread(passwords.hash_password, new)
-            await conn.execute(
-                "UPDATE officers SET password_hash = %s, password_changed_at = now() WHERE officer_id = %s",
-                (new_hash, officer_id),
+        at = await _lock_and_clock(conn, ip_hash, None)
+        wait = await _retry_after_s(conn, officer.email, ip_hash, at)
+        outcome = "throttled" if wait else PENDING
+        attempt_id = await _record(conn, at, officer.email, officer_id, ip_hash, "password", outcome)
+    if wait:
+        raise TooManyAttempts(wait)
+    # Phase 2: argon2, no transaction open.
+    new_hash = None
+    if await _matches(officer, password_hash, current):
+        new_hash = await _argon2(passwords.hash_password, new)
+    # Phase 3: the outcome. The hash is replaced only if it is still the one just checked.
+    async with conn.transaction():
+        changed = False
+        if new_hash is not None:
+            cursor = await conn.execute(
+                "UPDATE officers SET password_hash = %s, password_changed_at = now() "
+                "WHERE officer_id = %s AND password_hash = %s",
+                (new_hash, officer_id, password_hash),
             )
-            await _record(conn, at, officer.email, officer_id, DESK_ADDRESS, "password", "password_changed")
-    # Raised outside the block, so the row recording the refusal is kept.
-    if refusal is not None:
-        raise refusal
+            changed = cursor.rowcount == 1
+        await _settle(conn, attempt_id, "password_changed" if changed else "wrong_password")
+    if not changed:
+        raise WrongPassword("The current password is not right.")
 
 
 # --- sign-in -------------------------------------------------------------------------------------
 
 
 async def sign_in_with_password(
-    conn: AsyncConnection[Any], *, email: str, password: str, ip_hash: str, now: datetime | None = None
+    db: Database, *, email: str, password: str, ip_hash: str, now: datetime | None = None
 ) -> SignIn:
     """Check a password sign-in from the address whose HMAC is `ip_hash`, under the growing
-    delay, and record it. `now` (the database's clock when None) lets tests move time."""
+    delay and the address's budget, and record it, in three phases (module docstring). `db` is
+    the pool (the desk) or a connection with no transaction open; each phase commits. `now`
+    (the database's clock when None) lets tests move time."""
     account = _account(email)
-    async with conn.transaction():
-        at = await _lock_and_clock(conn, account, ip_hash, now)
-        cursor = await conn.execute(
-            f"SELECT {_COLUMNS}, password_hash FROM officers WHERE lower(email) = %s", (account,)
-        )
-        row = await cursor.fetchone()
-        officer = None if row is None else _officer(row[:7])
-        password_hash: str | None = None if row is None else row[7]
-        officer_id = None if officer is None else officer.officer_id
+    # Longer than any account or password can be: refused without argon2 (and such an email
+    # without a look-up: cut to the column's length it might be somebody's), but counted like
+    # any failure.
+    email_too_long = len(_normalise_email(email)) > EMAIL_MAX_LENGTH
+    too_long = email_too_long or len(password) > passwords.MAX_LENGTH
 
-        wait = await _retry_after_s(conn, account, ip_hash, at)
+    # Phase 1: the address's lock, the delay and the budget, the account's hash; 'pending'.
+    async with _connection(db) as conn, conn.transaction():
+        at = await _lock_and_clock(conn, ip_hash, now)
+        officer, password_hash = (None, None) if email_too_long else await _by_account(conn, account)
+        officer_id = None if officer is None else officer.officer_id
+        wait = max(await _retry_after_s(conn, account, ip_hash, at), await _address_wait_s(conn, ip_hash, at))
         if wait:
-            result = SignIn(None, "throttled", wait)
-        elif officer is None:
-            await asyncio.to_thread(passwords.verify_nothing, password)
-            result = SignIn(None, "unknown_account")
-        elif password_hash is None:
-            await asyncio.to_thread(passwords.verify_nothing, password)
-            result = SignIn(None, "disabled" if not officer.active else "no_password")
-        elif not await _matches(officer, password_hash, password):
-            result = SignIn(None, "disabled" if not officer.active else "wrong_password")
-        elif not officer.active:
-            result = SignIn(None, "disabled")
-        else:
-            result = SignIn(officer, "ok")
-            if passwords.needs_rehash(password_hash):
-                new_hash = await asyncio.to_thread(passwords.hash_password, password)
+            await _record(conn, at, account, officer_id, ip_hash, "password", "throttled")
+            return SignIn(None, "throttled", wait)
+        attempt_id = await _record(conn, at, account, officer_id, ip_hash, "password", PENDING)
+
+    # Phase 2: argon2 with no connection held.
+    new_hash: str | None = None
+    if too_long:
+        result = SignIn(None, "unknown_account" if officer is None else "wrong_password")
+    elif officer is None:
+        await _argon2(passwords.verify_nothing, password)
+        result = SignIn(None, "unknown_account")
+    elif password_hash is None:
+        await _argon2(passwords.verify_nothing, password)
+        result = SignIn(None, "disabled" if not officer.active else "no_password")
+    elif not await _matches(officer, password_hash, password):
+        result = SignIn(None, "disabled" if not officer.active else "wrong_password")
+    elif not officer.active:
+        result = SignIn(None, "disabled")
+    else:
+        result = SignIn(officer, "ok")
+        if passwords.needs_rehash(password_hash):
+            new_hash = await _argon2(passwords.hash_password, password)
+
+    # Phase 3: the outcome, against the account as it is now (disabled, or its password
+    # changed, while the password was being checked: refused).
+    async with _connection(db) as conn, conn.transaction():
+        if result.ok:
+            cursor = await conn.execute(
+                "SELECT active, password_hash FROM officers WHERE officer_id = %s FOR UPDATE", (officer_id,)
+            )
+            row = await cursor.fetchone()
+            if row is None or row[1] != password_hash:
+                result = SignIn(None, "wrong_password")
+            elif not row[0]:
+                result = SignIn(None, "disabled")
+            elif new_hash is not None:
                 await conn.execute(
                     "UPDATE officers SET password_hash = %s WHERE officer_id = %s", (new_hash, officer_id)
                 )
-        await _record(conn, at, account, officer_id, ip_hash, "password", result.outcome)
-    if result.outcome not in ("ok", "throttled"):
+        await _settle(conn, attempt_id, result.outcome)
+    if result.outcome != "ok":
         log.info("Password sign-in refused (%s) for officer %s", result.outcome, officer_id or "unknown")
     return result
+
+
+async def record_oidc_refusal(conn: AsyncConnection[Any], *, ip_hash: str, outcome: str) -> None:
+    """Record a sign-in through the identity provider that failed before anyone was known (a
+    wrong or replayed state, a refused code, the person cancelling at the provider, the
+    provider unreachable): account '', method 'oidc'."""
+    await _record(conn, None, "", None, ip_hash, "oidc", outcome)
 
 
 async def sign_in_with_oidc(
@@ -523,9 +606,55 @@ async def _with_hash(conn: AsyncConnection[Any], officer_id: int) -> tuple[Offic
     return (None, None) if row is None else (_officer(row[:7]), row[7])
 
 
+async def _by_account(conn: AsyncConnection[Any], account: str) -> tuple[Officer | None, str | None]:
+    cursor = await conn.execute(
+        f"SELECT {_COLUMNS}, password_hash FROM officers WHERE lower(email) = %s", (account,)
+    )
+    row = await cursor.fetchone()
+    return (None, None) if row is None else (_officer(row[:7]), row[7])
+
+
+@asynccontextmanager
+async def _connection(db: Database) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection for one phase: the pool's, given back at the end of the block, or the
+    caller's own (which must be idle, so the phase's transaction commits)."""
+    if isinstance(db, AsyncConnectionPool):
+        async with db.connection(timeout=CONNECTION_WAIT_S) as conn:
+            yield conn
+    else:
+        _need_idle(db)
+        yield db
+
+
+def _need_idle(conn: AsyncConnection[Any]) -> None:
+    # Inside the caller's transaction a phase would be a savepoint: its lock and its 'pending'
+    # row would last, unseen by others, until the caller commits.
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        raise RuntimeError("a password check needs a connection with no transaction open")
+
+
+_T = TypeVar("_T")
+# One semaphore per event loop (asyncio's are bound to the loop that first waits on them);
+# a server process runs one loop.
+_argon2_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _argon2(function: Callable[..., _T], *args: Any) -> _T:
+    """Run an argon2 hash or check in a thread, at most ARGON2_SLOTS at once; the wait for a slot
+    holds no connection (callers are between phases)."""
+    loop = asyncio.get_running_loop()
+    slots = _argon2_slots.get(loop)
+    if slots is None:
+        slots = _argon2_slots[loop] = asyncio.Semaphore(ARGON2_SLOTS)
+    async with slots:
+        return await asyncio.to_thread(function, *args)
+
+
 async def _matches(officer: Officer, password_hash: str, password: str) -> bool:
     try:
-        return await asyncio.to_thread(passwords.verify, password_hash, password)
+        return await _argon2(passwords.verify, password_hash, password)
     except passwords.UnreadableHash:
         log.error(
             "Officer %s has a password hash that cannot be checked; nobody can sign in with a "
@@ -535,12 +664,14 @@ async def _matches(officer: Officer, password_hash: str, password: str) -> bool:
         return False
 
 
-async def _lock_and_clock(
-    conn: AsyncConnection[Any], account: str, ip_hash: str, now: datetime | None
-) -> datetime:
-    """Take the (account, address) lock until the transaction ends; return the time of the attempt."""
+async def _lock_and_clock(conn: AsyncConnection[Any], ip_hash: str, now: datetime | None) -> datetime:
+    """Take the address's lock until the transaction ends; return the time of the attempt.
+
+    One lock per address, not per (account, address): the budget counts the address's failures
+    on every account, so attempts on different accounts from one address must take turns too.
+    It is held only for phase 1's few statements."""
     await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"officer sign-in\n{account}\n{ip_hash}",)
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"officer sign-in\n{ip_hash}",)
     )
     if now is not None:
         return now
@@ -550,6 +681,37 @@ async def _lock_and_clock(
     assert row is not None
     moment: datetime = row[0]
     return moment
+
+
+async def _address_wait_s(conn: AsyncConnection[Any], ip_hash: str, now: datetime) -> int:
+    """Seconds before the address's budget lets a password attempt be checked again; 0: now.
+
+    Over budget once ADDRESS_BUDGET failures (any account) fall within ADDRESS_WINDOW; the
+    wait is until the latest ADDRESS_BUDGET-th of them leaves the window. `outcome <>
+    'throttled'` is implied by the failures but written out so the partial index
+    ix_officer_sign_ins_address serves the query however many refusals a flood left."""
+    cursor = await conn.execute(
+        """
+        SELECT at FROM officer_sign_ins
+        WHERE ip_hash = %(ip_hash)s AND outcome <> 'throttled'
+          AND at > %(now)s - %(window)s AND at <= %(now)s
+          AND method = 'password' AND outcome = ANY(%(failures)s)
+        ORDER BY at DESC
+        OFFSET %(skip)s LIMIT 1
+        """,
+        {
+            "ip_hash": ip_hash,
+            "now": now,
+            "window": ADDRESS_WINDOW,
+            "failures": list(FAILURES),
+            "skip": ADDRESS_BUDGET - 1,
+        },
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        return 0
+    oldest_counted: datetime = row[0]
+    return max(1, math.ceil((oldest_counted + ADDRESS_WINDOW - now).total_seconds()))
 
 
 async def _retry_after_s(conn: AsyncConnection[Any], account: str, ip_hash: str, now: datetime) -> int:
@@ -608,11 +770,23 @@ async def _record(
     ip_hash: str,
     method: str,
     outcome: str,
-) -> None:
-    await conn.execute(
+) -> int:
+    """Record an attempt; its sign_in_id."""
+    cursor = await conn.execute(
         "INSERT INTO officer_sign_ins (at, account, officer_id, ip_hash, method, outcome) "
-        "VALUES (coalesce(%s, clock_timestamp()), %s, %s, %s, %s, %s)",
+        "VALUES (coalesce(%s, clock_timestamp()), %s, %s, %s, %s, %s) RETURNING sign_in_id",
         (at, account, officer_id, ip_hash, method, outcome),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _settle(conn: AsyncConnection[Any], sign_in_id: int, outcome: str) -> None:
+    """Phase 3: the 'pending' attempt gets its outcome (it keeps the time it was made)."""
+    await conn.execute(
+        "UPDATE officer_sign_ins SET outcome = %s WHERE sign_in_id = %s AND outcome = %s",
+        (outcome, sign_in_id, PENDING),
     )
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,8 +19,10 @@ import psycopg
 import pytest
 from argon2 import PasswordHasher
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import URL
 
+from server_sync_api import passwords
 from server_sync_api.domain import Officer, Role
 from server_sync_api.services import officers
 from tests.helpers import pg
@@ -77,6 +81,49 @@ def stored_hash(conn: Conn, email: str = "ana@gov.gd") -> str:
     row = conn.execute("SELECT password_hash FROM officers WHERE email = %s", (email,)).fetchone()
     assert row is not None
     return str(row[0])
+
+
+@pytest.fixture
+async def pool(db_url: URL) -> AsyncIterator[AsyncConnectionPool[AsyncConnection[Any]]]:
+    """A pool of two connections, as the desk's routes hand one to sign_in_with_password."""
+    async with AsyncConnectionPool(pg.conninfo(db_url), min_size=1, max_size=2, open=False) as opened:
+        yield opened
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The argon2 checks sign-in makes, in order: 'verify' (a real hash) or 'nothing'."""
+    made: list[str] = []
+    real_verify, real_nothing = passwords.verify, passwords.verify_nothing
+
+    def verify(password_hash: str, password: str) -> bool:
+        made.append("verify")
+        return real_verify(password_hash, password)
+
+    def verify_nothing(password: str) -> None:
+        made.append("nothing")
+        real_nothing(password)
+
+    monkeypatch.setattr(passwords, "verify", verify)
+    monkeypatch.setattr(passwords, "verify_nothing", verify_nothing)
+    return made
+
+
+@pytest.fixture
+def held_check(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Makes the next password check wait: (checking, go_on). `checking` is set once a check
+    has started (in its thread); it then waits for `go_on`."""
+    checking, go_on = threading.Event(), threading.Event()
+    real_verify = passwords.verify
+
+    def verify(password_hash: str, password: str) -> bool:
+        checking.set()
+        assert go_on.wait(20), "the test never let the check go on"
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify", verify)
+    yield checking, go_on
+    go_on.set()
 
 
 def add_session(conn: Conn, officer_id: int) -> None:
@@ -425,8 +472,159 @@ async def test_two_attempts_at_once_cannot_both_slip_through_the_delay(db_url: U
         async with await AsyncConnection.connect(pg.conninfo(db_url), autocommit=True) as own:
             return (await attempt(own, after_delay, "wrong")).outcome
 
-    # The second waits for the first's lock and then sees its failure: 2 s to wait.
+    # The second waits for the first's phase 1 (the address's lock) and then sees its attempt,
+    # still 'pending' or already a failure: 2 s to wait.
     assert sorted(await asyncio.gather(one(), one())) == ["throttled", "wrong_password"]
+
+
+async def test_an_attempt_being_checked_counts_as_a_failure(
+    aconn: AConn, conn: Conn, pool: AsyncConnectionPool[AsyncConnection[Any]], held_check: Any
+) -> None:
+    """What the lock held through the whole check used to guarantee, with no lock held during
+    it: while one attempt's password is being checked, the next from the same place already
+    counts it."""
+    checking, go_on = held_check
+    t0 = datetime.now(UTC)
+    ana = await add(aconn)
+    conn.execute(
+        "INSERT INTO officer_sign_ins (at, account, officer_id, ip_hash, method, outcome) "
+        "SELECT %s, 'ana@gov.gd', %s, %s, 'password', 'wrong_password' FROM generate_series(1, 2)",
+        (t0, ana.officer_id, HERE),
+    )
+    first = asyncio.create_task(
+        officers.sign_in_with_password(
+            pool, email="ana@gov.gd", password="wrong", ip_hash=HERE, now=t0 + timedelta(seconds=1)
+        )
+    )
+    assert await asyncio.to_thread(checking.wait, 20)
+    assert [row[4] for row in sign_ins(conn)][-1] == "pending"
+
+    # The third failure is being checked: the fourth attempt, even with the right password, waits.
+    second = await attempt(aconn, t0 + timedelta(seconds=1.1))
+    assert (second.outcome, second.retry_after_s) == ("throttled", 1)
+    go_on.set()
+    assert (await first).outcome == "wrong_password"
+    assert [row[4] for row in sign_ins(conn)][-2:] == ["wrong_password", "throttled"]
+
+    # A 'pending' row left by a server that stopped mid-check keeps counting as a failure.
+    conn.execute(
+        "INSERT INTO officer_sign_ins (at, account, ip_hash, method, outcome) "
+        "SELECT %s, 'ben@gov.gd', %s, 'password', 'pending' FROM generate_series(1, 3)",
+        (t0, HERE),
+    )
+    assert (await attempt(aconn, t0 + timedelta(seconds=0.5), email="ben@gov.gd")).outcome == "throttled"
+
+
+async def test_no_connection_or_lock_is_held_while_the_password_is_checked(
+    aconn: AConn, db_url: URL, held_check: Any
+) -> None:
+    checking, go_on = held_check
+    await add(aconn)
+    async with AsyncConnectionPool(pg.conninfo(db_url), min_size=1, max_size=1, open=False) as one:
+        signing_in = asyncio.create_task(
+            officers.sign_in_with_password(one, email="ana@gov.gd", password=PASSWORD, ip_hash=HERE)
+        )
+        assert await asyncio.to_thread(checking.wait, 20)
+        # The pool's only connection is free for a kiosk while argon2 runs ...
+        async with one.connection(timeout=2) as kiosk:
+            cursor = await kiosk.execute(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", (f"officer sign-in\n{HERE}",)
+            )
+            # ... and the address is not locked: another attempt from there would not wait.
+            assert await cursor.fetchone() == (True,)
+        go_on.set()
+        assert (await signing_in).ok
+
+
+async def test_at_most_a_few_passwords_are_checked_at_once(
+    monkeypatch: pytest.MonkeyPatch, pool: AsyncConnectionPool[AsyncConnection[Any]]
+) -> None:
+    running = most = 0
+    count = threading.Lock()
+
+    def verify_nothing(_password: str) -> None:
+        nonlocal running, most
+        with count:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with count:
+            running -= 1
+
+    monkeypatch.setattr(passwords, "verify_nothing", verify_nothing)
+    results = await asyncio.gather(
+        *(
+            officers.sign_in_with_password(
+                pool, email=f"made.up.{n}@gov.gd", password="guess", ip_hash=f"{n:064d}"
+            )
+            for n in range(3 * officers.ARGON2_SLOTS)
+        )
+    )
+    assert {r.outcome for r in results} == {"unknown_account"}
+    assert 1 <= most <= officers.ARGON2_SLOTS == 4
+
+
+async def test_an_officer_disabled_while_the_password_is_checked_is_not_signed_in(
+    aconn: AConn, conn: Conn, held_check: Any
+) -> None:
+    checking, go_on = held_check
+    ana = await add(aconn)
+    signing_in = asyncio.create_task(attempt(aconn, datetime.now(UTC)))
+    assert await asyncio.to_thread(checking.wait, 20)
+    await asyncio.to_thread(conn.execute, "UPDATE officers SET active = FALSE, disabled_at = now()")
+    go_on.set()
+
+    assert await signing_in == officers.SignIn(None, "disabled")
+    assert sign_ins(conn) == [("ana@gov.gd", ana.officer_id, HERE, "password", "disabled")]
+
+
+async def test_an_address_failing_on_many_accounts_is_refused_without_hashing(
+    aconn: AConn, conn: Conn, checks: list[str]
+) -> None:
+    """The growing delay never slows made-up accounts, each new one free: the address's budget
+    does, across accounts, before any argon2 check."""
+    t0 = datetime.now(UTC)
+    await add(aconn)
+    for n in range(officers.ADDRESS_BUDGET):
+        if n == 10:
+            # A success does not refill the budget: one real account buys no guesses on others.
+            assert (await attempt(aconn, t0 + timedelta(seconds=9.5))).ok
+        made_up = await attempt(aconn, t0 + timedelta(seconds=n), email=f"made.up.{n}@gov.gd")
+        assert made_up.outcome == "unknown_account"
+    assert len(checks) == officers.ADDRESS_BUDGET + 1 == 21
+
+    over = await attempt(aconn, t0 + timedelta(seconds=30), email="made.up.new@gov.gd")
+    # Until the oldest of the twenty leaves the 15 minutes.
+    assert (over.outcome, over.officer, over.retry_after_s) == ("throttled", None, 15 * 60 - 30)
+    # Ana's right password from there too, and nothing is hashed.
+    assert (await attempt(aconn, t0 + timedelta(seconds=31))).outcome == "throttled"
+    assert len(checks) == 21
+    # Another address is not held back.
+    assert (await attempt(aconn, t0 + timedelta(seconds=31), ip_hash=ELSEWHERE)).ok
+    # Once the oldest failure is 15 minutes old, one more attempt is checked.
+    later = await attempt(aconn, t0 + timedelta(minutes=15, seconds=0.5), email="made.up.late@gov.gd")
+    assert later.outcome == "unknown_account"
+    assert len(checks) == 23  # and Ana's success from elsewhere
+    assert [row[4] for row in sign_ins(conn)].count("throttled") == 2
+
+
+async def test_an_email_or_password_too_long_to_be_anyones_is_refused_unhashed_and_counted(
+    aconn: AConn, conn: Conn, checks: list[str]
+) -> None:
+    now = datetime.now(UTC)
+    longest = "a" * 247 + "@gov.gd"  # 254 characters, the most an account may have
+    await add(aconn, longest)
+    await add(aconn)
+
+    # Cut to the column's length it would be the longest account: it is nobody's.
+    assert (await attempt(aconn, now, email=longest + "x")).outcome == "unknown_account"
+    assert (await attempt(aconn, now, "p" * (passwords.MAX_LENGTH + 1))).outcome == "wrong_password"
+    assert checks == []
+    assert [(row[0], row[4]) for row in sign_ins(conn)] == [
+        (longest, "unknown_account"),
+        ("ana@gov.gd", "wrong_password"),
+    ]
+    assert (await attempt(aconn, now, email=longest)).ok
 
 
 async def test_an_outdated_hash_is_replaced_at_sign_in(aconn: AConn, conn: Conn) -> None:
@@ -468,7 +666,9 @@ async def test_no_password_or_hash_reaches_the_log(
         await attempt(aconn, now, PASSWORD, email="nobody@gov.gd")
         await attempt(aconn, now)
         with pytest.raises(officers.WrongPassword) as refused:
-            await officers.change_own_password(aconn, 1, "my secret guess", "another fine passphrase")
+            await officers.change_own_password(
+                aconn, 1, "my secret guess", "another fine passphrase", ip_hash=HERE
+            )
     text = caplog.text + str(refused.value)
     for secret in ("my secret guess", PASSWORD, "another fine passphrase", stored_hash(conn), "$argon2"):
         assert secret not in text
@@ -562,19 +762,19 @@ async def test_an_officer_changes_their_own_password(aconn: AConn, conn: Conn) -
     new = "the new passphrase of ana"
 
     with pytest.raises(officers.WrongPassword, match="current password is not right"):
-        await officers.change_own_password(aconn, ana.officer_id, "wrong", new)
+        await officers.change_own_password(aconn, ana.officer_id, "wrong", new, ip_hash=HERE)
     with pytest.raises(officers.WeakPassword, match="at least 12"):
-        await officers.change_own_password(aconn, ana.officer_id, PASSWORD, "short")
+        await officers.change_own_password(aconn, ana.officer_id, PASSWORD, "short", ip_hash=HERE)
     with pytest.raises(officers.WeakPassword, match="differ"):
-        await officers.change_own_password(aconn, ana.officer_id, PASSWORD, PASSWORD)
-    await officers.change_own_password(aconn, ana.officer_id, PASSWORD, new)
+        await officers.change_own_password(aconn, ana.officer_id, PASSWORD, PASSWORD, ip_hash=HERE)
+    await officers.change_own_password(aconn, ana.officer_id, PASSWORD, new, ip_hash=HERE)
 
     later = datetime.now(UTC) + timedelta(seconds=1)
     assert (await attempt(aconn, later, PASSWORD)).outcome == "wrong_password"
     assert (await attempt(aconn, later, new)).ok
     assert [row[2:] for row in sign_ins(conn)][:2] == [
-        ("desk", "password", "wrong_password"),
-        ("desk", "password", "password_changed"),
+        (HERE, "password", "wrong_password"),
+        (HERE, "password", "password_changed"),
     ]
     history = await officers.recent_sign_ins(aconn, ana.officer_id)
     assert [(r.method, r.outcome) for r in history] == [
@@ -587,27 +787,37 @@ async def test_an_officer_changes_their_own_password(aconn: AConn, conn: Conn) -
     assert len(await officers.recent_sign_ins(aconn, ana.officer_id, limit=2)) == 2
 
 
-async def test_guessing_the_current_password_is_slowed_too(aconn: AConn, conn: Conn) -> None:
+async def test_guessing_the_current_password_is_slowed_on_the_account_and_address(
+    aconn: AConn, conn: Conn
+) -> None:
     ana = await add(aconn)
+    new = "the new passphrase of ana"
     conn.execute(
         "INSERT INTO officer_sign_ins (account, officer_id, ip_hash, method, outcome) "
-        "SELECT 'ana@gov.gd', %s, 'desk', 'password', 'wrong_password' FROM generate_series(1, 3)",
-        (ana.officer_id,),
+        "SELECT 'ana@gov.gd', %s, %s, 'password', 'wrong_password' FROM generate_series(1, 3)",
+        (ana.officer_id, ELSEWHERE),
     )
 
+    # Somebody holding Ana's session elsewhere guessed three times: they wait ...
     with pytest.raises(officers.TooManyAttempts, match="try again in") as refused:
-        await officers.change_own_password(aconn, ana.officer_id, PASSWORD, "the new passphrase of ana")
+        await officers.change_own_password(aconn, ana.officer_id, PASSWORD, new, ip_hash=ELSEWHERE)
     assert refused.value.retry_after_s >= 1
     assert isinstance(refused.value, officers.WrongPassword)
-    assert sign_ins(conn)[-1][2:] == ("desk", "password", "throttled")
-    # Signing in from an address is another key: not slowed.
-    assert (await attempt(aconn, datetime.now(UTC))).ok
+    assert sign_ins(conn)[-1][2:] == (ELSEWHERE, "password", "throttled")
+    # ... and signing in from there is slowed by the same count.
+    assert (await attempt(aconn, datetime.now(UTC), ip_hash=ELSEWHERE)).outcome == "throttled"
+    # Ana, at her own desk, is not held back: she changes it.
+    await officers.change_own_password(aconn, ana.officer_id, PASSWORD, new, ip_hash=HERE)
+    assert sign_ins(conn)[-1][2:] == (HERE, "password", "password_changed")
+    assert (await attempt(aconn, datetime.now(UTC) + timedelta(seconds=1), new)).ok
 
 
 async def test_an_identity_provider_account_has_no_password_to_change(aconn: AConn) -> None:
     ana = await add(aconn, password=None)
     with pytest.raises(officers.OfficerError, match="identity provider"):
-        await officers.change_own_password(aconn, ana.officer_id, "", "the new passphrase of ana")
+        await officers.change_own_password(
+            aconn, ana.officer_id, "", "the new passphrase of ana", ip_hash=HERE
+        )
 
 
 async def test_a_reset_of_an_unknown_officer_says_where_to_look(aconn: AConn) -> None:

@@ -78,6 +78,9 @@ CREATE TABLE officer_sign_ins (
 );
 CREATE INDEX ix_officer_sign_ins_throttle ON officer_sign_ins (account, ip_hash, at DESC);
 CREATE INDEX ix_officer_sign_ins_officer ON officer_sign_ins (officer_id, at DESC);
+-- The address's budget across accounts (services/officers.py): a flood's refusals left out.
+CREATE INDEX ix_officer_sign_ins_address ON officer_sign_ins (ip_hash, at DESC)
+    WHERE outcome <> 'throttled';
 COMMENT ON TABLE officer_sign_ins IS
     'Every desk sign-in attempt and its outcome (ok, wrong_password, unknown_account, disabled, '
     'throttled, ...). ip_hash is the HMAC of the address (ARCHITECTURE 4.9).';
