@@ -17,7 +17,7 @@ from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOA
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from server_sync_api.api.deps import Connection
+from server_sync_api.api.deps import POOL_TIMEOUT_S, Pool
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.desk import auth, pages, web
 from server_sync_api.desk.auth import Settings
@@ -82,37 +82,51 @@ async def start(request: Request, settings: Settings, next: str = "/desk/") -> R
 
 
 @router.get("/login/oidc/callback")
-async def callback(request: Request, settings: Settings, conn: Connection) -> Response:
+async def callback(request: Request, settings: Settings, pool: Pool) -> Response:
+    """The provider's answer. The pool, not a connection: none is taken until the exchange of
+    the code with the provider (up to its 10 s timeout) is over, so a slow or flooded callback
+    cannot hold the connections kiosks need. Every attempt is recorded, refusals included."""
     client = getattr(request.app.state, "oidc_client", None)
     if client is None:
         return web.see_other("/desk/login")
+    ip_hash = web.client_hash(request, settings)
+    failed = "Sign-in through the identity provider failed. Try again."
+
+    async def refused(outcome: str, status_code: int) -> Response:
+        # Nobody is known yet: the account is recorded as ''.
+        async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
+            await officers.record_oidc_refusal(conn, ip_hash=ip_hash, outcome=outcome)
+        return _refused(request, settings, failed, status_code)
+
     try:
         token: dict[str, Any] = await client.authorize_access_token(request)
     except OAuthError as exc:
-        # A wrong or replayed state, a refused code, a bad nonce or signature: nobody signs in.
+        # A wrong or replayed state, a refused code (invalid_grant), the person cancelling at the
+        # provider (access_denied), a bad nonce or signature: nobody signs in.
         log.warning("identity provider sign-in refused: %s", exc.error)
-        return _refused(request, settings, "Sign-in through the identity provider failed. Try again.", 400)
+        return await refused("oidc_refused", 400)
     except Exception as exc:
         log.warning("identity provider sign-in failed: %s", type(exc).__name__)
-        return _refused(request, settings, "Sign-in through the identity provider failed. Try again.", 502)
+        return await refused("oidc_failed", 502)
     claims: dict[str, Any] = dict(token.get("userinfo") or {})
     subject = str(claims.get("sub") or "")
     if not subject:
-        return _refused(request, settings, "Sign-in through the identity provider failed. Try again.", 400)
+        return await refused("oidc_refused", 400)
     email = claims.get("email")
-    attempt = await officers.sign_in_with_oidc(
-        conn,
-        issuer=str(claims.get("iss") or settings.oidc_issuer),
-        subject=subject,
-        email=str(email) if isinstance(email, str) else None,
-        email_verified=claims.get("email_verified") is True,
-        ip_hash=web.client_hash(request, settings),
-    )
-    await conn.commit()
-    if attempt.officer is None:
-        return _refused(request, settings, REFUSALS.get(attempt.outcome, NOT_AN_OFFICER), 403)
-    next_path = str(request.session.get("oidc_next") or "/desk/")
-    return await web.signed_in(request, settings, conn, attempt.officer.officer_id, "oidc", next_path)
+    async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
+        attempt = await officers.sign_in_with_oidc(
+            conn,
+            issuer=str(claims.get("iss") or settings.oidc_issuer),
+            subject=subject,
+            email=str(email) if isinstance(email, str) else None,
+            email_verified=claims.get("email_verified") is True,
+            ip_hash=ip_hash,
+        )
+        await conn.commit()
+        if attempt.officer is None:
+            return _refused(request, settings, REFUSALS.get(attempt.outcome, NOT_AN_OFFICER), 403)
+        next_path = str(request.session.get("oidc_next") or "/desk/")
+        return await web.signed_in(request, settings, conn, attempt.officer.officer_id, "oidc", next_path)
 
 
 def _refused(request: Request, settings: ServerSettings, message: str, status_code: int) -> Response:

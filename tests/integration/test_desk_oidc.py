@@ -121,6 +121,33 @@ def test_a_forged_state_signs_nobody_in(live_desk: server.LiveServer, conn: psyc
     assert conn.execute("SELECT oidc_subject FROM officers").fetchall() == [(None,)]
 
 
+def test_every_refusal_at_the_callback_is_recorded(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any]
+) -> None:
+    """A forged state, a code the provider refuses (invalid_grant), the person cancelling at
+    the provider (error=access_denied): nobody signs in, and each is a row of officer_sign_ins."""
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003", password=None)
+    with live_desk.client(follow_redirects=False) as client:
+        assert _sign_in_at_provider(client, "kc-ana", tamper_state=True).status_code == 400
+
+        start = client.get("/desk/login/oidc")
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        bad_code = client.get("/desk/login/oidc/callback", params={"state": state, "code": "made-up"})
+        assert bad_code.status_code == 400
+
+        client.get("/desk/login/oidc")
+        cancelled = client.get("/desk/login/oidc/callback", params={"error": "access_denied"})
+        assert cancelled.status_code == 400
+        assert "Sign-in through the identity provider failed" in cancelled.text
+        assert client.get("/desk/").status_code == 303
+    rows = conn.execute(
+        "SELECT account, officer_id, method, outcome, ip_hash FROM officer_sign_ins ORDER BY sign_in_id"
+    ).fetchall()
+    assert [row[:4] for row in rows] == [("", None, "oidc", "oidc_refused")] * 3
+    assert {len(row[4]) for row in rows} == {64}  # the address's HMAC
+    assert conn.execute("SELECT count(*) FROM officer_sessions").fetchone() == (0,)
+
+
 def test_without_oidc_settings_the_sign_in_page_offers_passwords_only(db_url: URL) -> None:
     with desk.serve_desk(db_url) as live, live.client(follow_redirects=False) as client:
         page = client.get("/desk/login")
