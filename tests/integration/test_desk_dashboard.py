@@ -364,15 +364,31 @@ async def test_an_empty_database_gives_every_panel_empty(aconn: AConn, conn: Con
     assert all(q.total_scans == 0 and q.feedback_conversion_rate is None for q in dash.qr_codes)
 
 
-async def test_the_panels_are_one_read_only_snapshot(aconn: AConn, conn: Conn) -> None:
+def state(connection: AConn) -> psycopg.pq.TransactionStatus:
+    return connection.info.transaction_status
+
+
+async def test_the_panels_are_one_snapshot_and_leave_the_connection_as_they_found_it(
+    aconn: AConn, conn: Conn
+) -> None:
     admin = officer(conn, "root@gov.gd", "GOV-000", "admin")
     await aconn.set_autocommit(False)
+    await aconn.execute("SET jit = on")
+    await aconn.commit()
+    # An idle connection: the service's own READ ONLY, REPEATABLE READ transaction, committed.
     await read(aconn, admin)
-    # Committed by the service: the connection is idle again, and its settings are its own.
-    assert aconn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    cursor = await aconn.execute("SHOW transaction_isolation")
-    assert await cursor.fetchone() == ("read committed",)
+    assert state(aconn) == psycopg.pq.TransactionStatus.IDLE
+    cursor = await aconn.execute("SELECT current_setting('transaction_isolation'), current_setting('jit')")
+    assert await cursor.fetchone() == ("read committed", "on")
+    # Inside the caller's transaction: read there, and its JIT setting put back.
+    dash = await read(aconn, admin)
+    assert state(aconn) == psycopg.pq.TransactionStatus.INTRANS
+    cursor = await aconn.execute("SELECT current_setting('jit')")
+    assert await cursor.fetchone() == ("on",)
+    assert len(dash.days) == DAYS
     await aconn.rollback()
+    with pytest.raises(ValueError, match="days"):
+        await desk_dashboard.dashboard(aconn, admin, days=0)
 
 
 # -- The charts ------------------------------------------------------------------------------
