@@ -410,17 +410,32 @@ class _Current:
     resolution_notes: str | None
 
 
+# The lock reads the ticket alone. Joined to ticket_status (or anything else), a ticket whose
+# status another transaction changed while this one waited for the lock would vanish: once the
+# lock is granted PostgreSQL checks the newest version of the row against the old joined rows,
+# finds the old status row no longer matches, and drops the ticket ("not found" instead of
+# "changed meanwhile"). The scope is an array computed once, so that check only compares the
+# ticket's entity with it. Names are read afterwards, with the row locked.
 _LOCK = within_officer_scope(
     """
-SELECT t.ticket_id, t.row_version, s.status_code, s.status_name, t.entity_id, t.service_id,
-       t.assigned_to, t.priority_id, t.category_id, c.category_name, t.resolution_notes
+SELECT t.ticket_id, t.row_version
 FROM tickets t
-JOIN ticket_status s ON s.status_id = t.status_id
-LEFT JOIN ticket_categories c ON c.category_id = t.category_id
-WHERE t.ticket_number = %(number)s AND t.entity_id IN (SELECT entity_id FROM scope)
-FOR UPDATE OF t
+WHERE t.ticket_number = %(number)s AND t.entity_id = ANY (ARRAY(SELECT entity_id FROM scope))
+FOR UPDATE
 """
 )
+
+_LOCKED = """
+SELECT t.ticket_id, t.row_version,
+       (SELECT s.status_code FROM ticket_status s WHERE s.status_id = t.status_id) AS status_code,
+       (SELECT s.status_name FROM ticket_status s WHERE s.status_id = t.status_id) AS status_name,
+       t.entity_id, t.service_id, t.assigned_to, t.priority_id, t.category_id,
+       (SELECT c.category_name FROM ticket_categories c WHERE c.category_id = t.category_id)
+           AS category_name,
+       t.resolution_notes
+FROM tickets t
+WHERE t.ticket_id = %(ticket)s
+"""
 
 _UPDATE = """
 UPDATE tickets t SET {assignments}
@@ -459,12 +474,16 @@ async def _apply(
         await conn.execute("SELECT set_config('gea.actor', %s, true)", (viewer.email,))
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(_LOCK, scope)
+        locked = await cur.fetchone()
+        if locked is None:
+            raise TicketNotFound
+        if locked["row_version"] != expected_version:
+            raise StaleTicket
+        await cur.execute(_LOCKED, {"ticket": locked["ticket_id"]})
         row = await cur.fetchone()
-        if row is None:
+        if row is None:  # cannot happen under the lock
             raise TicketNotFound
         current = _Current(**row)
-        if current.row_version != expected_version:
-            raise StaleTicket
         change = await decide(current)
         if change is None or not change.columns:
             return current.row_version
