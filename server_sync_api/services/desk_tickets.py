@@ -265,10 +265,14 @@ FROM sla_breaches WHERE ticket_id = %(ticket)s
 ORDER BY expected_time, breach_type
 """
 
-# Active officers whose scope covers an entity: theirs is the entity or one above it, or they
-# are administrators (everything).
-_ASSIGNEES = """
-WITH RECURSIVE up (entity_id) AS (
+# Whom the viewer may give a ticket of an entity to: active officers whose own scope covers the
+# entity (theirs is the entity or one above it, or they are administrators) and who work in
+# the viewer's own scope (the viewer's entity or under it). A supervisor of a department thus
+# offers the department's officers, never the ministry's above it nor an administrator; an
+# administrator's scope is everything, so they offer everyone who can see the ticket.
+_ASSIGNEES = within_officer_scope(
+    """,
+up (entity_id) AS (
     SELECT %(entity)s::varchar
     UNION
     SELECT e.parent_entity_id FROM entity_master e JOIN up ON e.unique_entity_id = up.entity_id
@@ -277,9 +281,11 @@ WITH RECURSIVE up (entity_id) AS (
 SELECT o.email, o.display_name
 FROM officers o
 WHERE o.active AND (o.role = 'admin' OR o.entity_id IN (SELECT entity_id FROM up))
+  AND o.entity_id IN (SELECT entity_id FROM scope)
   AND (%(email)s::text IS NULL OR lower(o.email) = lower(%(email)s::text))
 ORDER BY o.display_name, o.email
 """
+)
 
 _CHAIN = """
 SELECT c.category_id, c.category_name, e.entity_name
@@ -317,7 +323,7 @@ async def ticket(conn: AsyncConnection[Any], viewer: Officer, ticket_number: str
     statuses = await _statuses(conn)
     assignees: tuple[Assignee, ...] = ()
     if viewer.can_assign_others:
-        assignees = await _assignees(conn, row["entity_id"])
+        assignees = await _assignees(conn, viewer, row["entity_id"])
     await cur.execute(_CHAIN, {"service": row["service_id"]})
     chain = await cur.fetchall()
     priorities = await (await conn.execute(_PRIORITIES)).fetchall()
@@ -384,9 +390,11 @@ async def _statuses(conn: AsyncConnection[Any]) -> list[tuple[str, str]]:
 
 
 async def _assignees(
-    conn: AsyncConnection[Any], entity_id: str, email: str | None = None
+    conn: AsyncConnection[Any], viewer: Officer, entity_id: str, email: str | None = None
 ) -> tuple[Assignee, ...]:
-    cursor = await conn.execute(_ASSIGNEES, {"entity": entity_id, "email": email})
+    cursor = await conn.execute(
+        _ASSIGNEES, {SCOPE_OFFICER: viewer.officer_id, "entity": entity_id, "email": email}
+    )
     return tuple(Assignee(email, name) for email, name in await cursor.fetchall())
 
 
@@ -514,8 +522,9 @@ async def assign(
 ) -> int:
     """Assigns the ticket to `to_email`, or unassigns it (None). Officers take an unassigned
     ticket themselves or give up their own; supervisors and administrators assign anyone active
-    whose scope covers the ticket, and unassign anyone. The address stored is the officer's own
-    spelling of it."""
+    whose scope covers the ticket and who works in their own scope (a supervisor, in their
+    entity or under it; an administrator, anywhere), and unassign anyone. The address stored is
+    the officer's own spelling of it."""
     wanted = _printable(to_email or "", "the email address").strip() or None
 
     async def decide(current: _Current) -> _Change | None:
@@ -533,7 +542,7 @@ async def assign(
                 )
             if held is not None and not _same_email(held, viewer.email):
                 raise ChangeRefused(f"This ticket is assigned to {held}. Only a supervisor can reassign it.")
-        found = await _assignees(conn, current.entity_id, wanted)
+        found = await _assignees(conn, viewer, current.entity_id, wanted)
         if not found:
             raise ChangeRefused(f"{wanted[:100]} is not an active officer who can see this ticket.")
         email = found[0].email

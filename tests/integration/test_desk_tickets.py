@@ -497,24 +497,78 @@ async def test_assignment_rules(
     assert assignee() == "ben@gov.gd"
     await desk_tickets.assign(aconn, admin, number, version_of(conn, number), "Sup@Gov.gd")
     assert assignee() == "sup@gov.gd"
-    await desk_tickets.assign(aconn, sup, number, version_of(conn, number), "root@gov.gd")  # admins see all
     await desk_tickets.assign(aconn, sup, number, version_of(conn, number), None)
     assert assignee() is None
+    # An administrator can see the ticket, but works above the supervisor: not theirs to give.
+    await refused(sup, "root@gov.gd", "root@gov.gd is not an active officer who can see this ticket.")
     await refused(sup, "imm@gov.gd", "imm@gov.gd is not an active officer who can see this ticket.")
     await refused(sup, "gone@gov.gd", "gone@gov.gd is not an active officer who can see this ticket.")
     await refused(sup, "nobody@gov.gd", "nobody@gov.gd is not an active officer who can see this ticket.")
     assert [a[2] for a in activities(conn, number)] == [
-        "ana@gov.gd", None, "ben@gov.gd", "sup@gov.gd", "root@gov.gd", None,
+        "ana@gov.gd", None, "ben@gov.gd", "sup@gov.gd", None,
     ]  # fmt: skip
     assert [a[3] for a in activities(conn, number)] == [
-        "ana@gov.gd", "ana@gov.gd", "sup@gov.gd", "root@gov.gd", "sup@gov.gd", "sup@gov.gd",
+        "ana@gov.gd", "ana@gov.gd", "sup@gov.gd", "root@gov.gd", "sup@gov.gd",
     ]  # fmt: skip
 
     view = await desk_tickets.ticket(aconn, sup, number)
     assert view is not None
+    assert list(view.assignees) == [("ana@gov.gd", "Ana"), ("ben@gov.gd", "Ben"), ("sup@gov.gd", "Sup")]
+    view = await desk_tickets.ticket(aconn, admin, number)
+    assert view is not None
     assert list(view.assignees) == [
         ("ana@gov.gd", "Ana"), ("ben@gov.gd", "Ben"), ("root@gov.gd", "Root"), ("sup@gov.gd", "Sup"),
     ]  # fmt: skip
+    await desk_tickets.assign(aconn, admin, number, version_of(conn, number), "root@gov.gd")
+    assert assignee() == "root@gov.gd"
+
+
+async def test_a_supervisor_assigns_within_their_own_entity_not_above_it(
+    conn: Conn, aconn: AConn, people: dict[str, Officer], registry_ticket: str
+) -> None:
+    """Security review: a supervisor of DEPT-003 was offered, and could assign to, the officers
+    of MIN-003 above it and every administrator. The assignee must see the ticket and work in
+    the supervisor's own scope; an administrator's scope is everything."""
+    sue = add_officer(conn, "sue@gov.gd", "DEPT-003", "supervisor")
+    add_officer(conn, "min@gov.gd", "MIN-003")
+    ana, sup, admin, number = people["officer"], people["supervisor"], people["admin"], registry_ticket
+
+    async def assignees(viewer: Officer) -> list[str]:
+        view = await desk_tickets.ticket(aconn, viewer, number)
+        assert view is not None
+        return [a.email for a in view.assignees]
+
+    def assignee() -> object:
+        row = conn.execute("SELECT assigned_to FROM tickets WHERE ticket_number = %s", (number,)).fetchone()
+        assert row is not None
+        return row[0]
+
+    assert await assignees(sue) == ["ana@gov.gd", "ben@gov.gd", "sue@gov.gd"]
+    for above in ("min@gov.gd", "sup@gov.gd", "root@gov.gd"):
+        before = snapshot(conn, number)
+        with pytest.raises(ChangeRefused) as caught:
+            await desk_tickets.assign(aconn, sue, number, version_of(conn, number), above)
+        assert caught.value.message == f"{above} is not an active officer who can see this ticket."
+        assert snapshot(conn, number) == before
+    await desk_tickets.assign(aconn, sue, number, version_of(conn, number), "ben@gov.gd")
+    assert assignee() == "ben@gov.gd"
+    await desk_tickets.assign(aconn, sue, number, version_of(conn, number), "sue@gov.gd")
+    assert assignee() == "sue@gov.gd"
+
+    # MIN-003's supervisor offers MIN-003 and DEPT-003; an administrator everyone who sees it.
+    assert await assignees(sup) == ["ana@gov.gd", "ben@gov.gd", "min@gov.gd", "sue@gov.gd", "sup@gov.gd"]
+    assert "root@gov.gd" in await assignees(admin)
+    await desk_tickets.assign(aconn, sup, number, version_of(conn, number), "min@gov.gd")
+    assert assignee() == "min@gov.gd"
+    await desk_tickets.assign(aconn, admin, number, version_of(conn, number), "root@gov.gd")
+    assert assignee() == "root@gov.gd"
+    with pytest.raises(ChangeRefused):  # sees the ticket? no: Immigration is another ministry
+        await desk_tickets.assign(aconn, admin, number, version_of(conn, number), "imm@gov.gd")
+
+    # An officer still takes an unassigned ticket themselves.
+    await desk_tickets.assign(aconn, admin, number, version_of(conn, number), None)
+    await desk_tickets.assign(aconn, ana, number, version_of(conn, number), "ana@gov.gd")
+    assert assignee() == "ana@gov.gd"
 
 
 async def test_category_must_be_in_the_services_chain_and_targets_follow(
