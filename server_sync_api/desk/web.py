@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from server_sync_api import security
 from server_sync_api.api.deps import POOL_TIMEOUT_S, Connection, Pool, get_settings
@@ -231,13 +232,21 @@ async def queue_page(request: Request, settings: Settings, session: SignedIn, co
 
 @router.get("/export.csv")
 async def export_csv(request: Request, session: SignedIn, conn: Connection) -> Response:
+    """The queue of the URL's filters as CSV, streamed a batch at a time (never whole in memory).
+    `conn` stays this request's until the last byte is sent: FastAPI (0.118 and later) leaves a
+    yield dependency of the default "request" scope, such as get_connection, open until the
+    response has been sent, and only then returns its connection to the pool."""
     filters, problems = desk_queue.parse_filters(_query_params(request))
     if problems:
         return Response("; ".join(problems) + "\n", status_code=422, media_type="text/plain; charset=utf-8")
-    chunks = [chunk async for chunk in desk_queue.export_csv(conn, session.officer, filters)]
-    await conn.commit()
-    return Response(
-        "".join(chunks),
+
+    async def rows() -> AsyncIterator[str]:
+        async for chunk in desk_queue.export_csv(conn, session.officer, filters):
+            yield chunk
+        await conn.commit()
+
+    return StreamingResponse(
+        rows(),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="tickets.csv"',
