@@ -6,7 +6,9 @@ cannot easily show: cookies' flags, refusals and that a refused request changed 
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -233,6 +235,183 @@ def test_bad_input_gets_a_page_not_a_500(live_desk: server.LiveServer, conn: psy
 
 
 # -- Security review: every action's checks, session expiry, bad input, the CSV --------------------
+
+
+def _actions(conn: psycopg.Connection[Any]) -> list[tuple[str, dict[str, str]]]:
+    """Every ticket action with a change it would make to an open, unassigned registry ticket."""
+    row = conn.execute("SELECT category_id FROM ticket_categories WHERE category_name = 'General'").fetchone()
+    assert row is not None
+    return [
+        ("assign", {"assignee": "ana@gov.gd"}),
+        ("status", {"status": "in_progress"}),
+        ("priority", {"priority": "1"}),
+        ("category", {"category": str(row[0])}),
+        ("resolution", {"resolution_notes": "Reprinted."}),
+        ("notes", {"text": "hello", "visibility": "public"}),
+    ]
+
+
+def _account_state(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
+    return tuple(
+        conn.execute(
+            "SELECT (SELECT array_agg(password_hash ORDER BY officer_id) FROM officers), "
+            "(SELECT array_agg(token_hash ORDER BY token_hash) FROM officer_sessions)"
+        ).fetchone()
+        or ()
+    )
+
+
+def test_every_post_without_the_right_csrf_token_is_403_and_changes_nothing(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any], registry_ticket: str
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    desk.add_officer(conn, "sue@gov.gd", "DEPT-003", "supervisor")
+    before = _ticket_state(conn, registry_ticket)
+    with desk.sign_in(live_desk, "sue@gov.gd") as client:
+        real = desk.csrf_of(client.get("/desk/account").text)
+        accounts = _account_state(conn)
+        posts = [(f"/desk/tickets/{registry_ticket}/{action}", data) for action, data in _actions(conn)]
+        posts += [
+            ("/desk/logout", {}),
+            ("/desk/account/password", {"current": desk.PASSWORD, "new": "n" * 20, "again": "n" * 20}),
+        ]
+        for path, data in posts:
+            for fields, headers in [
+                ({}, {}),  # no token at all
+                ({"csrf_token": "0" * 64}, {}),  # a wrong one
+                ({"csrf_token": real[:-1]}, {}),  # nearly right
+                ({"csrf_token": ""}, {"x-csrf-token": ""}),  # empty
+                ({"csrf_token": real}, {"x-csrf-token": "0" * 64}),  # htmx's header wins, and is wrong
+            ]:
+                response = client.post(
+                    path, data={"version": str(before[5]), **data, **fields}, headers=headers
+                )
+                assert response.status_code == 403, (path, fields, headers)
+                assert "Nothing was changed" in response.text
+                assert _ticket_state(conn, registry_ticket) == before, path
+                assert _account_state(conn) == accounts, path
+        assert client.get("/desk/").status_code == 200  # still signed in: logout was refused too
+
+
+def test_a_stale_version_on_every_versioned_action_is_409_and_changes_nothing(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any], registry_ticket: str
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    desk.add_officer(conn, "sue@gov.gd", "DEPT-003", "supervisor")
+    with desk.sign_in(live_desk, "sue@gov.gd") as client:
+        token = desk.csrf_of(client.get(f"/desk/tickets/{registry_ticket}").text)
+        seen = _ticket_state(conn, registry_ticket)[5]
+        conn.execute(
+            "UPDATE tickets SET title = 'Edited meanwhile' WHERE ticket_number = %s", (registry_ticket,)
+        )
+        before = _ticket_state(conn, registry_ticket)
+        assert before[5] == seen + 1
+        versioned = [(action, data) for action, data in _actions(conn) if action != "notes"]
+        assert len(versioned) == 5
+        for action, data in versioned:
+            response = client.post(
+                f"/desk/tickets/{registry_ticket}/{action}",
+                data={"csrf_token": token, "version": str(seen), **data},
+            )
+            assert response.status_code == 409, action
+            assert "changed by someone else" in response.text
+            assert _ticket_state(conn, registry_ticket) == before, action
+        # The same posts with the version the page now shows go through.
+        for action, data in versioned:
+            response = client.post(
+                f"/desk/tickets/{registry_ticket}/{action}",
+                data={"csrf_token": token, "version": str(_ticket_state(conn, registry_ticket)[5]), **data},
+            )
+            assert response.status_code == 303, action
+
+
+def test_an_idle_session_ends_after_30_minutes(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any], registry_ticket: str
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    before = _ticket_state(conn, registry_ticket)
+    with desk.sign_in(live_desk, "ana@gov.gd") as client:
+        token = desk.csrf_of(client.get("/desk/").text)
+        conn.execute("UPDATE officer_sessions SET last_seen_at = now() - interval '29 minutes'")
+        assert client.get("/desk/").status_code == 200  # not yet, and the clock starts again
+        conn.execute("UPDATE officer_sessions SET last_seen_at = now() - interval '31 minutes'")
+        page = client.get("/desk/")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/desk/login?next=/desk/"
+        note = client.post(
+            f"/desk/tickets/{registry_ticket}/notes",
+            data={"csrf_token": token, "text": "too late", "visibility": "public"},
+        )
+        assert note.status_code == 303
+        assert note.headers["location"].startswith("/desk/login?")
+    assert _ticket_state(conn, registry_ticket) == before
+
+
+def test_a_session_ends_at_its_absolute_expiry_however_busy(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any], registry_ticket: str
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    before = _ticket_state(conn, registry_ticket)
+    with desk.sign_in(live_desk, "ana@gov.gd") as client:
+        token = desk.csrf_of(client.get("/desk/").text)
+        conn.execute(
+            "UPDATE officer_sessions SET expires_at = now() - interval '1 second', last_seen_at = now()"
+        )
+        page = client.get(f"/desk/tickets/{registry_ticket}")
+        assert page.status_code == 303
+        assert page.headers["location"] == f"/desk/login?next=/desk/tickets/{registry_ticket}"
+        note = client.post(
+            f"/desk/tickets/{registry_ticket}/notes",
+            data={"csrf_token": token, "text": "too late", "visibility": "public"},
+        )
+        assert note.status_code == 303
+        assert note.headers["location"].startswith("/desk/login?")
+    assert _ticket_state(conn, registry_ticket) == before
+
+
+def test_a_nul_in_any_text_field_is_a_422_page_not_a_500(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any], registry_ticket: str
+) -> None:
+    desk.add_officer(conn, "sue@gov.gd", "DEPT-003", "supervisor")
+    before = _ticket_state(conn, registry_ticket)
+    with desk.sign_in(live_desk, "sue@gov.gd") as client:
+        token = desk.csrf_of(client.get(f"/desk/tickets/{registry_ticket}").text)
+        for action, data in [
+            ("notes", {"text": "a\x00b", "visibility": "public"}),
+            ("resolution", {"resolution_notes": "a\x00b"}),
+            ("status", {"status": "resolved", "resolution_notes": "done\x00"}),
+            ("status", {"status": "in\x00"}),
+            ("assign", {"assignee": "ana\x00@gov.gd"}),
+        ]:
+            response = client.post(
+                f"/desk/tickets/{registry_ticket}/{action}",
+                data={"csrf_token": token, "version": str(before[5]), **data},
+            )
+            assert response.status_code == 422, (action, data)
+            assert response.headers["content-type"].startswith("text/html")
+            assert "There is a control character (such as NUL)" in response.text
+            assert _ticket_state(conn, registry_ticket) == before
+        for path in ("/desk/?status=open%00", "/desk/?service=SVC-003%00"):
+            page = client.get(path)
+            assert page.status_code == 200
+            assert "Filters were not applied" in page.text
+            assert "\x00" not in page.text
+
+
+def test_a_hand_made_cursor_is_the_damaged_link_message_not_a_500(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any]
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    body = "1|0001-01-01T00:00:00+14:00|0|-|1"
+    check = hashlib.blake2s(body.encode(), digest_size=6).hexdigest()
+    cursor = base64.urlsafe_b64encode(f"{body}|{check}".encode()).decode().rstrip("=")
+    with desk.sign_in(live_desk, "ana@gov.gd") as client:
+        page = client.get("/desk/", params={"after": cursor})
+        assert page.status_code == 200
+        assert "The page link is damaged or out of date. Start again from the first page." in page.text
+        export = client.get("/desk/export.csv", params={"after": cursor})
+        assert export.status_code == 422
+        assert "The page link is damaged" in export.text
 
 
 def test_the_csv_of_2500_tickets_is_streamed_whole_and_in_order(
