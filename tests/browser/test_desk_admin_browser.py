@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from sqlalchemy.engine import URL
 
 from tests.helpers import desk, server
+from tests.helpers.browser import serious_violations, sign_in
 
 pytestmark = pytest.mark.pg
 
@@ -26,23 +26,6 @@ NEW_PASSWORD = "four unrelated words here"
 def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
     with desk.serve_desk(db_url) as live:
         yield live
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)"
-        for v in results.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
-
-
-def sign_in(page: Page, base_url: str, email: str, password: str = desk.PASSWORD) -> None:
-    page.goto(base_url + "/desk/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Open tickets")).to_be_visible()
 
 
 def test_an_administrator_adds_an_officer_and_a_kiosk(

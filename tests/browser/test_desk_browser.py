@@ -10,11 +10,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from sqlalchemy.engine import URL
 
 from tests.helpers import desk, server
+from tests.helpers.browser import serious_violations, sign_in
 from tests.helpers.feedback import insert_feedback
 
 pytestmark = pytest.mark.pg
@@ -38,25 +38,6 @@ def complaint(conn: psycopg.Connection[Any]) -> str:
     row = conn.execute("SELECT ticket_number FROM tickets WHERE feedback_id = %s", (feedback_id,)).fetchone()
     assert row is not None
     return str(row[0])
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)"
-        for v in results.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-    ]
-
-
-def sign_in(page: Page, base_url: str, email: str) -> None:
-    page.goto(base_url + "/desk/")
-    expect(page).to_have_url(re.compile(r"/desk/login\?next=/desk/$"))
-    assert serious_violations(page) == []
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(desk.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Open tickets")).to_be_visible()
 
 
 def choose_status(page: Page, status: str) -> None:

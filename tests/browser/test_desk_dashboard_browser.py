@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy.engine import URL
 
-from tests.browser.test_desk_browser import serious_violations, sign_in
 from tests.helpers import desk, server
+from tests.helpers.browser import serious_violations, sign_in
 from tests.helpers.feedback import insert_feedback
 from tests.helpers.tickets import insert_ticket
 

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
-from tests.browser.test_desk_browser import serious_violations
+from tests.helpers.browser import serious_violations
 from tests.helpers.feedback import insert_feedback
 from tests.helpers.server import LiveServer
 
