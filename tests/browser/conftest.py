@@ -1,5 +1,5 @@
 """Real pages in a real browser: Playwright driving Debian's Chromium (/usr/bin/chromium, no
-browser download), one browser per test process, a fresh context (cookies) per test."""
+browser download), one browser per test module, a fresh context (cookies) per test."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the thread
+# while it is open, and a later test of another module on the same worker that calls
+# asyncio.run (the officers' command line does) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
