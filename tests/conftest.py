@@ -6,8 +6,9 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 # Without a display Qt aborts the interpreter; headless unless a developer asks for a screen.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -168,6 +169,19 @@ def empty_db_url(pg_template: str) -> Iterator[URL]:
     del pg_template  # requested for the reachability check and the pg marker
     with pg.empty_database() as url:
         yield url
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # psycopg's async connections need asyncio
+
+
+@pytest.fixture
+async def aconn(db_url: URL) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """An autocommit async connection to the test's own database, as the desk's services and
+    the officers' command line hold one."""
+    async with await psycopg.AsyncConnection.connect(pg.conninfo(db_url), autocommit=True) as connection:
+        yield connection
 
 
 @pytest.fixture

@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import psycopg
 from sqlalchemy.engine import URL
 
+from server_sync_api.domain import Officer, Role
 from server_sync_api.services.officers import hash_password
 from tests.helpers import server
 
@@ -42,6 +43,26 @@ def add_officer(
     ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def officer(
+    conn: psycopg.Connection[Any],
+    email: str,
+    entity_id: str,
+    role: str = "officer",
+    *,
+    active: bool = True,
+    password: str | None = None,
+) -> Officer:
+    """An officer as the desk's services take one, written straight into feedback_db (without a
+    password unless given: hashing costs time the service tests do not need), disabled when
+    `active` is false."""
+    officer_id = add_officer(conn, email, entity_id, role, password=password)
+    if not active:
+        conn.execute(
+            "UPDATE officers SET active = FALSE, disabled_at = now() WHERE officer_id = %s", (officer_id,)
+        )
+    return Officer(officer_id, email, email.split("@")[0].title(), entity_id, cast(Role, role), active)
 
 
 @contextmanager

@@ -24,3 +24,25 @@ def update_ticket(conn: psycopg.Connection[Any], ticket_id: int, **columns: obje
         sql.Placeholder(),
     )
     conn.execute(query, (*columns.values(), ticket_id))
+
+
+def ticket_number(conn: psycopg.Connection[Any], ticket_id: int) -> str:
+    row = conn.execute("SELECT ticket_number FROM tickets WHERE ticket_id = %s", (ticket_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def row_version(conn: psycopg.Connection[Any], number: str) -> int:
+    """The version the desk's optimistic check compares (raised by every update)."""
+    row = conn.execute("SELECT row_version FROM tickets WHERE ticket_number = %s", (number,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def category_id(conn: psycopg.Connection[Any], name: str) -> int:
+    """A demo catalog's ticket category by its name (the names are unique there)."""
+    row = conn.execute(
+        "SELECT category_id FROM ticket_categories WHERE category_name = %s", (name,)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])

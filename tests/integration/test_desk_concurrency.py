@@ -10,7 +10,7 @@ uncommitted until the desk's transaction is seen waiting for the lock, then comm
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -22,23 +22,12 @@ from server_sync_api.domain import Officer
 from server_sync_api.services import desk_tickets
 from server_sync_api.services.desk_tickets import DeskError, StaleTicket
 from tests.helpers import desk, pg, server
-from tests.helpers.tickets import insert_ticket
+from tests.helpers.tickets import category_id, insert_ticket, row_version, ticket_number
 
 pytestmark = pytest.mark.pg
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 AConn = psycopg.AsyncConnection[Any]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def aconn(db_url: URL) -> AsyncIterator[AConn]:
-    async with await psycopg.AsyncConnection.connect(pg.conninfo(db_url), autocommit=True) as connection:
-        yield connection
 
 
 @pytest.fixture
@@ -54,24 +43,7 @@ def supervisor(conn: Conn) -> Officer:
 @pytest.fixture
 def ticket(conn: Conn) -> str:
     """An open DEPT-003 ticket in category General."""
-    ticket_id = insert_ticket(conn, category_id=category_id(conn, "General"))
-    row = conn.execute("SELECT ticket_number FROM tickets WHERE ticket_id = %s", (ticket_id,)).fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def version_of(conn: Conn, number: str) -> int:
-    row = conn.execute("SELECT row_version FROM tickets WHERE ticket_number = %s", (number,)).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def category_id(conn: Conn, name: str) -> int:
-    row = conn.execute(
-        "SELECT category_id FROM ticket_categories WHERE category_name = %s", (name,)
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return ticket_number(conn, insert_ticket(conn, category_id=category_id(conn, "General")))
 
 
 async def waiting_for_a_lock(conn: Conn, pid: int) -> None:
@@ -122,7 +94,7 @@ CHANGES = {
 async def test_a_change_made_meanwhile_makes_the_page_stale_never_not_found(
     db_url: URL, conn: Conn, aconn: AConn, supervisor: Officer, ticket: str, change: str
 ) -> None:
-    seen = version_of(conn, ticket)
+    seen = row_version(conn, ticket)
     outcome = await while_changed_meanwhile(
         db_url,
         conn,
@@ -132,7 +104,7 @@ async def test_a_change_made_meanwhile_makes_the_page_stale_never_not_found(
         lambda: desk_tickets.change_priority(aconn, supervisor, ticket, seen, 4),
     )
     assert isinstance(outcome, StaleTicket), outcome
-    assert version_of(conn, ticket) == seen + 1
+    assert row_version(conn, ticket) == seen + 1
     row = conn.execute("SELECT priority_id FROM tickets WHERE ticket_number = %s", (ticket,)).fetchone()
     assert row is not None
     assert row[0] != 4  # the stale change was not made
@@ -145,7 +117,7 @@ async def test_a_change_on_the_newest_version_waits_for_the_lock_and_is_made(
 ) -> None:
     """Holding the version the other transaction is about to commit, the desk's change goes
     through once it commits, and works from what was committed (names included)."""
-    newest = version_of(conn, ticket) + 1
+    newest = row_version(conn, ticket) + 1
     registry = category_id(conn, "Registry counter service")
     outcome = await while_changed_meanwhile(
         db_url,
@@ -171,7 +143,7 @@ async def test_a_status_move_made_meanwhile_is_judged_from_the_new_status(
 ) -> None:
     """Open -> Resolved commits while the desk waits to move the newest version on to Reopened
     (which Open may not do): the workflow is judged from Resolved, the status committed."""
-    newest = version_of(conn, ticket) + 1
+    newest = row_version(conn, ticket) + 1
     outcome = await while_changed_meanwhile(
         db_url,
         conn,
@@ -205,7 +177,7 @@ def test_many_officers_posting_the_same_version_at_once_make_one_change_and_the_
     live_desk: server.LiveServer, conn: Conn, ticket: str
 ) -> None:
     desk.add_officer(conn, "sue@gov.gd", "DEPT-003", "supervisor")
-    version = version_of(conn, ticket)
+    version = row_version(conn, ticket)
     with desk.sign_in(live_desk, "sue@gov.gd") as signed_in:
         token = desk.csrf_of(signed_in.get(f"/desk/tickets/{ticket}").text)
         cookies = dict(signed_in.cookies)
@@ -229,7 +201,7 @@ def test_many_officers_posting_the_same_version_at_once_make_one_change_and_the_
     for thread in threads:
         thread.join()
     assert sorted(answers) == [303] + [409] * (POSTS - 1)
-    assert version_of(conn, ticket) == version + 1
+    assert row_version(conn, ticket) == version + 1
     moves = conn.execute(
         "SELECT count(*) FROM ticket_activities a JOIN tickets t USING (ticket_id) "
         "WHERE t.ticket_number = %s AND a.activity_type = 'status_change'",

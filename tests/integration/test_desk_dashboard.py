@@ -5,7 +5,7 @@ the page over HTTP (services/desk_dashboard.py, desk/dashboard.py)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,9 +18,9 @@ from server_sync_api.desk import dashboard as dashboard_page
 from server_sync_api.domain import Officer
 from server_sync_api.services import desk_dashboard
 from server_sync_api.services.desk_dashboard import DAYS, Dashboard
-from tests.helpers import desk, pg, server
+from tests.helpers import desk, server
 from tests.helpers.feedback import insert_feedback
-from tests.helpers.tickets import insert_ticket
+from tests.helpers.tickets import insert_ticket, ticket_number
 
 pytestmark = [pytest.mark.anyio, pytest.mark.pg]
 
@@ -35,36 +35,10 @@ REGISTRY_NAMES = ("Birth Certificate Request", "Marriage Certificate Request", "
 REGISTRY_QR = "QR-SVC003-REGISTRY"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def aconn(db_url: URL) -> AsyncIterator[AConn]:
-    async with await psycopg.AsyncConnection.connect(pg.conninfo(db_url), autocommit=True) as connection:
-        yield connection
-
-
-def officer(conn: Conn, email: str, entity_id: str, role: str = "officer", *, active: bool = True) -> Officer:
-    officer_id = desk.add_officer(conn, email, entity_id, role)
-    if not active:
-        conn.execute(
-            "UPDATE officers SET active = FALSE, disabled_at = now() WHERE officer_id = %s", (officer_id,)
-        )
-    return Officer(officer_id, email, email.split("@")[0].title(), entity_id, role, active)  # type: ignore[arg-type]
-
-
 def qr_id(conn: Conn, value: str) -> int:
     row = conn.execute("SELECT qr_code_id FROM qr_codes WHERE qr_code_value = %s", (value,)).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def number_of(conn: Conn, ticket_id: int) -> str:
-    row = conn.execute("SELECT ticket_number FROM tickets WHERE ticket_id = %s", (ticket_id,)).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def breach(conn: Conn, ticket_id: int, kind: str = "resolution_breach") -> None:
@@ -107,7 +81,7 @@ def populate(conn: Conn) -> dict[str, list[str]]:
                 resolution_target=due + timedelta(days=2),
                 created_at=NOW - timedelta(hours=10 + i),
             )
-            open_numbers[entity].append(number_of(conn, ticket_id))
+            open_numbers[entity].append(ticket_number(conn, ticket_id))
             if entity == "DEPT-003" and i == 0:
                 breach(conn, ticket_id, "response_breach")
     # Resolved and closed within the day: the Registry's late (a breach), Immigration's in time.
@@ -149,7 +123,7 @@ def rows(conn: Conn, statement: str, *params: object) -> list[tuple[Any, ...]]:
 
 async def test_every_panel_of_an_administrator_matches_its_view(conn: Conn, aconn: AConn) -> None:
     populate(conn)
-    admin = officer(conn, "root@gov.gd", "GOV-000", "admin")
+    admin = desk.officer(conn, "root@gov.gd", "GOV-000", "admin")
     dash = await read(aconn, admin)
 
     services = {
@@ -263,7 +237,7 @@ async def test_every_panel_of_an_administrator_matches_its_view(conn: Conn, acon
 
 async def test_an_officer_of_immigration_sees_only_immigration(conn: Conn, aconn: AConn) -> None:
     open_numbers = populate(conn)
-    ana = officer(conn, "ana@gov.gd", "AGY-002")
+    ana = desk.officer(conn, "ana@gov.gd", "AGY-002")
     dash = await read(aconn, ana)
 
     assert [s.service_id for s in dash.services] == ["SVC-001"]
@@ -316,12 +290,12 @@ async def test_a_ministry_sees_its_departments_and_a_disabled_officer_sees_nothi
     conn: Conn, aconn: AConn
 ) -> None:
     populate(conn)
-    minister = officer(conn, "min@gov.gd", "MIN-003", "supervisor")
+    minister = desk.officer(conn, "min@gov.gd", "MIN-003", "supervisor")
     dash = await read(aconn, minister)
     assert {q.entity_id for q in dash.queues} == {"MIN-003", "DEPT-003"}
     assert {s.service_id for s in dash.services} == {"SVC-003", "SVC-004", "SVC-011"}
 
-    gone = officer(conn, "gone@gov.gd", "GOV-000", "admin", active=False)
+    gone = desk.officer(conn, "gone@gov.gd", "GOV-000", "admin", active=False)
     empty = await read(aconn, gone)
     assert (empty.services, empty.queues, empty.urgent, empty.qr_codes) == ((), (), (), ())
     assert len(empty.days) == DAYS
@@ -336,7 +310,7 @@ async def test_the_windowed_panels_leave_out_what_is_older_than_thirty_days(conn
     # Made long ago, resolved today: resolved today, not created in the window.
     old = insert_ticket(conn, entity_id="AGY-002", service_id="SVC-001", created_at=long_ago)
     conn.execute("UPDATE tickets SET status_id = %s WHERE ticket_id = %s", (RESOLVED, old))
-    admin = officer(conn, "root@gov.gd", "GOV-000", "admin")
+    admin = desk.officer(conn, "root@gov.gd", "GOV-000", "admin")
     dash = await read(aconn, admin)
 
     passport = next(s for s in dash.services if s.service_id == "SVC-001")
@@ -352,7 +326,7 @@ async def test_the_windowed_panels_leave_out_what_is_older_than_thirty_days(conn
 
 
 async def test_an_empty_database_gives_every_panel_empty(aconn: AConn, conn: Conn) -> None:
-    admin = officer(conn, "root@gov.gd", "GOV-000", "admin")
+    admin = desk.officer(conn, "root@gov.gd", "GOV-000", "admin")
     dash = await read(aconn, admin)
     assert len(dash.services) == 12
     assert all(s.total_submissions == 0 and s.avg_rating is None for s in dash.services)
@@ -371,7 +345,7 @@ def state(connection: AConn) -> psycopg.pq.TransactionStatus:
 async def test_the_panels_are_one_snapshot_and_leave_the_connection_as_they_found_it(
     aconn: AConn, conn: Conn
 ) -> None:
-    admin = officer(conn, "root@gov.gd", "GOV-000", "admin")
+    admin = desk.officer(conn, "root@gov.gd", "GOV-000", "admin")
     await aconn.set_autocommit(False)
     await aconn.execute("SET jit = on")
     await aconn.commit()

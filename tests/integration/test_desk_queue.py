@@ -7,18 +7,16 @@ import base64
 import csv
 import hashlib
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy.engine import URL
 
 from server_sync_api.domain import Officer
 from server_sync_api.services import desk_queue
 from server_sync_api.services.desk_queue import QueueFilters, QueueRow
-from tests.helpers import pg
+from tests.helpers import desk
 from tests.helpers.tickets import insert_ticket
 
 pytestmark = pytest.mark.anyio
@@ -27,29 +25,6 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 AConn = psycopg.AsyncConnection[Any]
 NOW = datetime.now(UTC)
 RESOLVED, CLOSED, REOPENED, IN_PROGRESS, WAITING = 4, 5, 6, 2, 3
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def aconn(db_url: URL) -> AsyncIterator[AConn]:
-    async with await psycopg.AsyncConnection.connect(pg.conninfo(db_url), autocommit=True) as connection:
-        yield connection
-
-
-def add_officer(
-    conn: Conn, email: str, entity_id: str, role: str = "officer", *, active: bool = True
-) -> Officer:
-    row = conn.execute(
-        "INSERT INTO officers (email, display_name, entity_id, role, active, disabled_at) "
-        "VALUES (%s, %s, %s, %s, %s, CASE WHEN %s THEN NULL ELSE now() END) RETURNING officer_id",
-        (email, email.split("@")[0].title(), entity_id, role, active, active),
-    ).fetchone()
-    assert row is not None
-    return Officer(row[0], email, email.split("@")[0].title(), entity_id, role, active)  # type: ignore[arg-type]
 
 
 def add(conn: Conn, due: timedelta, *, responded: bool = False, **columns: object) -> str:
@@ -91,7 +66,7 @@ async def everything(aconn: AConn, viewer: Officer, filters: QueueFilters, limit
 
 @pytest.fixture
 def admin(conn: Conn) -> Officer:
-    return add_officer(conn, "admin@gov.gd", "GOV-000", "admin")
+    return desk.officer(conn, "admin@gov.gd", "GOV-000", "admin")
 
 
 # -- Order ---------------------------------------------------------------------------------------
@@ -138,7 +113,7 @@ async def test_breached_first_oldest_deadline_first_then_reopened_then_nearest_d
 
 
 async def test_a_row_carries_names_and_the_assignee(conn: Conn, aconn: AConn, admin: Officer) -> None:
-    officer = add_officer(conn, "ana@gov.gd", "DEPT-003")
+    officer = desk.officer(conn, "ana@gov.gd", "DEPT-003")
     category = conn.execute(
         "SELECT category_id FROM ticket_categories WHERE category_name = 'Certificate errors'"
     ).fetchone()
@@ -165,7 +140,7 @@ async def test_a_row_carries_names_and_the_assignee(conn: Conn, aconn: AConn, ad
 
 
 async def test_every_filter(conn: Conn, aconn: AConn, admin: Officer) -> None:
-    me = add_officer(conn, "me@gov.gd", "DEPT-003")
+    me = desk.officer(conn, "me@gov.gd", "DEPT-003")
     cats: dict[str, int] = dict(
         conn.execute("SELECT category_name, category_id FROM ticket_categories").fetchall()
     )
@@ -434,11 +409,11 @@ async def test_scope_an_agency_sees_nothing_of_another_admin_all_disabled_nothin
     passport = add(conn, timedelta(hours=3), service_id="SVC-001", entity_id="AGY-002")
     licence = add(conn, timedelta(hours=4), service_id="SVC-002", entity_id="UNIT-001")
 
-    immigration = add_officer(conn, "imm@gov.gd", "AGY-002")
-    ministry = add_officer(conn, "legal@gov.gd", "MIN-003", "supervisor")
-    security = add_officer(conn, "sec@gov.gd", "MIN-004")
-    gone = add_officer(conn, "gone@gov.gd", "DEPT-003", active=False)
-    gone_admin = add_officer(conn, "old-admin@gov.gd", "GOV-000", "admin", active=False)
+    immigration = desk.officer(conn, "imm@gov.gd", "AGY-002")
+    ministry = desk.officer(conn, "legal@gov.gd", "MIN-003", "supervisor")
+    security = desk.officer(conn, "sec@gov.gd", "MIN-004")
+    gone = desk.officer(conn, "gone@gov.gd", "DEPT-003", active=False)
+    gone_admin = desk.officer(conn, "old-admin@gov.gd", "GOV-000", "admin", active=False)
 
     assert await numbers(aconn, immigration) == [passport]
     assert await numbers(aconn, ministry) == [registry[2], registry[0], registry[1]]
@@ -469,7 +444,7 @@ async def test_scope_an_agency_sees_nothing_of_another_admin_all_disabled_nothin
 
 
 async def test_filter_choices_are_those_of_the_scope(conn: Conn, aconn: AConn, admin: Officer) -> None:
-    immigration = add_officer(conn, "imm@gov.gd", "AGY-002")
+    immigration = desk.officer(conn, "imm@gov.gd", "AGY-002")
     choices = await desk_queue.filter_choices(aconn, immigration)
     assert [code for code, _ in choices.statuses] == [
         "open", "in_progress", "reopened", "waiting", "resolved", "closed",
@@ -485,7 +460,7 @@ async def test_filter_choices_are_those_of_the_scope(conn: Conn, aconn: AConn, a
     everything_ = await desk_queue.filter_choices(aconn, admin)
     assert len(everything_.services) == 12
     assert len(everything_.categories) == 15
-    gone = add_officer(conn, "gone@gov.gd", "DEPT-003", active=False)
+    gone = desk.officer(conn, "gone@gov.gd", "DEPT-003", active=False)
     nothing = await desk_queue.filter_choices(aconn, gone)
     assert (nothing.services, nothing.categories) == ((), ())
 

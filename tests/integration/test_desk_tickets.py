@@ -4,69 +4,24 @@ officer makes: scope, the optimistic check, the workflow, roles, the audit trail
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy.engine import URL
 
 from server_sync_api.domain import Officer
 from server_sync_api.services import desk_tickets
 from server_sync_api.services.desk_tickets import ChangeRefused, StaleTicket, TicketNotFound
-from tests.helpers import pg
+from tests.helpers import desk
 from tests.helpers.feedback import insert_feedback
-from tests.helpers.tickets import insert_ticket, update_ticket
+from tests.helpers.tickets import category_id, insert_ticket, row_version, ticket_number, update_ticket
 
 pytestmark = pytest.mark.anyio
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 AConn = psycopg.AsyncConnection[Any]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def aconn(db_url: URL) -> AsyncIterator[AConn]:
-    async with await psycopg.AsyncConnection.connect(pg.conninfo(db_url), autocommit=True) as connection:
-        yield connection
-
-
-def add_officer(
-    conn: Conn, email: str, entity_id: str, role: str = "officer", *, active: bool = True
-) -> Officer:
-    name = email.split("@")[0].title()
-    row = conn.execute(
-        "INSERT INTO officers (email, display_name, entity_id, role, active, disabled_at) "
-        "VALUES (%s, %s, %s, %s, %s, CASE WHEN %s THEN NULL ELSE now() END) RETURNING officer_id",
-        (email, name, entity_id, role, active, active),
-    ).fetchone()
-    assert row is not None
-    return Officer(row[0], email, name, entity_id, role, active)  # type: ignore[arg-type]
-
-
-def number_of(conn: Conn, ticket_id: int) -> str:
-    row = conn.execute("SELECT ticket_number FROM tickets WHERE ticket_id = %s", (ticket_id,)).fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def version_of(conn: Conn, number: str) -> int:
-    row = conn.execute("SELECT row_version FROM tickets WHERE ticket_number = %s", (number,)).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def category(conn: Conn, name: str) -> int:
-    row = conn.execute(
-        "SELECT category_id FROM ticket_categories WHERE category_name = %s", (name,)
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def snapshot(conn: Conn, number: str) -> tuple[object, ...]:
@@ -101,19 +56,19 @@ def activities(conn: Conn, number: str) -> list[tuple[object, ...]]:
 @pytest.fixture
 def people(conn: Conn) -> dict[str, Officer]:
     return {
-        "officer": add_officer(conn, "ana@gov.gd", "DEPT-003"),
-        "colleague": add_officer(conn, "ben@gov.gd", "DEPT-003"),
-        "supervisor": add_officer(conn, "sup@gov.gd", "MIN-003", "supervisor"),
-        "admin": add_officer(conn, "root@gov.gd", "GOV-000", "admin"),
-        "immigration": add_officer(conn, "imm@gov.gd", "AGY-002", "supervisor"),
-        "gone": add_officer(conn, "gone@gov.gd", "DEPT-003", active=False),
+        "officer": desk.officer(conn, "ana@gov.gd", "DEPT-003"),
+        "colleague": desk.officer(conn, "ben@gov.gd", "DEPT-003"),
+        "supervisor": desk.officer(conn, "sup@gov.gd", "MIN-003", "supervisor"),
+        "admin": desk.officer(conn, "root@gov.gd", "GOV-000", "admin"),
+        "immigration": desk.officer(conn, "imm@gov.gd", "AGY-002", "supervisor"),
+        "gone": desk.officer(conn, "gone@gov.gd", "DEPT-003", active=False),
     }
 
 
 @pytest.fixture
 def registry_ticket(conn: Conn) -> str:
     """An open DEPT-003 ticket with no feedback behind it."""
-    return number_of(conn, insert_ticket(conn, description="Walk-in: the certificate has a typo."))
+    return ticket_number(conn, insert_ticket(conn, description="Walk-in: the certificate has a typo."))
 
 
 # -- The ticket page -----------------------------------------------------------------------------
@@ -145,7 +100,7 @@ async def test_a_ticket_from_a_kiosk_complaint_shows_the_citizen_the_clocks_and_
     assert row is not None
     number = str(row[0])
     ana = people["officer"]
-    version = version_of(conn, number)
+    version = row_version(conn, number)
     version = await desk_tickets.assign(aconn, ana, number, version, ana.email)
     await desk_tickets.add_note(aconn, ana, number, None, "Called the citizen back.", True)
     version = await desk_tickets.change_status(aconn, ana, number, version, "in_progress")
@@ -160,7 +115,7 @@ async def test_a_ticket_from_a_kiosk_complaint_shows_the_citizen_the_clocks_and_
     assert (view.service_id, view.service_name) == ("SVC-003", "Birth Certificate Request")
     assert (view.entity_id, view.entity_name) == ("DEPT-003", "Civil Registry and Vital Statistics")
     assert (view.assigned_to, view.assignee_name) == ("ana@gov.gd", "Ana")
-    assert view.row_version == version == version_of(conn, number)
+    assert view.row_version == version == row_version(conn, number)
     assert view.responded_at is not None
     assert view.resolved_at is None
     assert view.closed_at is None
@@ -212,7 +167,7 @@ async def test_breaches_and_a_staff_ticket_without_feedback(
     conn: Conn, aconn: AConn, people: dict[str, Officer], registry_ticket: str
 ) -> None:
     past = datetime.now(UTC) - timedelta(days=2)  # General: 4 h to respond, 72 to resolve
-    late = number_of(conn, insert_ticket(conn, sla_start=past, created_at=past))
+    late = ticket_number(conn, insert_ticket(conn, sla_start=past, created_at=past))
     conn.execute("SELECT count(*) FROM detect_sla_breaches()")
     view = await desk_tickets.ticket(aconn, people["officer"], late)
     assert view is not None
@@ -266,7 +221,7 @@ async def test_unknown_malformed_out_of_scope_or_disabled_is_none(
 def every_action(
     number: str, version: int | None, conn: Conn
 ) -> dict[str, Callable[[AConn, Officer], Awaitable[int]]]:
-    general = category(conn, "General")
+    general = category_id(conn, "General")
     v = version if version is not None else 1
     return {
         "assign to self": lambda c, o: desk_tickets.assign(c, o, number, v, o.email),
@@ -288,7 +243,7 @@ async def test_every_action_out_of_scope_is_not_found_and_changes_nothing(
 ) -> None:
     update_ticket(conn, number_id(conn, registry_ticket), assigned_to="ana@gov.gd")
     before = snapshot(conn, registry_ticket)
-    for name, action in every_action(registry_ticket, version_of(conn, registry_ticket), conn).items():
+    for name, action in every_action(registry_ticket, row_version(conn, registry_ticket), conn).items():
         with pytest.raises(TicketNotFound) as caught:
             await action(aconn, people[who])
         assert caught.value.message == desk_tickets.NOT_FOUND_MESSAGE, name
@@ -310,9 +265,9 @@ def number_id(conn: Conn, number: str) -> int:
 async def test_a_stale_version_is_refused_and_changes_nothing(
     conn: Conn, aconn: AConn, people: dict[str, Officer], registry_ticket: str
 ) -> None:
-    seen = version_of(conn, registry_ticket)
+    seen = row_version(conn, registry_ticket)
     update_ticket(conn, number_id(conn, registry_ticket), title="Edited meanwhile")  # someone else
-    assert version_of(conn, registry_ticket) == seen + 1
+    assert row_version(conn, registry_ticket) == seen + 1
     before = snapshot(conn, registry_ticket)
     for name, action in every_action(registry_ticket, seen, conn).items():
         if "note" in name:
@@ -340,7 +295,7 @@ async def test_notes_need_no_version(
         (first, "Internal, trimmed.", False, "ana@gov.gd"),
         (second, "We are on it.", True, "ana@gov.gd"),
     ]
-    assert version_of(conn, registry_ticket) == 1  # a note changes no field of the ticket
+    assert row_version(conn, registry_ticket) == 1  # a note changes no field of the ticket
     for text in ("", "   \n ", "x" * 5001):
         with pytest.raises(ChangeRefused):
             await desk_tickets.add_note(aconn, ana, registry_ticket, None, text, False)
@@ -355,16 +310,18 @@ async def test_each_action_is_recorded_with_the_officer_as_actor(
     conn: Conn, aconn: AConn, people: dict[str, Officer], registry_ticket: str
 ) -> None:
     ana, number = people["officer"], registry_ticket
-    v = version_of(conn, number)
+    v = row_version(conn, number)
     v2 = await desk_tickets.assign(aconn, ana, number, v, "ANA@gov.gd")
-    assert v2 == v + 1 == version_of(conn, number)
+    assert v2 == v + 1 == row_version(conn, number)
     v = await desk_tickets.change_status(aconn, ana, number, v2, "in_progress")
     v = await desk_tickets.change_priority(aconn, ana, number, v, 1)
-    v = await desk_tickets.change_category(aconn, ana, number, v, category(conn, "Registry counter service"))
+    v = await desk_tickets.change_category(
+        aconn, ana, number, v, category_id(conn, "Registry counter service")
+    )
     v = await desk_tickets.set_resolution_notes(aconn, ana, number, v, "Certificate reprinted.")
     v = await desk_tickets.change_status(aconn, ana, number, v, "resolved", "Reprinted and posted.")
     v = await desk_tickets.set_resolution_notes(aconn, ana, number, v, "   ")
-    assert v == version_of(conn, number)
+    assert v == row_version(conn, number)
     assert activities(conn, number) == [
         ("assignment_change", None, "ana@gov.gd", "ana@gov.gd"),  # the officer's own spelling
         ("status_change", "Open", "In Progress", "ana@gov.gd"),
@@ -390,7 +347,7 @@ async def test_a_change_that_changes_nothing_keeps_the_version(
     conn: Conn, aconn: AConn, people: dict[str, Officer], registry_ticket: str
 ) -> None:
     sup, number = people["supervisor"], registry_ticket
-    v = version_of(conn, number)
+    v = row_version(conn, number)
     assert await desk_tickets.assign(aconn, sup, number, v, None) == v
     assert await desk_tickets.change_priority(aconn, sup, number, v, 3) == v
     assert await desk_tickets.set_resolution_notes(aconn, sup, number, v, "") == v
@@ -401,7 +358,7 @@ async def test_the_workflow(
     conn: Conn, aconn: AConn, people: dict[str, Officer], registry_ticket: str
 ) -> None:
     ana, number = people["officer"], registry_ticket
-    v = version_of(conn, number)
+    v = row_version(conn, number)
 
     async def refused(to: str, message: str) -> None:
         before = snapshot(conn, number)
@@ -443,7 +400,7 @@ async def test_statuses_an_administrator_added(
         "VALUES (7, 'Awaiting parts', 3, 'awaiting_parts'), (8, 'With legal', 3, 'with_legal')"
     )
     ana, number = people["officer"], registry_ticket
-    v = version_of(conn, number)
+    v = row_version(conn, number)
     view = await desk_tickets.ticket(aconn, ana, number)
     assert view is not None
     assert [c for c, _ in view.allowed_statuses] == [
@@ -473,7 +430,7 @@ async def test_assignment_rules(
     async def refused(who: Officer, to: str | None, message: str) -> None:
         before = snapshot(conn, number)
         with pytest.raises(ChangeRefused) as caught:
-            await desk_tickets.assign(aconn, who, number, version_of(conn, number), to)
+            await desk_tickets.assign(aconn, who, number, row_version(conn, number), to)
         assert caught.value.message == message
         assert snapshot(conn, number) == before
 
@@ -484,20 +441,20 @@ async def test_assignment_rules(
 
     only_supervisors = "You can take a ticket yourself; only a supervisor can assign it to someone else."
     await refused(ana, "ben@gov.gd", only_supervisors)
-    await desk_tickets.assign(aconn, ana, number, version_of(conn, number), "ana@gov.gd")  # takes it
+    await desk_tickets.assign(aconn, ana, number, row_version(conn, number), "ana@gov.gd")  # takes it
     assert assignee() == "ana@gov.gd"
     await refused(
         ben, "ben@gov.gd", "This ticket is assigned to ana@gov.gd. Only a supervisor can reassign it."
     )
     await refused(ben, None, "This ticket is assigned to ana@gov.gd. Only a supervisor can unassign it.")
-    await desk_tickets.assign(aconn, ana, number, version_of(conn, number), None)  # gives it up
+    await desk_tickets.assign(aconn, ana, number, row_version(conn, number), None)  # gives it up
     assert assignee() is None
 
-    await desk_tickets.assign(aconn, sup, number, version_of(conn, number), "ben@gov.gd")
+    await desk_tickets.assign(aconn, sup, number, row_version(conn, number), "ben@gov.gd")
     assert assignee() == "ben@gov.gd"
-    await desk_tickets.assign(aconn, admin, number, version_of(conn, number), "Sup@Gov.gd")
+    await desk_tickets.assign(aconn, admin, number, row_version(conn, number), "Sup@Gov.gd")
     assert assignee() == "sup@gov.gd"
-    await desk_tickets.assign(aconn, sup, number, version_of(conn, number), None)
+    await desk_tickets.assign(aconn, sup, number, row_version(conn, number), None)
     assert assignee() is None
     # An administrator can see the ticket, but works above the supervisor: not theirs to give.
     await refused(sup, "root@gov.gd", "root@gov.gd is not an active officer who can see this ticket.")
@@ -519,7 +476,7 @@ async def test_assignment_rules(
     assert list(view.assignees) == [
         ("ana@gov.gd", "Ana"), ("ben@gov.gd", "Ben"), ("root@gov.gd", "Root"), ("sup@gov.gd", "Sup"),
     ]  # fmt: skip
-    await desk_tickets.assign(aconn, admin, number, version_of(conn, number), "root@gov.gd")
+    await desk_tickets.assign(aconn, admin, number, row_version(conn, number), "root@gov.gd")
     assert assignee() == "root@gov.gd"
 
 
@@ -529,8 +486,8 @@ async def test_a_supervisor_assigns_within_their_own_entity_not_above_it(
     """Security review: a supervisor of DEPT-003 was offered, and could assign to, the officers
     of MIN-003 above it and every administrator. The assignee must see the ticket and work in
     the supervisor's own scope; an administrator's scope is everything."""
-    sue = add_officer(conn, "sue@gov.gd", "DEPT-003", "supervisor")
-    add_officer(conn, "min@gov.gd", "MIN-003")
+    sue = desk.officer(conn, "sue@gov.gd", "DEPT-003", "supervisor")
+    desk.officer(conn, "min@gov.gd", "MIN-003")
     ana, sup, admin, number = people["officer"], people["supervisor"], people["admin"], registry_ticket
 
     async def assignees(viewer: Officer) -> list[str]:
@@ -547,27 +504,27 @@ async def test_a_supervisor_assigns_within_their_own_entity_not_above_it(
     for above in ("min@gov.gd", "sup@gov.gd", "root@gov.gd"):
         before = snapshot(conn, number)
         with pytest.raises(ChangeRefused) as caught:
-            await desk_tickets.assign(aconn, sue, number, version_of(conn, number), above)
+            await desk_tickets.assign(aconn, sue, number, row_version(conn, number), above)
         assert caught.value.message == f"{above} is not an active officer who can see this ticket."
         assert snapshot(conn, number) == before
-    await desk_tickets.assign(aconn, sue, number, version_of(conn, number), "ben@gov.gd")
+    await desk_tickets.assign(aconn, sue, number, row_version(conn, number), "ben@gov.gd")
     assert assignee() == "ben@gov.gd"
-    await desk_tickets.assign(aconn, sue, number, version_of(conn, number), "sue@gov.gd")
+    await desk_tickets.assign(aconn, sue, number, row_version(conn, number), "sue@gov.gd")
     assert assignee() == "sue@gov.gd"
 
     # MIN-003's supervisor offers MIN-003 and DEPT-003; an administrator everyone who sees it.
     assert await assignees(sup) == ["ana@gov.gd", "ben@gov.gd", "min@gov.gd", "sue@gov.gd", "sup@gov.gd"]
     assert "root@gov.gd" in await assignees(admin)
-    await desk_tickets.assign(aconn, sup, number, version_of(conn, number), "min@gov.gd")
+    await desk_tickets.assign(aconn, sup, number, row_version(conn, number), "min@gov.gd")
     assert assignee() == "min@gov.gd"
-    await desk_tickets.assign(aconn, admin, number, version_of(conn, number), "root@gov.gd")
+    await desk_tickets.assign(aconn, admin, number, row_version(conn, number), "root@gov.gd")
     assert assignee() == "root@gov.gd"
     with pytest.raises(ChangeRefused):  # sees the ticket? no: Immigration is another ministry
-        await desk_tickets.assign(aconn, admin, number, version_of(conn, number), "imm@gov.gd")
+        await desk_tickets.assign(aconn, admin, number, row_version(conn, number), "imm@gov.gd")
 
     # An officer still takes an unassigned ticket themselves.
-    await desk_tickets.assign(aconn, admin, number, version_of(conn, number), None)
-    await desk_tickets.assign(aconn, ana, number, version_of(conn, number), "ana@gov.gd")
+    await desk_tickets.assign(aconn, admin, number, row_version(conn, number), None)
+    await desk_tickets.assign(aconn, ana, number, row_version(conn, number), "ana@gov.gd")
     assert assignee() == "ana@gov.gd"
 
 
@@ -578,18 +535,18 @@ async def test_category_must_be_in_the_services_chain_and_targets_follow(
     before = snapshot(conn, number)
     not_in_chain = "That category is not one this ticket's service can use."
     for outside, message in [
-        (category(conn, "Passport delays"), not_in_chain),  # AGY-002's
+        (category_id(conn, "Passport delays"), not_in_chain),  # AGY-002's
         (999_999, not_in_chain),
         (2**40, "There is no such choice."),
         (-1, "There is no such choice."),
     ]:
         with pytest.raises(ChangeRefused) as caught:
-            await desk_tickets.change_category(aconn, ana, number, version_of(conn, number), outside)
+            await desk_tickets.change_category(aconn, ana, number, row_version(conn, number), outside)
         assert caught.value.message == message
         assert snapshot(conn, number) == before
 
-    labour = category(conn, "Labour services")  # MIN-003's, the service's ministry: in the chain
-    await desk_tickets.change_category(aconn, ana, number, version_of(conn, number), labour)
+    labour = category_id(conn, "Labour services")  # MIN-003's, the service's ministry: in the chain
+    await desk_tickets.change_category(aconn, ana, number, row_version(conn, number), labour)
     targets = conn.execute(
         "SELECT response_target - sla_start, resolution_target - sla_start FROM tickets "
         "WHERE ticket_number = %s",
@@ -597,7 +554,7 @@ async def test_category_must_be_in_the_services_chain_and_targets_follow(
     ).fetchone()
     assert targets == (timedelta(hours=24), timedelta(hours=120))  # Labour services, Medium
     with pytest.raises(ChangeRefused) as refused:
-        await desk_tickets.change_priority(aconn, ana, number, version_of(conn, number), 7)
+        await desk_tickets.change_priority(aconn, ana, number, row_version(conn, number), 7)
     assert refused.value.message == "There is no such priority."
 
 
@@ -611,7 +568,7 @@ async def test_a_control_character_is_refused_before_any_sql(
     """Security review: a NUL in a form's text answered 500 (PostgreSQL's "text fields cannot
     contain NUL" from psycopg). Every text an officer types is refused first, with a message."""
     sup, number = people["supervisor"], registry_ticket
-    v = version_of(conn, number)
+    v = row_version(conn, number)
     before = snapshot(conn, number)
     for name, action, where in [
         ("note", desk_tickets.add_note(aconn, sup, number, None, f"a{bad}b", True), "the note"),
@@ -645,7 +602,7 @@ async def test_tabs_and_new_lines_are_text(
 ) -> None:
     sup, number = people["supervisor"], registry_ticket
     await desk_tickets.add_note(aconn, sup, number, None, "Called:\r\n\tno answer.", False)
-    await desk_tickets.set_resolution_notes(aconn, sup, number, version_of(conn, number), "Line 1\nLine 2")
+    await desk_tickets.set_resolution_notes(aconn, sup, number, row_version(conn, number), "Line 1\nLine 2")
     assert conn.execute("SELECT note_text FROM ticket_notes").fetchall() == [("Called:\r\n\tno answer.",)]
     row = conn.execute("SELECT resolution_notes FROM tickets WHERE ticket_number = %s", (number,)).fetchone()
     assert row == ("Line 1\nLine 2",)

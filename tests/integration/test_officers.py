@@ -38,18 +38,6 @@ ELSEWHERE = "b" * 64
 ISSUER = "https://sso.gov.gd/realms/gov"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # psycopg's async connections need asyncio
-
-
-@pytest.fixture
-async def aconn(db_url: URL) -> AsyncIterator[AConn]:
-    """An autocommit async connection, as the CLI and the desk hold one, to the test's database."""
-    async with await AsyncConnection.connect(pg.conninfo(db_url), autocommit=True) as connection:
-        yield connection
-
-
 async def add(
     aconn: AConn,
     email: str = "ana@gov.gd",

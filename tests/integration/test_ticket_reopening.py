@@ -16,20 +16,12 @@ from server_sync_api import demo, migrate
 from server_sync_api.core.db import make_engine
 from tests.helpers import pg
 from tests.helpers.feedback import insert_feedback
-from tests.helpers.tickets import insert_ticket, update_ticket
+from tests.helpers.tickets import category_id, insert_ticket, update_ticket
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 OPEN, IN_PROGRESS, WAITING, RESOLVED, CLOSED, REOPENED = 1, 2, 3, 4, 5, 6
 # Certificate errors (DEPT-003): 8 hours to respond, 120 to resolve; High multiplies by 0.75.
 HIGH, CRITICAL = 2, 1
-
-
-def category(conn: Conn, name: str) -> int:
-    row = conn.execute(
-        "SELECT category_id FROM ticket_categories WHERE category_name = %s", (name,)
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def ticket(conn: Conn, ticket_id: int) -> dict[str, Any]:
@@ -60,7 +52,7 @@ def worked_and_resolved(conn: Conn, *, started: timedelta, final: int = RESOLVED
     start = db_now(conn) - started
     ticket_id = insert_ticket(
         conn,
-        category_id=category(conn, "Certificate errors"),
+        category_id=category_id(conn, "Certificate errors"),
         priority_id=HIGH,
         sla_start=start,
         created_at=start,
@@ -210,7 +202,7 @@ def test_changing_priority_or_category_after_reopening_counts_from_the_reopening
     assert after["response_target"] == sla_start + timedelta(hours=8 * 0.5)  # from the first start
     assert after["resolution_start"] == reopened_at
 
-    update_ticket(conn, ticket_id, category_id=category(conn, "Registry counter service"))  # 8 h / 72 h
+    update_ticket(conn, ticket_id, category_id=category_id(conn, "Registry counter service"))  # 8 h / 72 h
     after = ticket(conn, ticket_id)
     assert after["resolution_target"] == reopened_at + timedelta(hours=72 * 0.5)
     assert after["response_target"] == sla_start + timedelta(hours=8 * 0.5)
