@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from server_sync_api.api import status_page
+from server_sync_api.api import bodies, status_page
 from server_sync_api.api.deps import AuthorizedDevice, Connection, Settings
 from server_sync_api.api.errors import ApiError, describe_validation_errors
 from server_sync_api.core.config import ServerSettings
@@ -85,10 +85,6 @@ class AppealRequest(BaseModel):
     reason: str
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 def _origin(url: str) -> str:
     parts = urlsplit(url.lower())
     default = {"http": 80, "https": 443}.get(parts.scheme)
@@ -118,24 +114,6 @@ def same_origin(request: Request, settings: ServerSettings) -> bool:
     return _origin(origin.strip()) in own - {""}
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > APPEAL_BODY_MAX_BYTES:
-        raise _BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > APPEAL_BODY_MAX_BYTES:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
 @router.post("/s/{reference_code}/not-resolved", response_class=HTMLResponse, include_in_schema=False)
 async def not_resolved_page(
     reference_code: str, request: Request, conn: Connection, settings: Settings
@@ -150,11 +128,11 @@ async def not_resolved_page(
 
     if not same_origin(request, settings):
         return refused(403, "This form was sent from another site", CROSS_SITE_MESSAGE)
-    if _media_type(request) != "application/x-www-form-urlencoded":
+    if bodies.media_type(request) != "application/x-www-form-urlencoded":
         return refused(415, "We could not read the form", "Send it from the status page's form.")
     try:
-        body = await _read_body(request)
-    except _BodyTooLarge:
+        body = await bodies.read_bounded(request, APPEAL_BODY_MAX_BYTES)
+    except bodies.BodyTooLarge:
         return refused(413, "Your reason is too long", appeal.TOO_LONG)
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
     typed = (fields.get("reason") or [""])[0]
@@ -205,11 +183,11 @@ async def not_resolved(
     with a new resolution target. Answers the new status."""
     if not same_origin(request, settings):
         raise ApiError(403, "cross_site_request", CROSS_SITE_MESSAGE)
-    if _media_type(request) != "application/json":
+    if bodies.media_type(request) != "application/json":
         raise ApiError(415, "unsupported_media_type", 'Send {"reason": "..."} as application/json.')
     try:
-        raw: Any = json.loads(await _read_body(request))
-    except _BodyTooLarge:
+        raw: Any = json.loads(await bodies.read_bounded(request, APPEAL_BODY_MAX_BYTES))
+    except bodies.BodyTooLarge:
         raise ApiError(
             413, "payload_too_large", f"The body is at most {APPEAL_BODY_MAX_BYTES:,} bytes."
         ) from None

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from server_sync_api.api import bodies
 from server_sync_api.api.deps import POOL_TIMEOUT_S, AuthorizedDevice, Pool
 from server_sync_api.api.errors import ApiError, describe_validation_errors
 from server_sync_api.protocol import (
@@ -73,24 +74,18 @@ async def submit(request: Request, device: AuthorizedDevice, pool: Pool) -> Subm
 
 
 async def _read_json(request: Request) -> Any:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
+    if bodies.media_type(request) != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the batch as application/json.")
-    too_large = ApiError(
-        413, "payload_too_large", f"A batch is at most {BATCH_MAX_BYTES:,} bytes. Send fewer items per batch."
-    )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > BATCH_MAX_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > BATCH_MAX_BYTES:
-            raise too_large
-        chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        body = await bodies.read_bounded(request, BATCH_MAX_BYTES)
+    except bodies.BodyTooLarge:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"A batch is at most {BATCH_MAX_BYTES:,} bytes. Send fewer items per batch.",
+        ) from None
+    try:
+        return json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(
             400, "malformed_json", "The body is not valid JSON (or is nested too deeply)."
