@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 
 from kiosk import logs
 from server_sync_api import embedded_pg
-from tests.helpers import pg, server
+from tests.helpers import desk, pg, server
 
 TESTS_DIR = Path(__file__).parent
 
@@ -188,6 +188,13 @@ async def aconn(db_url: URL) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
 def live_server(db_url: URL) -> Iterator[server.LiveServer]:
     """The real API over real HTTP on 127.0.0.1, against this test's own database."""
     with server.serve(server.settings_for(db_url)) as live:
+        yield live
+
+
+@pytest.fixture
+def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
+    """The real app with the officers' desk set up, over real HTTP on 127.0.0.1."""
+    with desk.serve_desk(db_url) as live:
         yield live
 
 

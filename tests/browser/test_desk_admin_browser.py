@@ -5,14 +5,12 @@ confirmation step. Every page is checked with axe-core for serious or critical v
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy.engine import URL
 
 from tests.helpers import desk, server
 from tests.helpers.browser import serious_violations, sign_in
@@ -20,12 +18,6 @@ from tests.helpers.browser import serious_violations, sign_in
 pytestmark = pytest.mark.pg
 
 NEW_PASSWORD = "four unrelated words here"
-
-
-@pytest.fixture
-def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
-    with desk.serve_desk(db_url) as live:
-        yield live
 
 
 def test_an_administrator_adds_an_officer_and_a_kiosk(

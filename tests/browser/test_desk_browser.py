@@ -5,13 +5,11 @@ axe-core for serious or critical accessibility violations."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy.engine import URL
 
 from tests.helpers import desk, server
 from tests.helpers.browser import serious_violations, sign_in
@@ -22,12 +20,6 @@ pytestmark = pytest.mark.pg
 REFERENCE = "KSK001-000042-7QX4"
 INTERNAL = "Spoke to the counter supervisor; staffing was short that morning."
 PUBLIC = "Thank you. We have added a second clerk on Monday mornings."
-
-
-@pytest.fixture
-def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
-    with desk.serve_desk(db_url) as live:
-        yield live
 
 
 @pytest.fixture

@@ -5,14 +5,12 @@ violation, in English and in Spanish."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy.engine import URL
 
 from tests.helpers import desk, server
 from tests.helpers.browser import serious_violations, sign_in
@@ -20,12 +18,6 @@ from tests.helpers.feedback import insert_feedback
 from tests.helpers.tickets import insert_ticket
 
 pytestmark = pytest.mark.pg
-
-
-@pytest.fixture
-def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
-    with desk.serve_desk(db_url) as live:
-        yield live
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,6 @@ from tests.helpers import desk, server
 
 NEW_PASSWORD = "a brand new passphrase for Bo"
 _CODE = re.compile(r'<p class="code" translate="no">([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</p>')
-
-
-@pytest.fixture
-def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
-    with desk.serve_desk(db_url) as live:
-        yield live
 
 
 @pytest.fixture

@@ -5,14 +5,12 @@ the page over HTTP (services/desk_dashboard.py, desk/dashboard.py)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy.engine import URL
 
 from server_sync_api.desk import dashboard as dashboard_page
 from server_sync_api.domain import Officer
@@ -384,12 +382,6 @@ def test_chart_scales_and_labels() -> None:
 
 
 # -- The page --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
-    with desk.serve_desk(db_url) as live:
-        yield live
 
 
 def _svg_labels(page: str) -> list[str]:

@@ -7,7 +7,6 @@ Outcomes are asserted (what the server answered, what it recorded), never how lo
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,12 +22,6 @@ pytestmark = pytest.mark.pg
 WRONG = "The email address or the password is not right."
 EXPIRED = "This form has expired"
 COOKIE = "gea_desk"
-
-
-@pytest.fixture
-def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
-    with desk.serve_desk(db_url) as live:
-        yield live
 
 
 def _try(client: httpx.Client, email: str, password: str, **extra: str) -> httpx.Response:

@@ -10,7 +10,6 @@ import base64
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -21,12 +20,6 @@ from tests.helpers import desk, server
 from tests.helpers.feedback import insert_feedback
 
 pytestmark = pytest.mark.pg
-
-
-@pytest.fixture
-def live_desk(db_url: URL) -> Iterator[server.LiveServer]:
-    with desk.serve_desk(db_url) as live:
-        yield live
 
 
 @pytest.fixture
