@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -267,7 +267,9 @@ async def _ticket_page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    typed: dict[str, str] | None = None,
 ) -> Response:
+    """The ticket's page; after a refused change, with the reason and what the officer typed."""
     view = await desk_tickets.ticket(conn, session.officer, number)
     await conn.commit()
     if view is None:
@@ -277,7 +279,13 @@ async def _ticket_page(
         request,
         settings,
         "ticket.html",
-        {"officer": session.officer, "t": view, "error": error, "done": None if error else done},
+        {
+            "officer": session.officer,
+            "t": view,
+            "error": error,
+            "done": None if error else done,
+            "typed": typed or {},
+        },
         status_code=status_code,
         officer_language=session.officer.language,
     )
@@ -314,8 +322,9 @@ async def _act(
     session: desk_sessions.Session,
     conn: Any,
     number: str,
-    action: Any,
+    action: Awaitable[object],
     done: str = "saved",
+    typed: dict[str, str] | None = None,
 ) -> Response:
     """Runs one change; on success back to the ticket (303), else the ticket with the reason."""
     try:
@@ -326,12 +335,12 @@ async def _act(
     except desk_tickets.StaleTicket as exc:
         await conn.rollback()
         return await _ticket_page(
-            request, settings, session, conn, number, error=exc.message, status_code=409
+            request, settings, session, conn, number, error=exc.message, status_code=409, typed=typed
         )
     except desk_tickets.DeskError as exc:
         await conn.rollback()
         return await _ticket_page(
-            request, settings, session, conn, number, error=exc.message, status_code=422
+            request, settings, session, conn, number, error=exc.message, status_code=422, typed=typed
         )
     await conn.commit()
     return see_other(f"/desk/tickets/{number}?done={done}")
@@ -363,12 +372,13 @@ async def change_status(
     conn: Connection,
     version: Version,
     status: Annotated[str, Form(max_length=30)],
-    resolution_notes: Annotated[str, Form(max_length=10_000)] = "",
+    resolution_notes: Annotated[str, Form()] = "",
 ) -> Response:
     action = desk_tickets.change_status(
         conn, session.officer, number, version, status, resolution_notes.strip() or None
     )
-    return await _act(request, settings, session, conn, number, action)
+    typed = {"resolution_notes": resolution_notes}
+    return await _act(request, settings, session, conn, number, action, typed=typed)
 
 
 @router.post("/tickets/{number}/priority")
@@ -407,10 +417,11 @@ async def resolution_notes(
     session: CheckedPost,
     conn: Connection,
     version: Version,
-    resolution_notes: Annotated[str, Form(max_length=10_000)] = "",
+    resolution_notes: Annotated[str, Form()] = "",
 ) -> Response:
     action = desk_tickets.set_resolution_notes(conn, session.officer, number, version, resolution_notes)
-    return await _act(request, settings, session, conn, number, action)
+    typed = {"resolution_notes": resolution_notes}
+    return await _act(request, settings, session, conn, number, action, typed=typed)
 
 
 @router.post("/tickets/{number}/notes")
@@ -420,11 +431,13 @@ async def add_note(
     settings: Settings,
     session: CheckedPost,
     conn: Connection,
-    text: Annotated[str, Form(max_length=10_000)] = "",
+    # No max_length on what an officer types: the service's refusal says the limit, and the
+    # page keeps the text (FastAPI's own 422 would say only "This form has expired").
+    text: Annotated[str, Form()] = "",
     visibility: Annotated[str, Form(max_length=10)] = "internal",
 ) -> Response:
     action = desk_tickets.add_note(conn, session.officer, number, None, text, visibility == "public")
-    return await _act(request, settings, session, conn, number, action, done="note")
+    return await _act(request, settings, session, conn, number, action, done="note", typed={"text": text})
 
 
 # -- The officer's own account ---------------------------------------------------------------

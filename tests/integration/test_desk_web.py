@@ -454,3 +454,29 @@ def test_the_csv_of_2500_tickets_is_streamed_whole_and_in_order(
                 again = client.get("/desk/export.csv?breached=1")
                 assert again.status_code == 200
                 assert len(again.text.splitlines()) == 1 + 250
+
+
+def test_a_note_over_the_limit_is_refused_with_the_limit_and_the_text_kept(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any], registry_ticket: str
+) -> None:
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    before = _ticket_state(conn, registry_ticket)
+    long_note = "Spoke to the citizen. " * 300  # 6,600 characters, over the 5,000 a note holds
+    with desk.sign_in(live_desk, "ana@gov.gd") as client:
+        token = desk.csrf_of(client.get(f"/desk/tickets/{registry_ticket}").text)
+        response = client.post(
+            f"/desk/tickets/{registry_ticket}/notes",
+            data={"csrf_token": token, "text": long_note, "visibility": "internal"},
+        )
+        assert response.status_code == 422
+        assert "A note holds at most 5,000 characters" in response.text
+        assert long_note.strip() in response.text  # kept in the form, to shorten and send again
+        too_long_notes = "x" * 10_001
+        response = client.post(
+            f"/desk/tickets/{registry_ticket}/resolution",
+            data={"csrf_token": token, "version": str(before[5]), "resolution_notes": too_long_notes},
+        )
+        assert response.status_code == 422
+        assert "Resolution notes hold at most 10,000 characters" in response.text
+        assert too_long_notes in response.text
+    assert _ticket_state(conn, registry_ticket) == before
