@@ -208,7 +208,7 @@ SPANISH: dict[str, str] = {
     "Officers": "Funcionarios",
     "Kiosks": "Quioscos",
     "Every officer": "Todos los funcionarios",
-    "{count} officers, {disabled} disabled.": "{count} funcionarios, {disabled} desactivados.",
+    "Officers: {count}. Disabled: {disabled}.": "Funcionarios: {count}. Desactivados: {disabled}.",
     "Name": "Nombre",
     "Signs in with": "Entra con",
     "Last sign-in": "Último acceso",
