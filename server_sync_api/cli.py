@@ -18,55 +18,20 @@ from typing import Any, TypeVar
 
 import click
 import psycopg
-import sqlalchemy.exc
-from sqlalchemy import Engine
 
 from server_sync_api import __version__, demo, migrate
-from server_sync_api.core.config import ServerSettings, SettingsError, load_settings, require_api_settings
-from server_sync_api.core.db import DatabaseUnavailable, check_reachable, libpq_conninfo, make_engine
+from server_sync_api.commands.support import (
+    EnvironmentProblem,
+    database_errors,
+    engine_or_exit,
+    require_head,
+    settings_or_exit,
+)
+from server_sync_api.core.config import ServerSettings, SettingsError, require_api_settings
+from server_sync_api.core.db import libpq_conninfo
 from server_sync_api.domain import Officer, Role
 from server_sync_api.services import devices as device_admin
 from server_sync_api.services import officers as officer_admin
-
-
-class EnvironmentProblem(click.ClickException):
-    exit_code = 2
-
-
-def _settings() -> ServerSettings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise EnvironmentProblem(str(exc)) from None
-
-
-def _engine(settings: ServerSettings) -> Engine:
-    engine = make_engine(settings.url)
-    try:
-        check_reachable(engine)
-    except DatabaseUnavailable as exc:
-        raise EnvironmentProblem(str(exc)) from None
-    return engine
-
-
-@contextmanager
-def _database_errors() -> Iterator[None]:
-    """A refusal by the database (missing rights, a full disk...) as one line, not a traceback."""
-    try:
-        yield
-    except (sqlalchemy.exc.DBAPIError, psycopg.Error) as exc:
-        cause = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
-        first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise EnvironmentProblem(f"the database refused: {first_line}") from None
-
-
-def _require_head(engine: Engine) -> None:
-    current, head = migrate.current_revision(engine), migrate.head_revision()
-    if current != head:
-        raise EnvironmentProblem(
-            f"feedback_db is at revision {current or 'none (empty)'}, not {head}: "
-            "run `gea-server migrate` first."
-        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,12 +43,15 @@ def main() -> None:
 @main.command("migrate")
 def migrate_command() -> None:
     """Create or upgrade feedback_db to the latest schema (safe to run again)."""
-    settings = _settings()
-    engine = _engine(settings)
-    with _database_errors():
+    settings = settings_or_exit()
+    engine = engine_or_exit(settings)
+    with database_errors():
         before = migrate.current_revision(engine)
         migrate.upgrade(
-            engine, timezone=settings.timezone, on_notice=lambda line: click.echo(f"Note: {line}.")
+            engine,
+            timezone=settings.timezone,
+            on_notice=lambda line: click.echo(f"Note: {line}."),
+            osticket=settings.osticket_enabled,
         )
         after = migrate.current_revision(engine)
     where = settings.url.render_as_string(hide_password=True)
@@ -99,9 +67,9 @@ def migrate_command() -> None:
 @main.command("seed-demo")
 def seed_demo_command() -> None:
     """Load the demo catalog (ministries, services, categories, QR codes); idempotent."""
-    engine = _engine(_settings())
-    _require_head(engine)
-    with _database_errors(), engine.begin() as connection:
+    engine = engine_or_exit(settings_or_exit())
+    require_head(engine)
+    with database_errors(), engine.begin() as connection:
         report = demo.seed_demo(connection)
     if report.total == 0:
         click.echo("The demo catalog is already loaded; nothing changed.")
@@ -126,12 +94,12 @@ def serve_command(host: str, port: int, workers: int) -> None:
     """Serve the sync API with uvicorn (behind a reverse proxy that terminates TLS)."""
     import uvicorn
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         require_api_settings(settings)
     except SettingsError as exc:
         raise EnvironmentProblem(str(exc)) from None
-    _require_head(_engine(settings))
+    require_head(engine_or_exit(settings))
     if settings.session_secret is None:
         click.echo(
             "Note: GEA_SERVER_SESSION_SECRET is not set, so the officers' ticket desk (/desk/) says it "
@@ -164,10 +132,10 @@ def devices_group() -> None:
 
 @contextmanager
 def _connection(settings: ServerSettings) -> Iterator[psycopg.Connection[Any]]:
-    engine = _engine(settings)
-    _require_head(engine)
+    engine = engine_or_exit(settings)
+    require_head(engine)
     engine.dispose()
-    with _database_errors(), psycopg.connect(libpq_conninfo(settings.url)) as conn:
+    with database_errors(), psycopg.connect(libpq_conninfo(settings.url)) as conn:
         yield conn
 
 
@@ -197,7 +165,7 @@ def _print_code(new: device_admin.NewCode, as_json: bool, settings: ServerSettin
 @click.option("--json", "as_json", is_flag=True, help='Print {"device_code": ..., "enrollment_code": ...}.')
 def devices_add(name: str, entity_id: str, as_json: bool) -> None:
     """Register a kiosk and print its one-time enrollment code."""
-    settings = _settings()
+    settings = settings_or_exit()
     with _connection(settings) as conn:
         try:
             new = device_admin.add_device(conn, name, entity_id, settings.enrollment_code_ttl_hours)
@@ -211,7 +179,7 @@ def devices_add(name: str, entity_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the code as JSON.")
 def devices_reenroll(device_code: str, as_json: bool) -> None:
     """Issue a new enrollment code for the same device code (revoked, reinstalled or lost token)."""
-    settings = _settings()
+    settings = settings_or_exit()
     with _connection(settings) as conn:
         try:
             new = device_admin.reenroll_device(conn, device_code, settings.enrollment_code_ttl_hours)
@@ -226,7 +194,7 @@ def devices_reenroll(device_code: str, as_json: bool) -> None:
 @click.argument("device_code")
 def devices_revoke(device_code: str) -> None:
     """Stop a kiosk: its token is refused from its next request on."""
-    settings = _settings()
+    settings = settings_or_exit()
     with _connection(settings) as conn:
         try:
             device_admin.revoke_device(conn, device_code)
@@ -242,7 +210,7 @@ def devices_revoke(device_code: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per device, in a list.")
 def devices_list(as_json: bool) -> None:
     """The fleet: every kiosk's health, with the ones that need a visit flagged."""
-    settings = _settings()
+    settings = settings_or_exit()
     with _connection(settings) as conn:
         rows = device_admin.fleet(conn, timedelta(hours=settings.silent_after_hours))
     if as_json:
@@ -309,7 +277,7 @@ def _officers(settings: ServerSettings, work: Callable[[psycopg.AsyncConnection[
         async with await psycopg.AsyncConnection.connect(libpq_conninfo(settings.url)) as conn:
             return await work(conn)
 
-    with _database_errors():
+    with database_errors():
         try:
             return asyncio.run(run())
         except officer_admin.OfficerError as exc:
@@ -318,9 +286,9 @@ def _officers(settings: ServerSettings, work: Callable[[psycopg.AsyncConnection[
 
 def _require_officers_table(settings: ServerSettings) -> None:
     """The database is reachable and migrated (checked before a password is asked for, too)."""
-    engine = _engine(settings)
+    engine = engine_or_exit(settings)
     try:
-        _require_head(engine)
+        require_head(engine)
     finally:
         engine.dispose()
 
@@ -368,7 +336,7 @@ def _reach(role: str, entity_id: str) -> str:
 )
 def officers_add(email: str, name: str, entity_id: str, role: Role, no_password: bool) -> None:
     """Add an officer. The password comes from GEA_OFFICER_PASSWORD, or is asked twice."""
-    settings = _settings()
+    settings = settings_or_exit()
     _require_officers_table(settings)
     password = None if no_password else _new_password(email)
     officer = _officers(
@@ -398,7 +366,7 @@ def officers_add(email: str, name: str, entity_id: str, role: Role, no_password:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per officer, in a list.")
 def officers_list(as_json: bool) -> None:
     """Every officer: role, entity, how they sign in, and when they last did."""
-    settings = _settings()
+    settings = settings_or_exit()
     listing = _officers(settings, officer_admin.list_officers)
     if as_json:
         click.echo(json.dumps([_listing_json(item) for item in listing], indent=2))
@@ -445,7 +413,7 @@ def _listing_json(item: officer_admin.OfficerListing) -> dict[str, object]:
 @click.argument("email")
 def officers_disable(email: str) -> None:
     """Stop an officer: they cannot sign in, and their open desk sessions end now."""
-    settings = _settings()
+    settings = settings_or_exit()
 
     async def work(conn: psycopg.AsyncConnection[Any]) -> tuple[bool, Officer]:
         before = await officer_admin.by_email(conn, email)
@@ -465,7 +433,7 @@ def officers_disable(email: str) -> None:
 @click.argument("email")
 def officers_enable(email: str) -> None:
     """Let a disabled officer sign in again."""
-    officer = _officers(_settings(), lambda conn: officer_admin.enable(conn, email))
+    officer = _officers(settings_or_exit(), lambda conn: officer_admin.enable(conn, email))
     click.echo(f"Officer {officer.email} enabled: they can sign in again.")
 
 
@@ -473,7 +441,7 @@ def officers_enable(email: str) -> None:
 @click.argument("email")
 def officers_reset_password(email: str) -> None:
     """Set a new password (from GEA_OFFICER_PASSWORD, or asked twice) and restart the sign-in delay."""
-    settings = _settings()
+    settings = settings_or_exit()
     _require_officers_table(settings)
     password = _new_password(email)
     officer = _officers(settings, lambda conn: officer_admin.reset_password(conn, email, password))

@@ -46,12 +46,14 @@ def upgrade(
     timezone: str = DEFAULT_TIMEZONE,
     revision: str = "head",
     on_notice: Callable[[str], None] | None = None,
+    osticket: bool | None = None,
 ) -> None:
     """Upgrade to `revision` and store the time zone; safe to run again at any time.
 
     `on_notice` gets what the migrations say to the operator (notices raised with
     OPERATOR_NOTICE, such as an optional extension the server does not offer); PostgreSQL's
-    own notices ("already exists, skipping") are not passed on."""
+    own notices ("already exists, skipping") are not passed on. `osticket`, when given, says
+    whether new tickets are queued for osTicket (GEA_SERVER_OSTICKET_URL is set)."""
     with engine.connect() as connection:
         driver_connection = connection.connection.driver_connection
         assert isinstance(driver_connection, psycopg.Connection)
@@ -67,6 +69,8 @@ def upgrade(
             command.upgrade(alembic_config(connection, timezone), revision)
             connection.commit()
             schema.set_timezone(connection, timezone)
+            if osticket is not None:
+                schema.set_osticket_enabled(connection, osticket)
             connection.commit()
         finally:
             # After a failure the transaction is aborted; end it, or the unlock would fail too

@@ -27,6 +27,14 @@ def run_sql(connection: Connection, sql: str) -> None:
     driver_connection.execute(sql)
 
 
+def set_osticket_enabled(connection: Connection, enabled: bool) -> None:
+    """Whether new tickets are queued for osTicket (read by the ticket trigger)."""
+    connection.execute(
+        text("UPDATE app_settings SET osticket_enabled = :on WHERE singleton AND osticket_enabled <> :on"),
+        {"on": enabled},
+    )
+
+
 def set_timezone(connection: Connection, timezone: str) -> None:
     """Store the server's zone for triggers and views (ARCHITECTURE 4.1)."""
     connection.execute(

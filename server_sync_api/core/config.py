@@ -6,7 +6,10 @@ by calling `load_settings()`, never at import time, so a test can point a proces
 
 from __future__ import annotations
 
+import re
 import zoneinfo
+from email.utils import parseaddr
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -54,6 +57,22 @@ class ServerSettings(BaseSettings):
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
+    # Mail to officers (`gea-server notify`): without a host nothing is sent and the
+    # notifications wait in the outbox.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    # `serve` runs the SLA scan, notifications, the osTicket push and maintenance itself: one
+    # runner across every worker and host (a PostgreSQL advisory lock).
+    scheduler: Literal["on", "off"] = "off"
+    # The ministry's osTicket (`gea-server osticket-push`); both or neither.
+    osticket_url: str | None = None
+    osticket_api_key: SecretStr | None = None
+    # The sender osTicket records for the tickets we create (citizens give no address).
+    osticket_email: str | None = None
 
     @field_validator("ip_hash_secret", "session_secret")
     @classmethod
@@ -92,6 +111,37 @@ class ServerSettings(BaseSettings):
             ) from None
         return value
 
+    @field_validator(
+        "smtp_host", "smtp_username", "smtp_from", "osticket_url", "osticket_email", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip() == "" else value
+
+    @field_validator("smtp_from", "osticket_email")
+    @classmethod
+    def _mail_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _, address = parseaddr(value)
+        if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address):
+            raise ValueError(
+                "not a mail address: write it like feedback@gov.gd or 'GEA Feedback <feedback@gov.gd>'"
+            )
+        return value
+
+    @field_validator("osticket_url")
+    @classmethod
+    def _osticket_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ValueError(
+                "write osTicket's address like https://helpdesk.gov.gd (the API is at /api/tickets.json)"
+            )
+        return value.rstrip("/")
+
     @field_validator("oidc_issuer")
     @classmethod
     def _issuer_url(cls, value: str | None) -> str | None:
@@ -114,6 +164,19 @@ class ServerSettings(BaseSettings):
                 "go together: set all three for sign-in through the identity provider, or none"
             )
         return self
+
+    @model_validator(mode="after")
+    def _osticket_complete(self) -> ServerSettings:
+        if (self.osticket_url is None) != (self.osticket_api_key is None):
+            raise ValueError(
+                "GEA_SERVER_OSTICKET_URL and GEA_SERVER_OSTICKET_API_KEY go together: set both to send "
+                "new tickets to osTicket, or neither"
+            )
+        return self
+
+    @property
+    def osticket_enabled(self) -> bool:
+        return self.osticket_url is not None
 
     @property
     def oidc_enabled(self) -> bool:
