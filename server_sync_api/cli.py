@@ -20,6 +20,11 @@ import click
 import psycopg
 
 from server_sync_api import __version__, demo, migrate
+from server_sync_api.commands.calendars import calendars_group
+from server_sync_api.commands.maintenance import maintenance_command
+from server_sync_api.commands.notify import notify_command
+from server_sync_api.commands.osticket import osticket_push_command
+from server_sync_api.commands.sla_scan import sla_scan_command
 from server_sync_api.commands.support import (
     EnvironmentProblem,
     database_errors,
@@ -38,6 +43,17 @@ from server_sync_api.services import officers as officer_admin
 @click.version_option(__version__, prog_name="gea-server")
 def main() -> None:
     """Run and administer the GEA feedback sync server and its database, feedback_db."""
+
+
+# Commands kept in their own modules (server_sync_api/commands/).
+for _command in (
+    sla_scan_command,
+    maintenance_command,
+    notify_command,
+    osticket_push_command,
+    calendars_group,
+):
+    main.add_command(_command)
 
 
 @main.command("migrate")
