@@ -346,7 +346,7 @@ def test_ticket_for_service_of_another_entity_is_refused(conn: Conn) -> None:
     assert _constraint(exc_info.value) == "fk_tickets_service_entity"
 
 
-def test_sla_breach_recorded_twice_for_same_ticket_and_type_is_refused(conn: Conn) -> None:
+def test_sla_breach_recorded_twice_for_same_ticket_type_and_clock_is_refused(conn: Conn) -> None:
     ticket_id = _insert_ticket(conn)
     insert = (
         "INSERT INTO sla_breaches (ticket_id, breach_type, expected_time)"
@@ -356,7 +356,7 @@ def test_sla_breach_recorded_twice_for_same_ticket_and_type_is_refused(conn: Con
     conn.execute(insert, (ticket_id, "resolution_breach"))  # the other type is a separate breach
     with pytest.raises(errors.UniqueViolation) as exc_info:
         conn.execute(insert, (ticket_id, "response_breach"))
-    assert _constraint(exc_info.value) == "uq_sla_breaches_ticket_type"
+    assert _constraint(exc_info.value) == "uq_sla_breaches_ticket_type_clock"
     assert conn.execute("SELECT count(*) FROM sla_breaches").fetchone() == (2,)
 
 
