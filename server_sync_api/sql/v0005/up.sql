@@ -268,6 +268,9 @@ BEGIN
     IF v_zone IS NULL OR p_start IS NULL THEN
         RETURN p_start + make_interval(secs => v_left);
     END IF;
+    IF v_left = 0 THEN
+        RETURN p_start;  -- nothing to add: not even to the next opening
+    END IF;
     v_day := (p_start AT TIME ZONE v_zone)::DATE;
     LOOP
         SELECT h.opens, h.closes INTO v_opens, v_closes
