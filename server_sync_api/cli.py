@@ -126,6 +126,11 @@ def serve_command(host: str, port: int, workers: int) -> None:
         click.echo(
             "Note: the ticket desk signs officers in with local passwords only (GEA_SERVER_OIDC_* not set)."
         )
+    if settings.scheduler == "on":
+        click.echo(
+            "Scheduler on: the SLA scan, mail to officers, the osTicket push and maintenance run "
+            "from this server (one worker across all hosts at a time)."
+        )
     # uvicorn's own logging set-up, with our loggers (server_sync_api.*) on the same handler.
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["server_sync_api"] = {"handlers": ["default"], "level": "INFO", "propagate": False}

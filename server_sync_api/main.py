@@ -7,6 +7,7 @@ database, so the process starts (and /healthz answers) while PostgreSQL is still
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +26,7 @@ from server_sync_api.core.config import ServerSettings, load_settings, require_a
 from server_sync_api.core.db import libpq_conninfo
 from server_sync_api.desk import app as desk
 from server_sync_api.protocol import SubmissionBatch
+from server_sync_api.services.scheduler import Scheduler
 
 log = logging.getLogger("server_sync_api")
 
@@ -47,9 +49,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         )
         await pool.open(wait=False)
         app.state.pool = pool
+        # GEA_SERVER_SCHEDULER=on: every worker starts one; one across all hosts runs the jobs.
+        scheduler = Scheduler(settings) if settings.scheduler == "on" else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await asyncio.to_thread(scheduler.stop)
             await pool.close()
 
     app = FastAPI(

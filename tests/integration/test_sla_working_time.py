@@ -27,8 +27,8 @@ MEDIUM = 3
 GENERAL_RESPONSE_H, GENERAL_RESOLUTION_H = 4, 72
 
 
-def local(zone: ZoneInfo, *args: int) -> datetime:
-    return datetime(*args, tzinfo=zone)  # type: ignore[misc]
+def local(zone: ZoneInfo, year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=zone)
 
 
 def add_calendar(
