@@ -151,6 +151,7 @@ UPDATE tickets t SET
     resolution_target = coalesce(l.reopened_target, t.resolution_target),
     resolution_notes = CASE WHEN l.resolved_at IS NOT NULL THEN 'Explained the delay; apologised.' END,
     assigned_to = l.assigned_to,
+    waiting_since = CASE WHEN l.status_id = 3 THEN l.responded_at + interval '1 hour' END,
     row_version = 1 + (l.assigned_to IS NOT NULL)::int + (l.status_id <> 1)::int
                   + (l.resolved_at IS NOT NULL)::int + (l.status_id = 5)::int + 2 * (l.status_id = 6)::int,
     updated_at = greatest(t.created_at, l.responded_at, l.resolved_at, l.resolution_start)
@@ -190,12 +191,14 @@ SELECT l.ticket_id,
 FROM life l, generate_series(1, 2) AS n
 WHERE l.assigned_to IS NOT NULL AND l.responded_at IS NOT NULL AND (n = 1 OR l.r_close < 0.4);
 
-INSERT INTO sla_breaches (ticket_id, breach_type, expected_time, actual_time, hours_overdue, escalated)
-SELECT t.ticket_id, 'response_breach', t.response_target, t.responded_at,
+INSERT INTO sla_breaches (ticket_id, breach_type, clock_started_at, expected_time, actual_time,
+                          hours_overdue, escalated)
+SELECT t.ticket_id, 'response_breach', t.sla_start, t.response_target, t.responded_at,
        floor(extract(epoch FROM coalesce(t.responded_at, now()) - t.response_target) / 3600), true
 FROM tickets t WHERE coalesce(t.responded_at, now()) > t.response_target
 UNION ALL
-SELECT t.ticket_id, 'resolution_breach', t.resolution_target, coalesce(t.resolved_at, t.closed_at),
+SELECT t.ticket_id, 'resolution_breach', coalesce(t.resolution_start, t.sla_start), t.resolution_target,
+       coalesce(t.resolved_at, t.closed_at),
        floor(extract(epoch FROM coalesce(t.resolved_at, t.closed_at, now()) - t.resolution_target) / 3600),
        coalesce(t.resolved_at, t.closed_at, now()) > t.resolution_target + interval '1 hour'
 FROM tickets t WHERE coalesce(t.resolved_at, t.closed_at, now()) > t.resolution_target;

@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.services import scheduler as scheduling
+from server_sync_api.services.job_locks import JobLock
 from server_sync_api.services.scheduler import Job, Scheduler
 from tests.helpers.processes import wait_until
 from tests.helpers.server import serve, settings_for
@@ -139,7 +140,7 @@ def test_a_runner_whose_database_session_dies_lets_go_and_comes_back(
     conn.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_locks "
         "WHERE locktype = 'advisory' AND objid = %s AND granted",
-        (int(scheduling.JobLock.SCHEDULER) & 0xFFFFFFFF,),
+        (int(JobLock.SCHEDULER) & 0xFFFFFFFF,),
     )
     conn.execute("UPDATE scheduled_jobs SET last_started_at = last_started_at - interval '61 seconds'")
     _overdue_ticket(conn)
