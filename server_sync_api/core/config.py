@@ -43,7 +43,7 @@ class ServerSettings(BaseSettings):
     enrollment_code_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
     # Wrong enrollment codes from one address before it must wait (per window).
     enroll_max_failures: int = Field(default=10, ge=1)
-    enroll_failure_window_minutes: int = Field(default=15, ge=1)
+    enroll_failure_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
     # A kiosk is shown as silent in `devices list` after this long without a request.

@@ -105,11 +105,3 @@ async def end_all(conn: AsyncConnection[Any], officer_id: int, *, keeping: str |
         (officer_id, _digest(keeping) if keeping else None),
     )
     return cursor.rowcount
-
-
-async def remove_expired(conn: AsyncConnection[Any], idle: timedelta) -> int:
-    """Deletes sessions past their end; `gea-server maintenance` will call it."""
-    cursor = await conn.execute(
-        "DELETE FROM officer_sessions WHERE expires_at <= now() OR last_seen_at <= now() - %s", (idle,)
-    )
-    return cursor.rowcount

@@ -19,6 +19,7 @@ class JobLock(IntEnum):
     # Arbitrary constants, distinct from migrate.MIGRATION_LOCK_KEY (0x6EA_F00D).
     SLA_SCAN = 0x6EA_5CA1
     SCHEDULER = 0x6EA_5C4E
+    MAINTENANCE = 0x6EA_4D41
 
 
 @contextmanager

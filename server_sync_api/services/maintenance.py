@@ -49,7 +49,9 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-LOCK_KEY = 0x6EA_4D41
+from server_sync_api.services.job_locks import JobLock
+
+LOCK_KEY = int(JobLock.MAINTENANCE)
 BATCH_ROWS = 5_000
 ANALYZE_SHARE = 0.10
 # An ANALYZE waits this long for a table another VACUUM or ANALYZE holds, then leaves it.
