@@ -9,18 +9,24 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from click.testing import CliRunner
+from psycopg import sql
 from sqlalchemy.engine import URL
 
+from server_sync_api import cli
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.services import osticket, osticket_api
 from tests.helpers import pg
@@ -91,13 +97,8 @@ def make_due(conn: Conn) -> None:
 
 
 def cli_env(db_url: URL, **extra: str) -> dict[str, str]:
-    keep = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GEA_SERVER_", "FEEDBACK_DB_URL")) and not k.lower().endswith("_proxy")
-    }
+    """The command's settings: the test's database, and what else the test gives."""
     return {
-        **keep,
         "FEEDBACK_DB_URL": db_url.render_as_string(hide_password=False),
         "GEA_SERVER_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         **extra,
@@ -108,12 +109,45 @@ def osticket_env(db_url: URL, fake: FakeOsticket) -> dict[str, str]:
     return cli_env(db_url, GEA_SERVER_OSTICKET_URL=fake.url, GEA_SERVER_OSTICKET_API_KEY=API_KEY)
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def process_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a real `gea-server` process: this one's, with only `env`'s settings."""
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GEA_SERVER_", "FEEDBACK_DB_URL")) and not k.lower().endswith("_proxy")
+    }
+    return {**keep, **env}
+
+
+def run_process(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     assert GEA_SERVER is not None, "gea-server is not installed next to this Python"
-    result = subprocess.run([GEA_SERVER, *args], env=env, capture_output=True, text=True, timeout=120)
-    # Whatever a command prints, the key is never in it.
+    result = subprocess.run(
+        [GEA_SERVER, *args], env=process_env(env), capture_output=True, text=True, timeout=120
+    )
     assert API_KEY not in result.stdout + result.stderr
     return result
+
+
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, env: dict[str, str]) -> Ran:
+    """`gea-server ARGS` in this process (a subprocess per call would add seconds per test;
+    test_two_pushers_at_once runs real processes), with only `env`'s settings."""
+    unset: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith("GEA_SERVER_") or name == "FEEDBACK_DB_URL"
+    }
+    result = CliRunner().invoke(cli.main, list(args), env={**unset, **env})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    ran = Ran(result.exit_code, result.stdout, result.stderr)
+    # Whatever a command prints, the key is never in it.
+    assert API_KEY not in ran.stdout + ran.stderr
+    return ran
 
 
 # --- queueing --------------------------------------------------------------------------------
@@ -125,12 +159,13 @@ def test_migrate_with_the_osticket_url_queues_new_tickets_and_without_it_stops(
     before = new_ticket(conn)
     assert conn.execute("SELECT count(*) FROM osticket_outbox").fetchone() == (0,)
 
-    result = run_cli("migrate", env=osticket_env(db_url, fake))
+    # A real process: `migrate` leaves its engine's connections to the process's exit.
+    result = run_process("migrate", env=osticket_env(db_url, fake))
     assert result.returncode == 0, result.stderr
     queued = new_ticket(conn)
     assert outbox(conn, queued)["state"] == "pending"
 
-    result = run_cli("migrate", env=cli_env(db_url))
+    result = run_process("migrate", env=cli_env(db_url))
     assert result.returncode == 0, result.stderr
     after = new_ticket(conn)
     numbers = [
@@ -353,7 +388,7 @@ def test_a_row_left_sending_by_a_dead_sender_is_parked(
 
 def test_two_pushers_at_once_create_each_ticket_once(db_url: URL, enabled: Conn, fake: FakeOsticket) -> None:
     numbers = [new_ticket(enabled) for _ in range(30)]
-    env = osticket_env(db_url, fake)
+    env = process_env(osticket_env(db_url, fake))
     assert GEA_SERVER is not None
     runs = [
         subprocess.Popen(
@@ -556,3 +591,62 @@ def test_settling_commands_check_what_they_are_given(
     result = run_cli("osticket-push", "--retry", waiting, env=env)
     assert result.returncode == 1
     assert "waiting to be sent" in result.stderr
+
+
+# --- as the API's role -----------------------------------------------------------------------
+
+OSTICKET_DOC = Path(__file__).parents[2] / "docs" / "osticket.md"
+
+
+def documented_grants() -> str:
+    section = OSTICKET_DOC.read_text("utf-8").split("## The grants it needs", 1)[1]
+    block = re.search(r"```sql\n(.*?)```", section, re.S)
+    assert block, "docs/osticket.md has no SQL block under its grants heading"
+    return block.group(1)
+
+
+@pytest.fixture
+def push_role(db_url: URL, conn: Conn) -> Iterator[URL]:
+    """A login role given exactly the grants docs/osticket.md prints; its URL."""
+    role = f"gea_ost_{os.getpid()}_{abs(hash(db_url.database)) % 10_000}"
+    with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    grants = (
+        documented_grants()
+        .replace("gea_api", role)
+        .replace("DATABASE feedback", f"DATABASE {db_url.database}")
+    )
+    conn.execute(grants)  # the page's own SQL, run as written
+    try:
+        yield db_url.set(username=role, password=None)
+    finally:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
+                    sql.Identifier(str(db_url.database)), sql.Identifier(role)
+                )
+            )
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_the_documented_grants_are_enough_to_push_and_settle(
+    push_role: URL, enabled: Conn, settings: ServerSettings, fake: FakeOsticket
+) -> None:
+    first, second = new_ticket(enabled), new_ticket(enabled)
+    fake.fail_next(Answer(500, "Unable to create new ticket :unknown error"))
+    report = push(push_role, settings)
+    assert [f.ticket_number for f in report.retrying] == [first]
+    assert [d.ticket_number for d in report.sent] == [second]
+    make_due(enabled)
+    fake.fail_next(Drop(create=False))
+    assert [f.ticket_number for f in push(push_role, settings).parked] == [first]
+
+    env = osticket_env(push_role, fake)
+    assert run_cli("osticket-push", "--parked", env=env).returncode == 0
+    retried = run_cli("osticket-push", "--retry", first, env=env)
+    assert retried.returncode == 0, retried.stderr
+    pushed = run_cli("osticket-push", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    assert outbox(enabled, first)["state"] == "sent"
+    assert sorted(fake.subjects()) == sorted(f"[GEA {n}] Counter complaint" for n in (first, second))
