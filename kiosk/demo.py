@@ -224,6 +224,8 @@ def _server_env(directory: Path, database_url: str, public_url: str) -> dict[str
         "GEA_SERVER_IP_HASH_SECRET": _secret(directory / "demo-server-secret"),
         "GEA_SERVER_SESSION_SECRET": _secret(directory / "demo-desk-secret"),
         "GEA_SERVER_PUBLIC_BASE_URL": public_url,
+        # The demo's tickets breach and escalate on their own, as in production with it on.
+        "GEA_SERVER_SCHEDULER": os.environ.get("GEA_SERVER_SCHEDULER", "on"),
     }
 
 
