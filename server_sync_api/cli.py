@@ -70,6 +70,7 @@ def migrate_command() -> None:
             osticket=settings.osticket_enabled,
         )
         after = migrate.current_revision(engine)
+    engine.dispose()
     where = settings.url.render_as_string(hide_password=True)
     if before == after:
         click.echo(f"feedback_db at {where} is already at revision {after}; time zone {settings.timezone}.")
@@ -78,6 +79,8 @@ def migrate_command() -> None:
             f"feedback_db at {where} upgraded from {before or 'empty'} to {after}; "
             f"time zone {settings.timezone}."
         )
+    if settings.osticket_enabled:
+        click.echo("New tickets are queued for osTicket (gea-server osticket-push sends them).")
 
 
 @main.command("seed-demo")

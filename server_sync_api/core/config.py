@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from email.utils import parseaddr
+from ipaddress import ip_address
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -166,11 +167,34 @@ class ServerSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _smtp_complete(self) -> ServerSettings:
+        if self.smtp_host is not None and self.smtp_from is None:
+            raise ValueError(
+                "GEA_SERVER_SMTP_FROM is not set: with GEA_SERVER_SMTP_HOST, set it to the address "
+                "officers' mail comes from, like 'GEA Feedback <feedback@gov.gd>'"
+            )
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError(
+                "GEA_SERVER_SMTP_USERNAME and GEA_SERVER_SMTP_PASSWORD go together: set both to log in "
+                "to the mail server, or neither"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _osticket_complete(self) -> ServerSettings:
         if (self.osticket_url is None) != (self.osticket_api_key is None):
             raise ValueError(
                 "GEA_SERVER_OSTICKET_URL and GEA_SERVER_OSTICKET_API_KEY go together: set both to send "
                 "new tickets to osTicket, or neither"
+            )
+        host = urlsplit(self.public_base_url).hostname or ""
+        if self.osticket_url is not None and self.osticket_email is None and not _mail_domain(host):
+            # osTicket refuses a sender at an IP address or a bare host name; say so now, not
+            # at every push.
+            raise ValueError(
+                f"GEA_SERVER_OSTICKET_EMAIL is needed: the public address's host {host!r} is no mail "
+                "domain to make a sender from; set it to the address osTicket should record, e.g. "
+                "feedback@gov.gd"
             )
         return self
 
@@ -185,6 +209,14 @@ class ServerSettings(BaseSettings):
     @property
     def url(self) -> URL:
         return make_url(self.database_url)
+
+
+def _mail_domain(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return "." in host
+    return False
 
 
 def normalize_database_url(value: str) -> URL:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 from psycopg import sql
+from pydantic import ValidationError
 from sqlalchemy.engine import URL
 
 from server_sync_api.core.config import ServerSettings
@@ -646,11 +647,16 @@ def test_settings_that_cannot_send_raise_before_anything_is_claimed(conn: Conn, 
     insert_ticket(conn, priority_id=HIGH)
     with pytest.raises(notifications.MailNotConfigured, match="GEA_SERVER_SMTP_HOST"):
         notifications.send_due(pg.conninfo(db_url), settings_for(db_url))
-    with pytest.raises(notifications.MailNotConfigured, match="GEA_SERVER_SMTP_FROM"):
-        notifications.send_due(pg.conninfo(db_url), settings_for(db_url, smtp_host="127.0.0.1"))
-    with pytest.raises(notifications.MailNotConfigured, match="go together"):
-        notifications.send_due(pg.conninfo(db_url), settings(db_url, smtp_host="x", smtp_username="u"))
     assert states(conn) == ["pending"]
+
+
+def test_settings_that_could_never_send_are_refused_with_the_settings() -> None:
+    with pytest.raises(ValidationError, match="GEA_SERVER_SMTP_FROM is not set"):
+        ServerSettings(database_url="postgresql://x@h/db", smtp_host="127.0.0.1")
+    with pytest.raises(ValidationError, match="go together"):
+        ServerSettings(
+            database_url="postgresql://x@h/db", smtp_host="x", smtp_from="a@b.gd", smtp_username="u"
+        )
 
 
 # ---------------------------------------------------------------------------------------
