@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL
 
-from tests.helpers import desk, pg, server
+from server_sync_api.services.scheduler import Scheduler
+from tests.helpers import desk, osticket_server, pg, server
 from tests.helpers.items import ItemFactory, batch
+from tests.helpers.smtp import smtp_server
 
 OPERATIONS = Path(__file__).parents[2] / "docs" / "operations.md"
 
@@ -98,3 +101,40 @@ def test_the_documented_grants_are_enough_for_kiosks_citizens_and_officers(
             page = citizen.get(f"/s/{complaint['reference_code']}")
             assert page.status_code == 200
             assert "Form found at the counter." in page.text
+
+
+def test_the_documented_grants_are_enough_for_every_scheduled_job(
+    api_role: URL, conn: psycopg.Connection[Any]
+) -> None:
+    """serve's scheduler runs the SLA scan, mail, the osTicket push and maintenance as the API's
+    role: each of them, with something to do, finishes without a refusal."""
+    conn.execute("UPDATE app_settings SET osticket_enabled = TRUE")
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003", "supervisor")
+    conn.execute(
+        "INSERT INTO tickets (entity_id, service_id, title, priority_id, response_target, resolution_target) "
+        "VALUES ('DEPT-003', 'SVC-003', 'Late', 2, now() - interval '2 hours', now() + interval '1 day')"
+    )
+    eight_days_old = "now() - interval '8 days'"
+    conn.execute(
+        f"INSERT INTO submission_attempts (ip_address, created_at) VALUES ('192.0.2.1', {eight_days_old})"
+    )
+    row = conn.execute("SELECT ticket_number FROM tickets").fetchone()
+    assert row is not None
+    number = row[0]
+    with smtp_server() as mail, osticket_server.running() as osticket:
+        settings = server.settings_for(
+            api_role, **mail.settings(), osticket_url=osticket.url, osticket_api_key=osticket_server.API_KEY
+        )
+        runner = Scheduler(settings, tick=timedelta(hours=1))
+        try:
+            assert runner.tick() == ["sla-scan", "notify", "osticket-push", "maintenance"]
+        finally:
+            runner.stop()
+        outcomes = dict(conn.execute("SELECT job, last_outcome FROM scheduled_jobs").fetchall())
+        assert not [
+            job for job, outcome in outcomes.items() if "failed" in outcome or "GRANT" in outcome
+        ], outcomes
+        assert outcomes["sla-scan"].startswith("SLA scan: 1 new breach, 1 escalation")
+        assert len(mail.inbox.to("ana@gov.gd")) == 1  # the new High ticket and its escalation, in one digest
+        assert [t.subject for t in osticket.tickets] == [f"[GEA {number}] Late"]
+    assert conn.execute("SELECT count(*) FROM submission_attempts").fetchone() == (0,)
