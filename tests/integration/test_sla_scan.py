@@ -269,3 +269,27 @@ def test_a_scan_on_a_database_that_is_not_migrated_says_what_to_run(empty_db_url
     assert done.returncode == 2
     assert "gea-server migrate" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _breach_ids_taken(conn: Conn) -> int:
+    row = conn.execute(
+        "SELECT last_value FROM pg_sequences WHERE sequencename = 'sla_breaches_breach_id_seq'"
+    ).fetchone()
+    assert row is not None
+    return int(row[0] or 0)
+
+
+def test_scans_and_updates_take_breach_ids_only_for_new_breaches(conn: Conn, db_url: URL) -> None:
+    """An INSERT ... ON CONFLICT takes an id even when it conflicts; at tens of thousands of running
+    breaches scanned every minute that would exhaust the INT id within weeks."""
+    _many_overdue(conn, 500)
+    t = build_fixture(conn)
+    scan_cli(db_url)
+    taken = _breach_ids_taken(conn)
+    assert taken == conn.execute("SELECT max(breach_id) FROM sla_breaches").fetchone()[0]  # type: ignore[index]
+    for _ in range(3):
+        scan_cli(db_url)
+    let_time_pass(conn, t["C"], 2)  # one breach to update
+    assert scan_cli(db_url)["updated"] == 1
+    update_ticket(conn, t["A"], title="Still waiting")  # an overdue ticket's own breach check
+    assert _breach_ids_taken(conn) == taken

@@ -217,6 +217,9 @@ DROP INDEX IF EXISTS ix_entity_master_sla_calendar;
 DROP TRIGGER IF EXISTS trg_validate_sla_calendar ON sla_calendars;
 DROP FUNCTION IF EXISTS validate_sla_calendar();
 
+COMMENT ON COLUMN priority_levels.sla_multiplier IS
+    'Time factor, applied by multiplication: target = sla_start + category hours * sla_multiplier. '
+    'Critical 0.50 (half the time), High 0.75, Medium 1.00, Low 1.50 (ARCHITECTURE 4.3).';
 DROP TABLE IF EXISTS scheduled_jobs;
 ALTER TABLE tickets DROP COLUMN IF EXISTS sla_calendar_id, DROP COLUMN IF EXISTS waiting_since,
     DROP COLUMN IF EXISTS paused;

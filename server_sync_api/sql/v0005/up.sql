@@ -7,7 +7,8 @@
 --    targets in working time, and time spent in "Waiting" pauses the resolution clock.
 -- 3. Breaches per clock: a reopened ticket's second resolution breach gets its own row, and the
 --    scan is one set-based statement.
--- 4. scheduled_jobs: when each scheduled job last ran, so one runner across hosts runs each once.
+-- 4. scheduled_jobs: when each scheduled job last started and how it went (the scheduler's
+--    advisory lock keeps it to one runner; this table keeps each job to its interval).
 
 -- ---------------------------------------------------------------------------------------
 -- 1. Outboxes
@@ -398,6 +399,9 @@ BEGIN
     NEW.sla_start := coalesce(NEW.sla_start, NEW.created_at);
     IF TG_OP = 'INSERT' THEN
         NEW.sla_calendar_id := coalesce(NEW.sla_calendar_id, entity_sla_calendar(NEW.entity_id));
+        IF NEW.status_id = 3 THEN  -- written straight in as Waiting (an import): paused from now
+            NEW.waiting_since := coalesce(NEW.waiting_since, now());
+        END IF;
         IF NEW.response_target IS NULL THEN
             NEW.response_target := sla_add_working_time(NEW.sla_calendar_id, NEW.sla_start,
                 (SELECT response_seconds FROM sla_durations(NEW.category_id, NEW.priority_id)));
@@ -535,7 +539,10 @@ CREATE TRIGGER trg_set_breach_clock
 
 DROP FUNCTION record_sla_breach(INT, VARCHAR, TIMESTAMPTZ, TIMESTAMPTZ, TIMESTAMPTZ);
 -- Records a breach once per (ticket, type, clock). Later calls only complete it: the actual time
--- once it is known, the hours overdue as they grow, and escalation, which never reverts.
+-- once it is known, the hours overdue as they grow, and escalation, which never reverts. The
+-- existing row is updated first and a row inserted only when there is none: an INSERT ... ON
+-- CONFLICT takes an id from the sequence even when it conflicts, and this runs on every update
+-- of an overdue ticket.
 CREATE FUNCTION record_sla_breach(
     p_ticket_id INT,
     p_breach_type VARCHAR,
@@ -547,11 +554,28 @@ CREATE FUNCTION record_sla_breach(
 LANGUAGE plpgsql AS $$
 DECLARE
     v_overdue INTERVAL := coalesce(p_actual, p_as_of) - p_expected;
+    v_hours INT := floor(extract(epoch FROM v_overdue) / 3600);
+    v_escalates BOOLEAN := sla_breach_escalates(p_breach_type, v_overdue);
 BEGIN
+    PERFORM 1 FROM sla_breaches b
+    WHERE b.ticket_id = p_ticket_id AND b.breach_type = p_breach_type
+      AND b.clock_started_at = p_clock_started_at;
+    IF FOUND THEN
+        UPDATE sla_breaches b
+        SET actual_time = coalesce(b.actual_time, p_actual),
+            hours_overdue = greatest(b.hours_overdue, v_hours),
+            escalated = b.escalated OR v_escalates
+        WHERE b.ticket_id = p_ticket_id AND b.breach_type = p_breach_type
+          AND b.clock_started_at = p_clock_started_at
+          AND b.actual_time IS NULL
+          AND (p_actual IS NOT NULL OR v_hours > b.hours_overdue OR (v_escalates AND NOT b.escalated));
+        RETURN;
+    END IF;
+    -- None yet; another transaction may be writing the same one (the scan): theirs stands,
+    -- and ours completes it.
     INSERT INTO sla_breaches AS b (ticket_id, breach_type, clock_started_at, expected_time, actual_time,
                                    hours_overdue, escalated)
-    VALUES (p_ticket_id, p_breach_type, p_clock_started_at, p_expected, p_actual,
-            floor(extract(epoch FROM v_overdue) / 3600), sla_breach_escalates(p_breach_type, v_overdue))
+    VALUES (p_ticket_id, p_breach_type, p_clock_started_at, p_expected, p_actual, v_hours, v_escalates)
     ON CONFLICT (ticket_id, breach_type, clock_started_at) DO UPDATE
         SET actual_time = coalesce(b.actual_time, EXCLUDED.actual_time),
             hours_overdue = greatest(b.hours_overdue, EXCLUDED.hours_overdue),
@@ -594,6 +618,9 @@ $$;
 -- The scan (gea-server sla-scan): every running breach of an open ticket recorded once per
 -- clock, or brought up to date (hours overdue, escalation), in one statement. Only what has
 -- happened is recorded: p_as_of is capped at now(). Returns what it changed.
+-- Recorded breaches are updated, and only missing ones inserted: an INSERT ... ON CONFLICT
+-- would take an id from the sequence for every running breach at every scan, and a scan every
+-- minute over tens of thousands of them would exhaust an INT within weeks.
 CREATE FUNCTION record_sla_breaches(p_as_of TIMESTAMPTZ DEFAULT now())
 RETURNS TABLE (new_breaches INT, new_escalations INT, updated INT)
 LANGUAGE plpgsql AS $$
@@ -602,44 +629,52 @@ DECLARE
 BEGIN
     RETURN QUERY
     WITH running AS (
-        SELECT t.ticket_id, 'response_breach'::VARCHAR AS breach_type, t.sla_start AS clock,
-               t.response_target AS expected, v_as_of AS clock_reads
-        FROM tickets t
-        WHERE t.responded_at IS NULL AND t.response_target < v_as_of
-        UNION ALL
-        SELECT t.ticket_id, 'resolution_breach', coalesce(t.resolution_start, t.sla_start),
-               t.resolution_target, least(v_as_of, coalesce(t.waiting_since, v_as_of))
-        FROM tickets t
-        WHERE t.resolved_at IS NULL AND t.closed_at IS NULL
-          AND t.resolution_target < least(v_as_of, coalesce(t.waiting_since, v_as_of))
-    ),
-    written AS (
-        INSERT INTO sla_breaches AS b (ticket_id, breach_type, clock_started_at, expected_time,
-                                       hours_overdue, escalated)
         SELECT r.ticket_id, r.breach_type, r.clock, r.expected,
-               floor(extract(epoch FROM r.clock_reads - r.expected) / 3600),
-               sla_breach_escalates(r.breach_type, r.clock_reads - r.expected)
-        FROM running r
-        ORDER BY r.ticket_id, r.breach_type   -- one lock order for every scanner
-        ON CONFLICT (ticket_id, breach_type, clock_started_at) DO UPDATE
-            SET hours_overdue = greatest(b.hours_overdue, EXCLUDED.hours_overdue),
-                escalated = b.escalated OR EXCLUDED.escalated
-            WHERE b.actual_time IS NULL
-              AND (EXCLUDED.hours_overdue > b.hours_overdue OR (EXCLUDED.escalated AND NOT b.escalated))
-        RETURNING b.ticket_id, b.breach_type, b.clock_started_at, (b.xmax = 0) AS inserted, b.escalated
+               floor(extract(epoch FROM r.clock_reads - r.expected) / 3600)::INT AS hours,
+               sla_breach_escalates(r.breach_type, r.clock_reads - r.expected) AS escalates
+        FROM (
+            SELECT t.ticket_id, 'response_breach'::VARCHAR AS breach_type, t.sla_start AS clock,
+                   t.response_target AS expected, v_as_of AS clock_reads
+            FROM tickets t
+            WHERE t.responded_at IS NULL AND t.response_target < v_as_of
+            UNION ALL
+            SELECT t.ticket_id, 'resolution_breach', coalesce(t.resolution_start, t.sla_start),
+                   t.resolution_target, least(v_as_of, coalesce(t.waiting_since, v_as_of))
+            FROM tickets t
+            WHERE t.resolved_at IS NULL AND t.closed_at IS NULL
+              AND t.resolution_target < least(v_as_of, coalesce(t.waiting_since, v_as_of))
+        ) AS r
     ),
-    -- The rows as they were before this statement (every CTE sees the same snapshot), to
-    -- count only the escalations it made.
-    before AS (
-        SELECT b.ticket_id, b.breach_type, b.clock_started_at, b.escalated
-        FROM sla_breaches b JOIN running r
-          ON (b.ticket_id, b.breach_type, b.clock_started_at) = (r.ticket_id, r.breach_type, r.clock)
+    -- Every CTE sees the rows as they were before this statement: `was` is that picture.
+    updated AS (
+        UPDATE sla_breaches b
+        SET hours_overdue = greatest(was.hours_overdue, r.hours),
+            escalated = was.escalated OR r.escalates
+        FROM running r
+        JOIN sla_breaches was
+          ON (was.ticket_id, was.breach_type, was.clock_started_at) = (r.ticket_id, r.breach_type, r.clock)
+        WHERE b.breach_id = was.breach_id
+          AND was.actual_time IS NULL
+          AND (r.hours > was.hours_overdue OR (r.escalates AND NOT was.escalated))
+        RETURNING b.escalated AND NOT was.escalated AS escalated_now
+    ),
+    inserted AS (
+        INSERT INTO sla_breaches (ticket_id, breach_type, clock_started_at, expected_time,
+                                  hours_overdue, escalated)
+        SELECT r.ticket_id, r.breach_type, r.clock, r.expected, r.hours, r.escalates
+        FROM running r
+        WHERE NOT EXISTS (
+            SELECT 1 FROM sla_breaches was
+            WHERE (was.ticket_id, was.breach_type, was.clock_started_at) = (r.ticket_id, r.breach_type, r.clock))
+        ORDER BY r.ticket_id, r.breach_type   -- one lock order for every writer
+        -- A breach another transaction wrote meanwhile stands; the next scan brings it up to date.
+        ON CONFLICT (ticket_id, breach_type, clock_started_at) DO NOTHING
+        RETURNING escalated
     )
-    SELECT (count(*) FILTER (WHERE w.inserted))::INT,
-           (count(*) FILTER (WHERE w.escalated AND NOT coalesce(p.escalated, FALSE)))::INT,
-           (count(*) FILTER (WHERE NOT w.inserted))::INT
-    FROM written w
-    LEFT JOIN before p USING (ticket_id, breach_type, clock_started_at);
+    SELECT (SELECT count(*) FROM inserted)::INT,
+           ((SELECT count(*) FROM inserted WHERE inserted.escalated)
+            + (SELECT count(*) FROM updated WHERE updated.escalated_now))::INT,
+           (SELECT count(*) FROM updated)::INT;
 END
 $$;
 
@@ -707,6 +742,11 @@ WHERE t.status_id NOT IN (4, 5);
 -- ---------------------------------------------------------------------------------------
 -- 4. Scheduled jobs
 -- ---------------------------------------------------------------------------------------
+
+COMMENT ON COLUMN priority_levels.sla_multiplier IS
+    'Time factor, applied by multiplication: the target is category hours * sla_multiplier after '
+    'sla_start, in the ticket''s SLA calendar''s working time (24x7 without one). Critical 0.50 '
+    '(half the time), High 0.75, Medium 1.00, Low 1.50 (ARCHITECTURE 4.3, 4.14).';
 
 CREATE TABLE scheduled_jobs (
     job               VARCHAR(30) NOT NULL,
