@@ -293,3 +293,37 @@ def test_scans_and_updates_take_breach_ids_only_for_new_breaches(conn: Conn, db_
     assert scan_cli(db_url)["updated"] == 1
     update_ticket(conn, t["A"], title="Still waiting")  # an overdue ticket's own breach check
     assert _breach_ids_taken(conn) == taken
+
+
+def test_done_tickets_are_never_breached_by_the_scan(conn: Conn, db_url: URL) -> None:
+    """Imports may write tickets as Resolved or Closed with times missing; the scan leaves them be."""
+    conn.execute(
+        "INSERT INTO tickets (entity_id, service_id, title, status_id, response_target, resolution_target) "
+        "VALUES ('DEPT-003', 'SVC-003', 'Closed, no times', 5, now() - interval '400 days', "
+        "        now() - interval '390 days'),"
+        "       ('DEPT-003', 'SVC-003', 'Resolved, no times', 4, now() - interval '10 days', "
+        "        now() - interval '9 days')"
+    )
+    assert scan_cli(db_url) == {"ran": True, "new_breaches": 0, "new_escalations": 0, "updated": 0}
+    assert breaches(conn) == []
+    assert conn.execute("SELECT count(*) FROM detect_sla_breaches()").fetchone() == (0,)
+
+
+def test_a_ticket_being_resolved_in_time_as_the_scan_runs_gets_no_breach(conn: Conn, db_url: URL) -> None:
+    """An officer's change that began before the target and commits after it: the scan skips the
+    ticket it finds locked, and the change, once committed, leaves nothing behind."""
+    ticket_id = ticket_at(
+        conn, "DEPT-003", "SVC-003", response_target="-3 hours", responded_at="-4 hours",
+        resolution_target="-1 minute",
+    )  # fmt: skip
+    with psycopg.connect(libpq_conninfo(db_url)) as officer:
+        officer.execute(
+            "UPDATE tickets SET status_id = 4, resolved_at = now() - interval '2 minutes' "
+            "WHERE ticket_id = %s",
+            (ticket_id,),
+        )  # not committed yet: the row is locked
+        assert scan_cli(db_url) == {"ran": True, "new_breaches": 0, "new_escalations": 0, "updated": 0}
+        officer.commit()
+    assert scan_cli(db_url) == {"ran": True, "new_breaches": 0, "new_escalations": 0, "updated": 0}
+    assert breaches(conn) == []
+    assert conn.execute("SELECT count(*) FROM notification_outbox").fetchone() == (0,)

@@ -265,6 +265,7 @@ DECLARE
     v_open    TIMESTAMPTZ;
     v_close   TIMESTAMPTZ;
     v_idle    INT := 0;
+    v_days    INT := 0;
 BEGIN
     IF v_zone IS NULL OR p_start IS NULL THEN
         RETURN p_start + make_interval(secs => v_left);
@@ -299,6 +300,12 @@ BEGIN
             END IF;
         END IF;
         v_day := v_day + 1;
+        v_days := v_days + 1;
+        -- A deadline more than ten years of calendar away says the calendar is wrong (a minute
+        -- a week): elapsed time gives the complaint a deadline, and the loop an end.
+        IF v_days > 3660 THEN
+            RETURN p_start + make_interval(secs => greatest(coalesce(p_seconds, 0), 0));
+        END IF;
     END LOOP;
 END
 $$;
@@ -589,25 +596,31 @@ $$;
 CREATE OR REPLACE FUNCTION check_ticket_sla(t tickets, p_as_of TIMESTAMPTZ) RETURNS VOID
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_done BOOLEAN := t.status_id IN (4, 5);   -- Resolved, Closed
     -- A ticket closed without passing through Resolved stopped its resolution clock then.
     v_resolved TIMESTAMPTZ := coalesce(t.resolved_at, t.closed_at);
-    v_resolution_as_of TIMESTAMPTZ := least(p_as_of, coalesce(t.waiting_since, p_as_of));
+    -- A done ticket with no response time (an import) was answered when it was done.
+    v_responded TIMESTAMPTZ := coalesce(t.responded_at, CASE WHEN v_done THEN v_resolved END);
     v_resolution_clock TIMESTAMPTZ := coalesce(t.resolution_start, t.sla_start);
+    -- What each clock reads: when it stopped, or now (a waiting ticket's resolution clock: when
+    -- the wait began). NULL: a done ticket with no time to read, which is not judged.
+    v_response_reads TIMESTAMPTZ := CASE WHEN v_responded IS NOT NULL THEN v_responded
+                                         WHEN NOT v_done THEN p_as_of END;
+    v_resolution_reads TIMESTAMPTZ := CASE WHEN v_resolved IS NOT NULL THEN v_resolved
+                                           WHEN NOT v_done THEN least(p_as_of, coalesce(t.waiting_since, p_as_of)) END;
 BEGIN
-    IF t.response_target IS NOT NULL
-       AND coalesce(t.responded_at, p_as_of) > t.response_target THEN
+    IF t.response_target IS NOT NULL AND v_response_reads > t.response_target THEN
         PERFORM record_sla_breach(t.ticket_id, 'response_breach', t.sla_start, t.response_target,
-                                  t.responded_at, p_as_of);
-    ELSIF t.responded_at IS NOT NULL THEN
+                                  v_responded, p_as_of);
+    ELSIF v_responded IS NOT NULL THEN
         -- Met a target that moved (priority lowered) after a breach was recorded: that
         -- breach still ends here rather than running for ever.
-        UPDATE sla_breaches b SET actual_time = t.responded_at
+        UPDATE sla_breaches b SET actual_time = v_responded
         WHERE b.ticket_id = t.ticket_id AND b.breach_type = 'response_breach' AND b.actual_time IS NULL;
     END IF;
-    IF t.resolution_target IS NOT NULL
-       AND coalesce(v_resolved, v_resolution_as_of) > t.resolution_target THEN
+    IF t.resolution_target IS NOT NULL AND v_resolution_reads > t.resolution_target THEN
         PERFORM record_sla_breach(t.ticket_id, 'resolution_breach', v_resolution_clock,
-                                  t.resolution_target, v_resolved, v_resolution_as_of);
+                                  t.resolution_target, v_resolved, v_resolution_reads);
     ELSIF v_resolved IS NOT NULL THEN
         UPDATE sla_breaches b SET actual_time = v_resolved
         WHERE b.ticket_id = t.ticket_id AND b.breach_type = 'resolution_breach' AND b.actual_time IS NULL;
@@ -637,36 +650,61 @@ BEGIN
                    t.response_target AS expected, v_as_of AS clock_reads
             FROM tickets t
             WHERE t.responded_at IS NULL AND t.response_target < v_as_of
+              AND t.status_id NOT IN (4, 5)
             UNION ALL
             SELECT t.ticket_id, 'resolution_breach', coalesce(t.resolution_start, t.sla_start),
                    t.resolution_target, least(v_as_of, coalesce(t.waiting_since, v_as_of))
             FROM tickets t
-            WHERE t.resolved_at IS NULL AND t.closed_at IS NULL
+            WHERE t.resolved_at IS NULL AND t.closed_at IS NULL AND t.status_id NOT IN (4, 5)
               AND t.resolution_target < least(v_as_of, coalesce(t.waiting_since, v_as_of))
         ) AS r
     ),
-    -- Every CTE sees the rows as they were before this statement: `was` is that picture.
+    -- Recorded breaches whose hours or escalation moved on. `was` is the row as this statement
+    -- found it (every CTE sees the same snapshot), for counting the escalations made here; the
+    -- conditions read the row itself, which PostgreSQL reads again if another transaction
+    -- changed it meanwhile (a ticket resolved that very moment has completed its breach).
     updated AS (
         UPDATE sla_breaches b
-        SET hours_overdue = greatest(was.hours_overdue, r.hours),
-            escalated = was.escalated OR r.escalates
+        SET hours_overdue = greatest(b.hours_overdue, r.hours),
+            escalated = b.escalated OR r.escalates
         FROM running r
         JOIN sla_breaches was
           ON (was.ticket_id, was.breach_type, was.clock_started_at) = (r.ticket_id, r.breach_type, r.clock)
         WHERE b.breach_id = was.breach_id
-          AND was.actual_time IS NULL
-          AND (r.hours > was.hours_overdue OR (r.escalates AND NOT was.escalated))
+          AND b.actual_time IS NULL
+          AND (r.hours > b.hours_overdue OR (r.escalates AND NOT b.escalated))
         RETURNING b.escalated AND NOT was.escalated AS escalated_now
+    ),
+    missing AS (
+        SELECT r.* FROM running r
+        WHERE NOT EXISTS (
+            SELECT 1 FROM sla_breaches was
+            WHERE (was.ticket_id, was.breach_type, was.clock_started_at) = (r.ticket_id, r.breach_type, r.clock))
+    ),
+    -- The tickets about to get a new breach, locked and read as they are now: one an officer is
+    -- answering or resolving at this very moment is skipped (the next scan sees how it ended,
+    -- and an answer in time leaves no breach behind), and one changed since this statement
+    -- began is judged by its new version.
+    still AS (
+        SELECT t.ticket_id, t.status_id, t.responded_at, t.resolved_at, t.closed_at, t.waiting_since,
+               t.response_target, t.resolution_target, coalesce(t.resolution_start, t.sla_start) AS clock
+        FROM tickets t
+        WHERE t.ticket_id IN (SELECT m.ticket_id FROM missing m)
+        FOR SHARE SKIP LOCKED
     ),
     inserted AS (
         INSERT INTO sla_breaches (ticket_id, breach_type, clock_started_at, expected_time,
                                   hours_overdue, escalated)
-        SELECT r.ticket_id, r.breach_type, r.clock, r.expected, r.hours, r.escalates
-        FROM running r
-        WHERE NOT EXISTS (
-            SELECT 1 FROM sla_breaches was
-            WHERE (was.ticket_id, was.breach_type, was.clock_started_at) = (r.ticket_id, r.breach_type, r.clock))
-        ORDER BY r.ticket_id, r.breach_type   -- one lock order for every writer
+        SELECT m.ticket_id, m.breach_type, m.clock, m.expected, m.hours, m.escalates
+        FROM missing m
+        JOIN still s ON s.ticket_id = m.ticket_id
+        WHERE s.status_id NOT IN (4, 5)
+          AND CASE m.breach_type
+                  WHEN 'response_breach' THEN s.responded_at IS NULL AND s.response_target = m.expected
+                  ELSE s.resolved_at IS NULL AND s.closed_at IS NULL AND s.resolution_target = m.expected
+                       AND s.clock = m.clock AND (s.waiting_since IS NULL OR s.waiting_since > m.expected)
+              END
+        ORDER BY m.ticket_id, m.breach_type   -- one lock order for every writer
         -- A breach another transaction wrote meanwhile stands; the next scan brings it up to date.
         ON CONFLICT (ticket_id, breach_type, clock_started_at) DO NOTHING
         RETURNING escalated
@@ -702,7 +740,7 @@ BEGIN
             ('resolution_breach'::VARCHAR, tk.resolution_target,
              tk.resolved_at IS NULL AND tk.closed_at IS NULL, least(p_as_of, coalesce(tk.waiting_since, p_as_of)))
         ) AS x (breach_type, expected_time, running, clock_reads)
-        WHERE x.running AND x.expected_time < x.clock_reads
+        WHERE x.running AND x.expected_time < x.clock_reads AND tk.status_id NOT IN (4, 5)
         ORDER BY x.expected_time, tk.ticket_id, x.breach_type;
 END
 $$;
@@ -757,3 +795,37 @@ CREATE TABLE scheduled_jobs (
 );
 COMMENT ON TABLE scheduled_jobs IS
     'When serve''s scheduler (GEA_SERVER_SCHEDULER=on) last ran each job, and how it went.';
+
+-- ---------------------------------------------------------------------------------------
+-- 5. Upgrading a running deployment
+-- ---------------------------------------------------------------------------------------
+
+-- Tickets already waiting are paused from the upgrade on.
+UPDATE tickets SET waiting_since = now() WHERE status_id = 3 AND waiting_since IS NULL;
+
+-- The triggers of a ticket now queue its events and read the calendars, with the rights of
+-- whoever writes the ticket. A role that may already write tickets (the API's, given the
+-- grants of docs/operations.md before this version) gets what that now takes, so that kiosks'
+-- complaints keep arriving the moment the upgrade commits; `gea-server migrate` says so.
+DO $$
+DECLARE
+    v_role TEXT;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT g.grantee FROM information_schema.role_table_grants g
+        WHERE g.table_schema = current_schema() AND g.table_name = 'tickets'
+          AND g.privilege_type IN ('INSERT', 'UPDATE') AND g.grantee <> 'PUBLIC'
+          AND NOT pg_has_role(g.grantee, (SELECT tableowner FROM pg_tables
+                                          WHERE schemaname = current_schema() AND tablename = 'tickets'),
+                              'MEMBER')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('GRANT INSERT ON notification_outbox, osticket_outbox TO %I', v_role);
+        EXECUTE format('GRANT SELECT ON sla_calendars, sla_calendar_hours, sla_holidays TO %I', v_role);
+        RAISE NOTICE USING ERRCODE = '01GEA', MESSAGE = format(
+            'role %s writes tickets, whose triggers now queue notifications and read SLA calendars: '
+            'granted it INSERT on notification_outbox and osticket_outbox and SELECT on the calendar '
+            'tables (docs/operations.md lists the grants the scheduler needs besides)', v_role);
+    END LOOP;
+END
+$$;
