@@ -124,6 +124,8 @@ class ServerSettings(BaseSettings):
     def _mail_address(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):  # a line break would forge headers
+            raise ValueError("a mail address on one line, without control characters")
         _, address = parseaddr(value)
         if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", address):
             raise ValueError(
@@ -137,7 +139,17 @@ class ServerSettings(BaseSettings):
         if value is None:
             return None
         parsed = urlsplit(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+        try:
+            parsed.port  # noqa: B018 - raises for a port out of range or not a number
+        except ValueError:
+            parsed = urlsplit("")
+        if (
+            parsed.scheme not in ("http", "https")
+            or not parsed.hostname
+            or parsed.query
+            or parsed.fragment
+            or any(c.isspace() for c in value)
+        ):
             raise ValueError(
                 "write osTicket's address like https://helpdesk.gov.gd (the API is at /api/tickets.json)"
             )

@@ -30,6 +30,18 @@ from server_sync_api.services.job_locks import JobLock
 log = logging.getLogger("server_sync_api.scheduler")
 
 TICK = timedelta(seconds=30)
+OSTICKET_PER_RUN = 10
+# The runner's own session: no statement may hang the jobs for ever (a lock held elsewhere, a
+# runaway plan), and a peer that vanished (a failover, a cut cable) is noticed within a minute
+# instead of the kernel's two hours, so the lock is freed for another process to take over.
+RUNNER_SESSION: dict[str, Any] = {
+    "connect_timeout": 10,
+    "options": "-c statement_timeout=300000 -c lock_timeout=60000",
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,9 @@ def _notify(_conn: psycopg.Connection[Any], settings: ServerSettings) -> str:
 
 
 def _osticket(_conn: psycopg.Connection[Any], settings: ServerSettings) -> str:
-    return osticket.push_due(libpq_conninfo(settings.url), settings).summary()
+    # A few a minute: a slow osTicket (each request may wait a minute) must not hold up the
+    # next minute's SLA scan for long; a backlog drains over the following runs.
+    return osticket.push_due(libpq_conninfo(settings.url), settings, limit=OSTICKET_PER_RUN).summary()
 
 
 def _maintenance(conn: psycopg.Connection[Any], settings: ServerSettings) -> str:
@@ -94,6 +108,11 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                # A job is still running on the connection: leave both to the process's end
+                # (the thread is a daemon; the session, and its lock, end with the process).
+                log.warning("Scheduler: a job was still running at shutdown; left to end with the process.")
+                return
         self._release()
 
     def _loop(self) -> None:
@@ -125,7 +144,7 @@ class Scheduler:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
         self._release()
-        conn = psycopg.connect(libpq_conninfo(self._settings.url), connect_timeout=10)
+        conn = psycopg.connect(libpq_conninfo(self._settings.url), **RUNNER_SESSION)
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (int(JobLock.SCHEDULER),)).fetchone()
         conn.commit()
         if not (row and row[0]):

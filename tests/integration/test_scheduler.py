@@ -139,7 +139,8 @@ def test_a_runner_whose_database_session_dies_lets_go_and_comes_back(
     # PostgreSQL ends the runner's session (a restart or failover looks like this to it).
     conn.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_locks "
-        "WHERE locktype = 'advisory' AND objid = %s AND granted",
+        "WHERE locktype = 'advisory' AND objid = %s AND granted "
+        "  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         (int(JobLock.SCHEDULER) & 0xFFFFFFFF,),
     )
     conn.execute("UPDATE scheduled_jobs SET last_started_at = last_started_at - interval '61 seconds'")
@@ -158,3 +159,18 @@ def test_a_served_app_with_the_scheduler_on_scans_by_itself(conn: Conn, db_url: 
             lambda: _jobs(conn).get("sla-scan", (False, None))[0], "the scan to be recorded as finished"
         )
     assert _jobs(conn)["sla-scan"][1] is not None
+
+
+def test_the_runners_session_cannot_hang_on_a_lock_for_ever(db_url: URL, schedulers: list[Scheduler]) -> None:
+    one = _scheduler(schedulers, settings_for(db_url))
+    one.tick()
+    assert one.is_runner
+    conn = one._conn
+    assert conn is not None
+    settings = dict(
+        conn.execute(
+            "SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout')"
+        ).fetchall()
+    )
+    conn.rollback()
+    assert settings == {"statement_timeout": "300000", "lock_timeout": "60000"}

@@ -66,3 +66,58 @@ def test_bad_database_urls_say_what_to_write(
     monkeypatch.setenv("FEEDBACK_DB_URL", url)
     with pytest.raises(SettingsError, match=expected):
         load_settings()
+
+
+# --- mail, osTicket and the scheduler (issue 14) ---------------------------------------------
+
+DB = "postgresql://u@h/fb"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"smtp_host": "mail.gov.gd"}, "GEA_SERVER_SMTP_FROM is not set"),
+        ({"smtp_host": "mail.gov.gd", "smtp_from": "a@gov.gd", "smtp_username": "u"}, "go together"),
+        (
+            {"smtp_from": "GEA\r\nBcc: x <feedback@gov.gd>"},
+            "GEA_SERVER_SMTP_FROM: a mail address on one line",
+        ),
+        ({"smtp_from": "feedback"}, "GEA_SERVER_SMTP_FROM: not a mail address"),
+        ({"osticket_url": "https://helpdesk.gov.gd"}, "go together"),
+        ({"osticket_url": "https://host:99999", "osticket_api_key": "k"}, "GEA_SERVER_OSTICKET_URL: write"),
+        ({"osticket_url": "https://host:abc", "osticket_api_key": "k"}, "GEA_SERVER_OSTICKET_URL: write"),
+        ({"osticket_url": "https://ho st.gd", "osticket_api_key": "k"}, "GEA_SERVER_OSTICKET_URL: write"),
+        (
+            {"osticket_url": "ftp://helpdesk.gov.gd", "osticket_api_key": "k"},
+            "GEA_SERVER_OSTICKET_URL: write",
+        ),
+        (
+            {"osticket_url": "https://helpdesk.gov.gd", "osticket_api_key": "k"},
+            "GEA_SERVER_OSTICKET_EMAIL is needed",
+        ),
+        ({"scheduler": "yes"}, "GEA_SERVER_SCHEDULER: Input should be 'on' or 'off'"),
+    ],
+)
+def test_mail_osticket_and_scheduler_settings_say_what_to_fix(
+    overrides: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(SettingsError, match=expected.replace("(", r"\(")):
+        load_settings(database_url=DB, **overrides)
+
+
+def test_a_complete_mail_and_osticket_setup_is_accepted() -> None:
+    settings = load_settings(
+        database_url=DB,
+        smtp_host="mail.gov.gd",
+        smtp_from="GEA Feedback <feedback@gov.gd>",
+        smtp_username="gea",
+        smtp_password="hunter2-mail-password",
+        osticket_url="https://helpdesk.gov.gd/support/",
+        osticket_api_key="0123456789ABCDEF0123456789ABCDEF",
+        public_base_url="https://feedback.gov.gd",
+        scheduler="on",
+    )
+    assert settings.osticket_enabled
+    assert settings.osticket_url == "https://helpdesk.gov.gd/support"
+    assert "hunter2-mail-password" not in repr(settings)
+    assert "0123456789ABCDEF" not in repr(settings)
