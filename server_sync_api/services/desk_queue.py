@@ -6,7 +6,8 @@ resolution target (no target at all sorts last). Tickets fall in three groups, s
 order, each by deadline and then ticket_id:
 
   0. breached: still open (any status but Resolved or Closed) and its deadline has passed,
-     oldest deadline first;
+     oldest deadline first (a Waiting ticket's resolution deadline counts as passed only if it
+     passed before the wait began: the wait pauses it);
   1. reopened, not breached;
   2. everything else (Resolved and Closed tickets, when a filter asks for them, are here: their
      clocks have stopped, so they are never "breached" in the queue).
@@ -70,6 +71,11 @@ DEADLINE = (
 _OPEN = f"t.status_id NOT IN ({RESOLVED_ID}, {CLOSED_ID})"
 _DONE = f"t.status_id IN ({RESOLVED_ID}, {CLOSED_ID})"
 _AS_OF = "coalesce(%(as_of)s::timestamptz, now())"
+# A ticket in Waiting has its resolution clock paused (migration 0005): its deadline passing
+# during the wait is no breach, as the SLA scan and v_active_tickets_sla have it.
+_PAUSED = (
+    "(t.waiting_since IS NOT NULL AND t.responded_at IS NOT NULL AND t.resolution_target >= t.waiting_since)"
+)
 
 _STATUS_CODE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 _SERVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")
@@ -476,12 +482,14 @@ def _statement(
     not_reopened = not filters.statuses or any(code != REOPENED_CODE for code in filters.statuses)
     scans: list[tuple[int, str]] = []
     if open_statuses:
-        scans.append((0, f"{_OPEN} AND {DEADLINE} < {_AS_OF}"))
+        scans.append((0, f"{_OPEN} AND {DEADLINE} < {_AS_OF} AND NOT {_PAUSED}"))
     if not filters.breached:
         if open_statuses and reopened:
             scans.append((1, f"{_OPEN} AND t.status_id = {REOPENED_ID} AND {DEADLINE} >= {_AS_OF}"))
         if open_statuses and not_reopened:
             scans.append((2, f"{_OPEN} AND t.status_id <> {REOPENED_ID} AND {DEADLINE} >= {_AS_OF}"))
+            # Waiting past its deadline, paused in time: with the rest, in deadline order.
+            scans.append((2, f"{_OPEN} AND {DEADLINE} < {_AS_OF} AND {_PAUSED}"))
         if done_statuses:
             scans.append((2, _DONE))
 

@@ -217,10 +217,12 @@ SELECT t.ticket_id, t.ticket_number, t.title, t.description,
        t.resolved_at, t.closed_at, t.resolution_start, t.resolution_notes, t.row_version,
        CASE WHEN t.responded_at IS NULL THEN t.response_target ELSE t.resolution_target END
            AS next_deadline,
-       -- As in the queue: still being worked (not Resolved or Closed) and its running target passed.
+       -- As in the queue: still being worked (not Resolved or Closed) and its running target
+       -- passed (a waiting ticket's resolution target: before the wait began).
        t.status_id NOT IN (4, 5)
            AND CASE WHEN t.responded_at IS NULL THEN t.response_target ELSE t.resolution_target END
-               < now() AS breached,
+               < least(now(), CASE WHEN t.responded_at IS NULL THEN now()
+                                   ELSE coalesce(t.waiting_since, now()) END) AS breached,
        f.feedback_id, f.reference_code, f.channel, f.rating, f.service_quality, f.staff_behavior,
        f.waiting_time, f.cleanliness, f.grievance_flag, f.feedback_text,
        (SELECT d.device_code FROM kiosk_devices d WHERE d.device_id = f.device_id) AS device_code,

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from server_sync_api.domain import Officer
-from server_sync_api.services import desk_queue
+from server_sync_api.services import desk_queue, desk_tickets
 from server_sync_api.services.desk_queue import QueueFilters, QueueRow
 from tests.helpers import desk
 from tests.helpers.tickets import insert_ticket
@@ -548,3 +548,33 @@ def test_control_characters_in_a_filter_are_a_problem_quoted_without_them() -> N
         filters, problems = desk_queue.parse_filters(params)
         assert problems == [problem]
         assert filters == QueueFilters()
+
+
+async def test_a_waiting_ticket_past_its_deadline_is_paused_not_breached(
+    conn: Conn, aconn: AConn, admin: Officer
+) -> None:
+    """Waiting pauses the resolution clock (0005): the desk judges it as the SLA scan does."""
+    paused = add(
+        conn, timedelta(hours=-2), responded=True, status_id=WAITING, waiting_since=NOW - timedelta(hours=3)
+    )
+    late_before_the_wait = add(
+        conn, timedelta(hours=-2), responded=True, status_id=WAITING, waiting_since=NOW - timedelta(hours=1)
+    )
+    upcoming = add(conn, timedelta(hours=1), responded=True, status_id=IN_PROGRESS)
+
+    page = await desk_queue.queue(aconn, admin, QueueFilters())
+    assert [(row.ticket_number, row.breached) for row in page.rows] == [
+        (late_before_the_wait, True),
+        (paused, False),  # with the others, by its deadline
+        (upcoming, False),
+    ]
+    assert await numbers(aconn, admin, QueueFilters(breached=True)) == [late_before_the_wait]
+    assert [row.ticket_number for row in await everything(aconn, admin, QueueFilters(), limit=1)] == [
+        late_before_the_wait,
+        paused,
+        upcoming,
+    ]
+    for number, breached in ((paused, False), (late_before_the_wait, True)):
+        view = await desk_tickets.ticket(aconn, admin, number)
+        assert view is not None
+        assert view.breached is breached
