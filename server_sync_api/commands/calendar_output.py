@@ -26,6 +26,7 @@ from server_sync_api.services.working_hours import (
     Span,
     clock,
     describe,
+    duration,
     weekly_minutes,
 )
 
@@ -37,9 +38,11 @@ def _name(calendar: Calendar) -> str:
 
 
 def _week(week: Mapping[int, Span]) -> str:
-    minutes = weekly_minutes(week)
-    total = f"{minutes // 60} h" + (f" {minutes % 60} min" if minutes % 60 else "")
-    return f"{describe(week)} ({total} a week)"
+    return f"{describe(week)} ({duration(weekly_minutes(week))} a week)"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _moved(moved: int) -> str:
@@ -139,15 +142,19 @@ def holidays_loaded(load: HolidayLoad, country: Country, package_version: str) -
     if not load.changed:
         click.echo(f"{source} are loaded on {where} already ({load.unchanged} days); nothing changed.")
     else:
+        replaced = f", {_count(len(load.replaced), 'closure')} now a public holiday" if load.replaced else ""
         click.echo(
             f"{source} on {where}: {len(load.added)} added, {len(load.renamed)} renamed, "
-            f"{len(load.removed)} removed, {load.unchanged} unchanged."
+            f"{len(load.removed)} removed, {load.unchanged} unchanged{replaced}."
         )
         for what, days in (("added", load.added), ("renamed", load.renamed), ("removed", load.removed)):
             for d in days:
                 click.echo(f"  {what:<8} {_day(d.day)}  {d.name}")
-    for closure in load.kept_closures:
-        click.echo(f"  kept     {_day(closure.day)}  closure {closure.name!r}, also a public holiday")
+        for r in load.replaced:
+            click.echo(
+                f"  holiday  {_day(r.holiday.day)}  {r.holiday.name}, in place of the closure "
+                f"{r.closure.name!r} (still a day off; close-day --undo leaves a holiday)"
+            )
     if load.added or load.removed:
         click.echo(_moved(load.moved))
 

@@ -160,8 +160,9 @@ def calendars_close_day(day: datetime, reason: str | None, name: str | None, und
 def calendars_load_holidays(country: str, year: int, name: str | None) -> None:
     """Load a country's public holidays for a year.
 
-    They replace that year's holidays on the calendar (closures stay); running it again
-    changes nothing. Load next year's each December.
+    They replace that year's holidays on the calendar; a closure on a holiday's date becomes
+    the holiday, other closures stay. Running it again changes nothing. Load next year's each
+    December.
     """
     settings = settings_or_exit()
     try:

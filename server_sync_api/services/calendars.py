@@ -16,7 +16,12 @@ Exceptions, each with a message for the person who can fix the input::
     ├── UnknownCalendar   no calendar by that name
     ├── CalendarExists    a calendar by that name, in any case, exists
     ├── UnknownEntity     no such entity
-    └── NoWorkingDay      the change would leave a calendar with no working hours at all
+    ├── NoWorkingDay      the change would leave a calendar with no working hours at all
+    └── TooFewHours       ... or with fewer than MIN_WEEKLY_MINUTES a week (deadlines years away)
+
+A public holiday and a closure never share a date (one sla_holidays row a date): close-day
+leaves a holiday's date as it is, and load-holidays turns a closure on a holiday's date into the
+holiday, so that undoing the closure can never take the holiday with it.
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ import psycopg
 import psycopg.errors
 
 from server_sync_api.services.public_holidays import PublicHoliday
-from server_sync_api.services.working_hours import Span, clock
+from server_sync_api.services.working_hours import MIN_WEEKLY_MINUTES, Span, clock, duration, weekly_minutes
 
 Conn = psycopg.Connection[Any]
 
 NAME_LIMIT = 100  # sla_calendars.name
+NAME_INDEX = "uq_sla_calendars_name"  # unique on lower(name)
+ID_KEY = "pk_sla_calendars"
 REASON_LIMIT = 200  # sla_holidays.name
 HOLIDAY: Literal["holiday"] = "holiday"
 CLOSURE: Literal["closure"] = "closure"
@@ -58,6 +65,10 @@ class UnknownEntity(CalendarError):
 
 
 class NoWorkingDay(CalendarError):
+    pass
+
+
+class TooFewHours(CalendarError):
     pass
 
 
@@ -119,6 +130,14 @@ class DayOffChange:
 
 
 @dataclass(frozen=True)
+class Replacement:
+    """A closure on a public holiday's date that load-holidays made the holiday."""
+
+    closure: DayOff
+    holiday: DayOff
+
+
+@dataclass(frozen=True)
 class HolidayLoad:
     calendar: Calendar
     created: bool  # the calendar did not exist and was made
@@ -127,13 +146,14 @@ class HolidayLoad:
     renamed: tuple[DayOff, ...]
     removed: tuple[DayOff, ...]
     unchanged: int
-    # Closures on a date that is also a public holiday: the closure stays, with its reason.
-    kept_closures: tuple[DayOff, ...]
+    # Closures on a date that is also a public holiday, now that holiday: the day stays off,
+    # and close-day --undo leaves it (module docstring). No deadline moves.
+    replaced: tuple[Replacement, ...]
     moved: int
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.renamed or self.removed)
+        return bool(self.added or self.renamed or self.removed or self.replaced)
 
 
 @dataclass(frozen=True)
@@ -223,6 +243,8 @@ def add_calendar(conn: Conn, name: str, timezone: str, week: Mapping[int, Span])
     zone = canonical_timezone(conn, timezone)
     if not week:
         raise NoWorkingDay(f"calendar {name!r} needs at least one working day")
+    if weekly_minutes(week) < MIN_WEEKLY_MINUTES:
+        raise TooFewHours(f"calendar {name!r} would work {_too_little(week)}")
     if conn.execute("SELECT 1 FROM sla_calendars WHERE lower(name) = lower(%s)", (name,)).fetchone():
         raise CalendarExists(_exists(name))
     try:
@@ -231,8 +253,8 @@ def add_calendar(conn: Conn, name: str, timezone: str, week: Mapping[int, Span])
                 "INSERT INTO sla_calendars (name, timezone) VALUES (%s, %s) RETURNING calendar_id",
                 (name, zone),
             ).fetchone()
-    except psycopg.errors.UniqueViolation:  # added by someone else since the check above
-        raise CalendarExists(_exists(name)) from None
+    except psycopg.errors.UniqueViolation as exc:
+        raise _unique_violation(exc, name) from None
     except psycopg.errors.CheckViolation as exc:
         if exc.diag.constraint_name == "ck_sla_calendars_timezone":
             raise CalendarError(f"the database does not know the time zone {zone!r}") from None
@@ -247,6 +269,31 @@ def _exists(name: str) -> str:
     return (
         f"a calendar named {name!r} exists already; change its hours with "
         f"gea-server calendars set-hours {shlex.quote(name)} ..."
+    )
+
+
+def _unique_violation(exc: psycopg.errors.UniqueViolation, name: str) -> CalendarError:
+    """What a unique violation on adding calendar `name` means, by the constraint it broke."""
+    constraint = exc.diag.constraint_name
+    if constraint == NAME_INDEX:  # added by someone else since the check before the insert
+        return CalendarExists(_exists(name))
+    if constraint == ID_KEY:
+        # Calendars inserted with their ids (a restore, a copy by hand) and the sequence not moved.
+        return CalendarError(
+            f"calendar {name!r} was not added: the next calendar id is taken already, as after "
+            "calendars were restored or copied in with their ids. Move the id sequence past them "
+            "with: psql -c \"SELECT setval(pg_get_serial_sequence('sla_calendars', 'calendar_id'), "
+            '(SELECT max(calendar_id) FROM sla_calendars))" and run the command again'
+        )
+    first = (exc.diag.message_primary or str(exc)).strip()
+    return CalendarError(f"calendar {name!r} was not added: the database refused it ({first})")
+
+
+def _too_little(week: Mapping[int, Span]) -> str:
+    return (
+        f"only {duration(weekly_minutes(week))} a week; give it at least "
+        f"{duration(MIN_WEEKLY_MINUTES)} a week, e.g. 'mon-fri 08:00-16:00': with less, a deadline "
+        "a few working days away falls months or years ahead"
     )
 
 
@@ -306,6 +353,8 @@ def set_hours(conn: Conn, name: str, changes: Mapping[int, Span | None]) -> Hour
             f"that would leave calendar {calendar.name!r} with no working day at all; give at "
             "least one day hours, e.g. 'mon-fri 08:00-16:00'"
         )
+    if weekly_minutes(after) < MIN_WEEKLY_MINUTES:
+        raise TooFewHours(f"that would leave calendar {calendar.name!r} working {_too_little(after)}")
     if after == before:
         return HoursChange(calendar, after, changed=False, moved=0)
     return HoursChange(calendar, after, changed=True, moved=recompute(conn, calendar))
@@ -459,11 +508,14 @@ def _ensure_calendar(conn: Conn, name: str, timezone: str, week: Mapping[int, Sp
     """Make the calendar unless one by that name exists; True when this call made it."""
     name = check_name(name)
     # ON CONFLICT: two first loads at once make one calendar, and only its maker writes the hours.
-    row = conn.execute(
-        "INSERT INTO sla_calendars (name, timezone) VALUES (%s, %s) "
-        "ON CONFLICT ((lower(name))) DO NOTHING RETURNING calendar_id",
-        (name, canonical_timezone(conn, timezone)),
-    ).fetchone()
+    try:
+        row = conn.execute(
+            "INSERT INTO sla_calendars (name, timezone) VALUES (%s, %s) "
+            "ON CONFLICT ((lower(name))) DO NOTHING RETURNING calendar_id",
+            (name, canonical_timezone(conn, timezone)),
+        ).fetchone()
+    except psycopg.errors.UniqueViolation as exc:  # not the name's: ON CONFLICT took that
+        raise _unique_violation(exc, name) from None
     if row is None:
         return False
     _write_hours(conn, row[0], week)
@@ -481,9 +533,11 @@ class NewCalendar:
 def load_holidays(
     conn: Conn, name: str, year: int, holidays: Sequence[PublicHoliday], create: NewCalendar | None = None
 ) -> HolidayLoad:
-    """Make the calendar's public holidays of `year` exactly `holidays`; closures stay as they are.
+    """Make the calendar's public holidays of `year` exactly `holidays`.
 
-    With `create`, a calendar missing by that name is made first; without, it must exist.
+    A closure on one of those dates becomes the holiday (the day stays off; the module docstring
+    says why); other closures stay as they are. With `create`, a calendar missing by that name
+    is made first; without, it must exist.
     """
     created = create is not None and _ensure_calendar(conn, name, create.timezone, create.week)
     calendar = find_calendar(conn, name, lock=True)
@@ -496,13 +550,13 @@ def load_holidays(
         )
     }
     wanted = {h.day: h.name for h in holidays if h.day.year == year}
-    added, renamed, kept, unchanged = [], [], [], 0
+    added, renamed, replaced, unchanged = [], [], [], 0
     for day, holiday_name in sorted(wanted.items()):
         old = existing.get(day)
         if old is None:
             added.append(DayOff(day, holiday_name, HOLIDAY))
         elif old.kind == CLOSURE:
-            kept.append(old)
+            replaced.append(Replacement(old, DayOff(day, holiday_name, HOLIDAY)))
         elif old.name != holiday_name:
             renamed.append(DayOff(day, holiday_name, HOLIDAY))
         else:
@@ -519,7 +573,12 @@ def load_holidays(
             "WHERE sla_holidays.kind = EXCLUDED.kind",
             [(calendar.calendar_id, h.day, h.name, HOLIDAY) for h in (*added, *renamed)],
         )
-    # A new name moves no deadline; a day gained or lost does.
+        cur.executemany(
+            "UPDATE sla_holidays SET name = %s, kind = %s "
+            "WHERE calendar_id = %s AND holiday_date = %s AND kind = %s",
+            [(r.holiday.name, HOLIDAY, calendar.calendar_id, r.holiday.day, CLOSURE) for r in replaced],
+        )
+    # A new name, or a closure become a holiday, moves no deadline; a day gained or lost does.
     moved = recompute(conn, calendar) if added or removed else 0
     return HolidayLoad(
         calendar=calendar,
@@ -529,7 +588,7 @@ def load_holidays(
         renamed=tuple(renamed),
         removed=tuple(removed),
         unchanged=unchanged,
-        kept_closures=tuple(kept),
+        replaced=tuple(replaced),
         moved=moved,
     )
 

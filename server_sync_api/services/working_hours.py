@@ -42,6 +42,10 @@ class Span:
 # Grenada's public service works Monday to Friday, 08:00 to 16:00.
 DEFAULT_HOURS: Mapping[int, Span] = {day: Span(8 * 60, 16 * 60) for day in range(1, 6)}
 DEFAULT_HOURS_WHY = "Grenada's public-service day"
+# The least working time a calendar may have a week. Deadlines count only working time, so a
+# sparser week puts them absurdly far out (at one minute a week, 720 working hours take over
+# 800 years); `calendars add` and `set-hours` refuse one.
+MIN_WEEKLY_MINUTES = 4 * 60
 EXAMPLES = "'mon-fri 08:00-16:00', 'sat 09:00-12:00', 'sun closed'"
 
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
@@ -177,3 +181,11 @@ def describe(week: Mapping[int, Span]) -> str:
 
 def weekly_minutes(week: Mapping[int, Span]) -> int:
     return sum(span.minutes for span in week.values())
+
+
+def duration(minutes: int) -> str:
+    """2400 -> '40 h'; 90 -> '1 h 30 min'; 1 -> '1 min'."""
+    hours, rest = divmod(minutes, 60)
+    if not rest:
+        return f"{hours} h"
+    return f"{hours} h {rest} min" if hours else f"{rest} min"

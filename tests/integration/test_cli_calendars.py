@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -170,6 +171,9 @@ def test_add_with_hours_and_a_zone_typed_in_any_case(db_url: URL, conn: Conn) ->
         (["--hours", "mon 16:00-08:00"], "closes before it opens"),
         (["--hours", "mon 08:00-08:00"], "closes before it opens"),
         (["--hours", "mon-sun closed"], "needs at least one working day"),
+        # A week this sparse puts deadlines centuries out (one minute a week: 720 h in 2854).
+        (["--hours", "mon 08:00-08:01"], "would work only 1 min a week; give it at least 4 h a week"),
+        (["--hours", "mon,wed 10:00-11:59"], "would work only 3 h 58 min a week"),
         (["--hours", "mon-fri"], "give its hours"),
     ],
 )
@@ -199,6 +203,38 @@ def test_add_refuses_a_name_taken_in_another_case(db_url: URL, conn: Conn) -> No
 
     assert "a calendar named 'REGISTRY' exists already" in refused(db_url, "add", "REGISTRY")
     assert calendar_rows(conn) == [("Registry", SERVER_ZONE)]
+
+
+def test_add_takes_a_week_of_four_hours(db_url: URL, conn: Conn) -> None:
+    out = ok(db_url, "add", "Evenings", "--hours", "mon,thu 18:00-20:00")
+
+    assert hours(conn, "Evenings") == [(1, "18:00:00", "20:00:00"), (4, "18:00:00", "20:00:00")]
+    assert "(4 h a week)" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["add", "Registry"], ["load-holidays", "--country", "GD", "--year", "2026"]],
+    ids=["add", "load-holidays"],
+)
+def test_a_calendar_id_taken_after_a_restore_is_not_called_a_name_taken(
+    db_url: URL, conn: Conn, args: list[str]
+) -> None:
+    # Calendars restored with their ids, and the id sequence left behind them.
+    conn.execute("INSERT INTO sla_calendars (calendar_id, name, timezone) VALUES (7, 'Restored', 'UTC')")
+    conn.execute("SELECT setval(pg_get_serial_sequence('sla_calendars', 'calendar_id'), 6)")
+
+    says = refused(db_url, *args)
+
+    assert "exists already" not in says
+    assert "the next calendar id is taken already, as after calendars were restored" in says
+    assert calendar_rows(conn) == [("Restored", "UTC")]
+    # The advice, as printed, cures it.
+    advice = re.search(r'psql -c "([^"]+)"', says)
+    assert advice is not None, says
+    conn.execute(advice.group(1))
+    ok(db_url, *args)
+    assert len(calendar_rows(conn)) == 2
 
 
 # --- set-hours -------------------------------------------------------------------------------
@@ -244,6 +280,11 @@ def test_set_hours_refuses_to_leave_no_working_day_and_changes_nothing(db_url: U
         (["Registry", "08:00-16:00"], "say which days first"),
         (["Registry", "mon 08:00-24:01"], "not a time of day"),
         (["Registry", "sun-mon 08:00-16:00"], "runs backwards"),
+        (
+            ["Registry", "mon-fri closed", "sun 00:00-00:01"],
+            "would leave calendar 'Registry' working only 1 min a week; give it at least 4 h a week",
+        ),
+        (["Registry", "mon-thu closed", "fri 08:00-11:30"], "working only 3 h 30 min a week"),
     ],
 )
 def test_set_hours_refuses_bad_input(db_url: URL, conn: Conn, args: list[str], says: str) -> None:
@@ -387,6 +428,39 @@ def test_close_day_on_one_calendar_and_its_undo(db_url: URL, conn: Conn) -> None
     assert "nothing to undo" in ok(db_url, "close-day", "2026-09-14", "--undo", "--calendar", "Registry")
 
 
+def test_a_holiday_loaded_over_a_closure_survives_undoing_the_closure(db_url: URL, conn: Conn) -> None:
+    ok(db_url, "add", "Zed")
+    ok(db_url, "close-day", "2026-12-25", "--reason", "Storm", "--calendar", "Zed")
+
+    loaded = ok(db_url, "load-holidays", "--country", "GD", "--year", "2026", "--calendar", "Zed")
+
+    # The day is the holiday now, so undoing the closure cannot take the holiday with it.
+    assert days_off(conn, "Zed")[date(2026, 12, 25)] == ("Christmas Day", "holiday")
+    assert "unchanged, 1 closure now a public holiday." in loaded
+    assert "holiday  2026-12-25 Fri  Christmas Day, in place of the closure 'Storm'" in loaded
+
+    undone = ok(db_url, "close-day", "2026-12-25", "--undo", "--calendar", "Zed")
+
+    assert days_off(conn, "Zed")[date(2026, 12, 25)] == ("Christmas Day", "holiday")
+    assert "2026-12-25 Fri is a public holiday on calendar 'Zed' (Christmas Day); left as it is." in undone
+    assert "nothing changed" in ok(
+        db_url, "load-holidays", "--country", "GD", "--year", "2026", "--calendar", "Zed"
+    )
+
+
+def test_a_closure_made_a_holiday_moves_no_deadline(db_url: URL, conn: Conn) -> None:
+    ok(db_url, "load-holidays", "--country", "GD", "--year", "2026")
+    # A closure on a holiday's date, as close-day made them before a holiday was loaded over one.
+    conn.execute("UPDATE sla_holidays SET kind = 'closure', name = 'Storm' WHERE holiday_date = '2026-12-25'")
+
+    out = ok(db_url, "load-holidays", "--country", "GD", "--year", "2026")
+
+    assert days_off(conn, "Grenada", 2026)[date(2026, 12, 25)] == ("Christmas Day", "holiday")
+    n = len(package_holidays(2026))
+    assert f"0 added, 0 renamed, 0 removed, {n - 1} unchanged, 1 closure now a public holiday." in out
+    assert "deadlines moved" not in out
+
+
 def test_undo_never_removes_a_public_holiday(db_url: URL, conn: Conn) -> None:
     ok(db_url, "load-holidays", "--country", "GD", "--year", "2026")
 
@@ -487,7 +561,7 @@ def test_load_holidays_again_changes_nothing(db_url: URL, conn: Conn) -> None:
     assert calendar_rows(conn) == [("Grenada", SERVER_ZONE)]
 
 
-def test_load_holidays_replaces_the_years_holidays_and_keeps_closures(db_url: URL, conn: Conn) -> None:
+def test_load_holidays_replaces_the_years_holidays_and_keeps_other_closures(db_url: URL, conn: Conn) -> None:
     ok(db_url, "load-holidays", "--country", "GD", "--year", "2026")
     ok(db_url, "close-day", "2026-09-14", "--reason", "Hurricane")
     ok(db_url, "close-day", "2027-02-07", "--reason", "Flood")  # next year's Independence Day
@@ -505,8 +579,10 @@ def test_load_holidays_replaces_the_years_holidays_and_keeps_closures(db_url: UR
     assert "1 added, 1 renamed, 1 removed" in out
     assert "removed  2026-03-03 Tue  Withdrawn holiday" in out
 
-    ok(db_url, "load-holidays", "--country", "GD", "--year", "2027")
-    assert days_off(conn, "Grenada", 2027)[date(2027, 2, 7)] == ("Flood", "closure")
+    # A closure on a holiday's date becomes the holiday: still a day off.
+    out = ok(db_url, "load-holidays", "--country", "GD", "--year", "2027")
+    assert days_off(conn, "Grenada", 2027)[date(2027, 2, 7)] == ("Independence Day", "holiday")
+    assert "holiday  2027-02-07 Sun  Independence Day, in place of the closure 'Flood'" in out
 
 
 def test_load_holidays_into_a_named_calendar(db_url: URL, conn: Conn) -> None:

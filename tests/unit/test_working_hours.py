@@ -6,9 +6,11 @@ import pytest
 
 from server_sync_api.services.working_hours import (
     DEFAULT_HOURS,
+    MIN_WEEKLY_MINUTES,
     HoursError,
     Span,
     describe,
+    duration,
     parse_specs,
     weekly_minutes,
 )
@@ -86,3 +88,15 @@ def test_describe_joins_consecutive_days_alike() -> None:
 def test_the_default_is_grenadas_public_service_week() -> None:
     assert describe(DEFAULT_HOURS) == "Mon-Fri 08:00-16:00, Sat-Sun closed"
     assert weekly_minutes(DEFAULT_HOURS) == 40 * 60
+
+
+@pytest.mark.parametrize(
+    ("minutes", "text"), [(2400, "40 h"), (90, "1 h 30 min"), (1, "1 min"), (238, "3 h 58 min"), (0, "0 h")]
+)
+def test_duration_reads_as_hours_and_minutes(minutes: int, text: str) -> None:
+    assert duration(minutes) == text
+
+
+def test_the_least_week_a_calendar_may_have_is_four_hours() -> None:
+    assert MIN_WEEKLY_MINUTES == 4 * 60
+    assert weekly_minutes(DEFAULT_HOURS) >= MIN_WEEKLY_MINUTES
