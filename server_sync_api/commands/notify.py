@@ -26,7 +26,7 @@ RETRY_PENDING = 1
 @click.command("notify")
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, notifications.MAX_LIMIT),
     default=notifications.DEFAULT_LIMIT,
     show_default=True,
     help="Notifications to send at most in this run; the rest wait for the next.",

@@ -13,15 +13,25 @@ escalation, a reassignment) in the event's own transaction. A run:
 3. **Sends one message per officer**: one event is one message; several are one digest, so
    after a backlog an officer gets one mail, not fifty.
 4. **Records each accepted message at once** on a second, autocommit connection: if the run
-   dies later, only the message in flight can go out twice, and it keeps its Message-ID
-   (derived from the notifications and the recipient), so mail programs see one message. The
-   claim is FOR NO KEY UPDATE rather than FOR UPDATE for this: the delivery's foreign key
-   check takes KEY SHARE on the outbox row, which FOR UPDATE would block.
+   dies later, only the message in flight can go out twice. The claim is FOR NO KEY UPDATE
+   rather than FOR UPDATE for this: the delivery's foreign key check takes KEY SHARE on the
+   outbox row, which FOR UPDATE would block.
 5. **Finishes each row** in the claim's transaction: 'sent' once every recipient has it,
    'skipped' when nobody could be told (last_error says why), or back to 'pending' with a
    growing delay when the mail server failed. An address the server refuses for good (5xx)
    is not retried once the row's other recipients are done (mail/smtp.py says which answers
    count as permanent).
+
+**A known limit: a resend may be a second message.** A message's Message-ID is derived from
+the recipient and the set of notifications in it (mail/compose.py, message_id), so a resend of
+the same set (the run died after the server accepted it, or the server's answer was lost in a
+timeout) keeps it, and mail programs show one message. But a resend gathers whatever is owed
+to the officer when it runs: if more notifications for that officer came due in the meantime,
+it is a different digest with a different Message-ID, and the officer may see two messages,
+the second repeating the first's items. This is accepted rather than fixed: resending exactly
+the earlier set would need each attempted digest recorded before it is sent, in a table the
+schema does not have, and the case needs an acceptance that was never recorded, which is rare.
+docs/notifications.md says the same to IT.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ log = logging.getLogger("server_sync_api.notifications")
 
 # Rows one run claims; the rest wait for the next run (a minute later from cron or the scheduler).
 DEFAULT_LIMIT = 500
+# The most `--limit` takes: a run holds its claim while it sends, and a bigger number is a slip.
+MAX_LIMIT = 10_000
 # Retries after a failure: 1 min, 2, 4 ... at most an hour apart, for as long as it takes.
 FIRST_RETRY_S = 60
 LAST_RETRY_S = 3600

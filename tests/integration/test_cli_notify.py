@@ -137,3 +137,20 @@ def test_an_unreachable_mail_server_exits_1_and_never_prints_the_password(conn: 
         assert PASSWORD not in result.stdout + result.stderr
     rows = conn.execute("SELECT last_error FROM notification_outbox").fetchall()
     assert all(PASSWORD not in row[0] for row in rows)
+
+
+def test_a_limit_out_of_range_is_refused_before_the_database_sees_it(conn: Conn, db_url: URL) -> None:
+    two_high_tickets(conn)
+    with smtp_server() as mail:
+        settings = {"smtp_host": mail.host, "smtp_port": str(mail.port), "smtp_starttls": "false"}
+        results = [
+            notify(db_url, "--limit", limit, smtp_from=SENDER, **settings)
+            for limit in ("99999999999999999999", "10001", "0")
+        ]
+        assert mail.inbox.messages() == []
+    for result in results:
+        assert result.returncode == 2
+        assert "Invalid value for '--limit'" in result.stderr
+        assert "1<=x<=10000" in result.stderr
+        assert "database" not in result.stderr
+    assert pending(conn) == 2

@@ -491,6 +491,30 @@ def test_a_message_sent_again_after_its_record_was_lost_keeps_its_message_id(
     assert first.subject == second.subject
 
 
+def test_a_resend_that_gathers_a_new_notification_is_a_new_message(
+    conn: Conn, db_url: URL, mail: SmtpServer
+) -> None:
+    """The known limit (module docstring, docs/notifications.md): a resend gathers what is owed
+    when it runs, so with a notification come due in between it is another digest, with another
+    Message-ID, and the officer sees two messages."""
+    ana = officer(conn, "ana@gov.example.gd")
+    first_ticket = insert_ticket(conn, priority_id=HIGH, assigned_to=ana)
+    send(db_url, mail)
+    conn.execute("DELETE FROM notification_deliveries")  # the record lost, as by a crash
+    conn.execute("UPDATE notification_outbox SET state = 'pending', sent_at = NULL, next_attempt_at = now()")
+    second_ticket = insert_ticket(conn, priority_id=HIGH, assigned_to=ana)
+
+    send(db_url, mail)
+
+    first, resend = mail.inbox.messages()
+    assert first.message_id != resend.message_id
+    assert resend.message_id == message_id([row[0] for row in outbox(conn)], ana, SENDER)
+    assert ticket_number(conn, first_ticket) in resend.subject
+    assert ticket_number(conn, second_ticket) in resend.subject
+    doc = " ".join(NOTIFICATIONS_DOC.read_text("utf-8").split())
+    assert "it is a different digest with a new Message-ID, and the officer may see **two messages**" in doc
+
+
 def test_only_the_recipient_that_failed_is_mailed_again(conn: Conn, db_url: URL, mail: SmtpServer) -> None:
     one = officer(conn, "one@gov.example.gd", "DEPT-003", "supervisor")
     two = officer(conn, "two@gov.example.gd", "MIN-003", "supervisor")
