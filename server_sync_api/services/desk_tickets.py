@@ -180,6 +180,8 @@ class TicketView:
     resolved_at: datetime | None
     closed_at: datetime | None
     resolution_start: datetime | None  # set when reopened: the new resolution clock's start
+    waiting_since: datetime | None  # in Waiting since then: the resolution clock is paused
+    sla_calendar: str | None  # the SLA calendar its deadlines count in; None: 24 hours a day
     resolution_notes: str | None
     row_version: int
     next_deadline: datetime | None
@@ -214,7 +216,9 @@ SELECT t.ticket_id, t.ticket_number, t.title, t.description,
        (SELECT o.display_name FROM officers o WHERE lower(o.email) = lower(t.assigned_to))
            AS assignee_name,
        t.created_at, t.sla_start, t.response_target, t.resolution_target, t.responded_at,
-       t.resolved_at, t.closed_at, t.resolution_start, t.resolution_notes, t.row_version,
+       t.resolved_at, t.closed_at, t.resolution_start, t.waiting_since,
+       (SELECT c.name FROM sla_calendars c WHERE c.calendar_id = t.sla_calendar_id) AS sla_calendar,
+       t.resolution_notes, t.row_version,
        CASE WHEN t.responded_at IS NULL THEN t.response_target ELSE t.resolution_target END
            AS next_deadline,
        -- As in the queue: still being worked (not Resolved or Closed) and its running target
@@ -366,7 +370,7 @@ _TICKET_COLUMNS = (
     "priority_name", "category_id", "category_name", "service_id", "service_name", "entity_id",
     "entity_name", "assigned_to", "assignee_name", "created_at", "sla_start", "response_target",
     "resolution_target", "responded_at", "resolved_at", "closed_at", "resolution_start",
-    "resolution_notes", "row_version", "next_deadline", "breached",
+    "waiting_since", "sla_calendar", "resolution_notes", "row_version", "next_deadline", "breached",
 )  # fmt: skip
 _FEEDBACK_COLUMNS = (
     "feedback_id", "reference_code", "channel", "rating", "service_quality", "staff_behavior",

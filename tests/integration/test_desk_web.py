@@ -480,3 +480,36 @@ def test_a_note_over_the_limit_is_refused_with_the_limit_and_the_text_kept(
         assert "Resolution notes hold at most 10,000 characters" in response.text
         assert too_long_notes in response.text
     assert _ticket_state(conn, registry_ticket) == before
+
+
+def test_the_ticket_page_says_how_deadlines_count_and_when_the_clock_is_paused(
+    live_desk: server.LiveServer, conn: psycopg.Connection[Any]
+) -> None:
+    calendar = conn.execute(
+        "INSERT INTO sla_calendars (name, timezone) VALUES ('Registry hours', 'America/Grenada') "
+        "RETURNING calendar_id"
+    ).fetchone()
+    assert calendar is not None
+    conn.execute("INSERT INTO sla_calendar_hours VALUES (%s, 1, '08:00', '16:00')", (calendar[0],))
+    conn.execute(
+        "UPDATE entity_master SET sla_calendar_id = %s WHERE unique_entity_id = 'DEPT-003'", (calendar[0],)
+    )
+    counted = insert_feedback(conn, rating=1, grievance_flag=True)
+    conn.execute("UPDATE entity_master SET sla_calendar_id = NULL WHERE unique_entity_id = 'DEPT-003'")
+    round_the_clock = insert_feedback(conn, rating=1, grievance_flag=True)
+    numbers = dict(
+        conn.execute(
+            "SELECT feedback_id, ticket_number FROM tickets WHERE feedback_id IN (%s, %s)",
+            (counted, round_the_clock),
+        ).fetchall()
+    )
+    conn.execute("UPDATE tickets SET status_id = 3 WHERE feedback_id = %s", (counted,))  # Waiting
+    desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
+    with desk.sign_in(live_desk, "ana@gov.gd") as client:
+        waiting = client.get(f"/desk/tickets/{numbers[counted]}").text
+        assert "Deadlines count in the working hours of the calendar Registry hours." in waiting
+        assert "Paused while waiting, since" in waiting
+        assert "overdue" not in waiting
+        other = client.get(f"/desk/tickets/{numbers[round_the_clock]}").text
+        assert "Deadlines count 24 hours a day, 7 days a week." in other
+        assert "Paused while waiting" not in other
