@@ -134,8 +134,8 @@ SPANISH: dict[str, str] = {
     "Done": "Hecho",
     "Not yet": "Aún no",
     "Paused while waiting, since {when}": "En pausa mientras espera, desde {when}",
-    "Deadlines count in the working hours of the calendar {name}.": (
-        "Los plazos cuentan en el horario de trabajo del calendario {name}."
+    "Deadlines count in the working hours of the calendar “{name}”.": (
+        "Los plazos cuentan en el horario de trabajo del calendario «{name}»."
     ),
     "Deadlines count 24 hours a day, 7 days a week.": (
         "Los plazos cuentan las 24 horas, los 7 días de la semana."

@@ -507,7 +507,7 @@ def test_the_ticket_page_says_how_deadlines_count_and_when_the_clock_is_paused(
     desk.add_officer(conn, "ana@gov.gd", "DEPT-003")
     with desk.sign_in(live_desk, "ana@gov.gd") as client:
         waiting = client.get(f"/desk/tickets/{numbers[counted]}").text
-        assert "Deadlines count in the working hours of the calendar Registry hours." in waiting
+        assert "Deadlines count in the working hours of the calendar “Registry hours”." in waiting
         assert "Paused while waiting, since" in waiting
         assert "overdue" not in waiting
         other = client.get(f"/desk/tickets/{numbers[round_the_clock]}").text
