@@ -4,8 +4,6 @@ the page lacks fails here, before it fails in production."""
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,48 +11,23 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 from sqlalchemy.engine import URL
 
 from server_sync_api.services.scheduler import Scheduler
-from tests.helpers import desk, osticket_server, pg, server
+from tests.helpers import desk, osticket_server, server
 from tests.helpers.items import ItemFactory, batch
+from tests.helpers.roles import documented_grants, login_role
 from tests.helpers.smtp import smtp_server
 
 OPERATIONS = Path(__file__).parents[2] / "docs" / "operations.md"
 
 
-def documented_grants() -> str:
-    text = OPERATIONS.read_text("utf-8")
-    section = text.split("## The database role for the API", 1)[1]
-    block = re.search(r"```sql\n(.*?)```", section, re.S)
-    assert block, "docs/operations.md has no SQL block under its API role heading"
-    return block.group(1)
-
-
 @pytest.fixture
-def api_role(db_url: URL, conn: psycopg.Connection[Any]) -> Iterator[URL]:
+def api_role(db_url: URL) -> Iterator[URL]:
     """A login role with the documented grants on this test's database; its URL."""
-    role = f"gea_api_{os.getpid()}_{abs(hash(db_url.database)) % 10_000}"
-    with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-    grants = (
-        documented_grants()
-        .replace("gea_api", role)
-        .replace("DATABASE feedback", f"DATABASE {db_url.database}")
-    )
-    conn.execute(grants)  # the page's own SQL, run as written
-    try:
-        yield db_url.set(username=role, password=None)
-    finally:
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
-                    sql.Identifier(str(db_url.database)), sql.Identifier(role)
-                )
-            )
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    grants = documented_grants(OPERATIONS, "## The database role for the API")
+    with login_role(db_url, grants, prefix="gea_api") as url:
+        yield url
 
 
 def test_the_documented_grants_are_enough_for_kiosks_citizens_and_officers(

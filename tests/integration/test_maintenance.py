@@ -13,6 +13,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL
 
 from server_sync_api.services import maintenance
-from tests.helpers import desk, pg, processes
+from tests.helpers import desk, pg, processes, roles
 from tests.helpers.tickets import insert_ticket
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -367,36 +368,23 @@ def test_a_run_finding_the_lock_taken_does_nothing_and_says_so(conn: Conn, db_ur
 
 
 def documented_grants() -> str:
-    section = MAINTENANCE_DOC.read_text("utf-8").split("## The grants it needs", 1)[1]
-    block = re.search(r"```sql\n(.*?)```", section, re.S)
-    assert block, "docs/maintenance.md has no SQL block under its grants heading"
-    assert EXECUTE_GRANT in block.group(1)
-    return block.group(1)
+    grants = roles.documented_grants(MAINTENANCE_DOC, "## The grants it needs")
+    assert EXECUTE_GRANT in grants
+    return grants
 
 
 @pytest.fixture
-def limited_role(db_url: URL, conn: Conn) -> Iterator[Callable[[str], Conn]]:
-    """Makes a login role owning nothing, with the given grants on this test's database, and
-    returns an autocommit connection as it; the role is dropped after the test."""
-    role = f"gea_maint_{os.getpid()}_{abs(hash(db_url.database)) % 10_000}"
-    with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-    opened: list[Conn] = []
+def limited_role(db_url: URL) -> Iterator[Callable[[str], Conn]]:
+    """Each call makes a login role owning nothing, with the given grants on this test's database,
+    and returns an autocommit connection as it; the connection is closed and the role dropped
+    after the test."""
+    with ExitStack() as made:
 
-    def connect(grants: str) -> Conn:
-        conn.execute(grants.replace("gea_api", role))  # the page's own SQL
-        limited = psycopg.connect(pg.conninfo(db_url.set(username=role, password=None)), autocommit=True)
-        opened.append(limited)
-        return limited
+        def connect(grants: str) -> Conn:
+            as_role = made.enter_context(roles.login_role(db_url, grants, prefix="gea_maint"))
+            return made.enter_context(psycopg.connect(pg.conninfo(as_role), autocommit=True))
 
-    try:
         yield connect
-    finally:
-        for limited in opened:
-            limited.close()
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_the_documented_grants_let_the_api_role_run_it_all(

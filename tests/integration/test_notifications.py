@@ -8,8 +8,6 @@ first one's message at the server until the second has run.
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from psycopg import sql
 from pydantic import ValidationError
 from sqlalchemy.engine import URL
 
@@ -29,6 +26,7 @@ from server_sync_api.services import notifications
 from server_sync_api.services.notifications import NotifyReport
 from tests.helpers import pg
 from tests.helpers.desk import add_officer
+from tests.helpers.roles import documented_grants, login_role
 from tests.helpers.server import settings_for
 from tests.helpers.smtp import (
     PASSWORD,
@@ -689,21 +687,11 @@ def test_settings_that_could_never_send_are_refused_with_the_settings() -> None:
 
 
 @pytest.fixture
-def notify_role(db_url: URL, conn: Conn) -> Iterator[URL]:
+def notify_role(db_url: URL) -> Iterator[URL]:
     """A login role owning nothing, with exactly the grants of docs/notifications.md; its URL."""
-    section = NOTIFICATIONS_DOC.read_text("utf-8").split("## The grants it needs", 1)[1]
-    block = re.search(r"```sql\n(.*?)```", section, re.S)
-    assert block, "docs/notifications.md has no SQL block under its grants heading"
-    role = f"gea_notify_{os.getpid()}_{abs(hash(db_url.database)) % 10_000}"
-    with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-    conn.execute(block.group(1).replace("gea_api", role))  # the page's own SQL, as written
-    try:
-        yield db_url.set(username=role, password=None)
-    finally:
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    grants = documented_grants(NOTIFICATIONS_DOC, "## The grants it needs")
+    with login_role(db_url, grants, prefix="gea_notify") as url:
+        yield url
 
 
 def test_the_documented_grants_are_enough_to_send(

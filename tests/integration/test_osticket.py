@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,6 @@ import httpx
 import psycopg
 import pytest
 from click.testing import CliRunner
-from psycopg import sql
 from sqlalchemy.engine import URL
 
 from server_sync_api import cli
@@ -31,6 +29,7 @@ from server_sync_api.core.config import ServerSettings
 from server_sync_api.services import osticket, osticket_api
 from tests.helpers import pg
 from tests.helpers.osticket_server import API_KEY, Answer, Drop, FakeOsticket, Stall, running
+from tests.helpers.roles import documented_grants, login_role
 from tests.helpers.server import free_port, settings_for
 from tests.helpers.tickets import insert_ticket, ticket_number
 
@@ -598,36 +597,12 @@ def test_settling_commands_check_what_they_are_given(
 OSTICKET_DOC = Path(__file__).parents[2] / "docs" / "osticket.md"
 
 
-def documented_grants() -> str:
-    section = OSTICKET_DOC.read_text("utf-8").split("## The grants it needs", 1)[1]
-    block = re.search(r"```sql\n(.*?)```", section, re.S)
-    assert block, "docs/osticket.md has no SQL block under its grants heading"
-    return block.group(1)
-
-
 @pytest.fixture
-def push_role(db_url: URL, conn: Conn) -> Iterator[URL]:
+def push_role(db_url: URL) -> Iterator[URL]:
     """A login role given exactly the grants docs/osticket.md prints; its URL."""
-    role = f"gea_ost_{os.getpid()}_{abs(hash(db_url.database)) % 10_000}"
-    with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-    grants = (
-        documented_grants()
-        .replace("gea_api", role)
-        .replace("DATABASE feedback", f"DATABASE {db_url.database}")
-    )
-    conn.execute(grants)  # the page's own SQL, run as written
-    try:
-        yield db_url.set(username=role, password=None)
-    finally:
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
-                    sql.Identifier(str(db_url.database)), sql.Identifier(role)
-                )
-            )
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    grants = documented_grants(OSTICKET_DOC, "## The grants it needs")
+    with login_role(db_url, grants, prefix="gea_ost") as url:
+        yield url
 
 
 def test_the_documented_grants_are_enough_to_push_and_settle(
