@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from kiosk import __version__, config, enroll_file, escpos_printer, faults, logs, paths, pin
 from kiosk import demo as demo_setup
 from kiosk.local_db import catalog_cache, database, identity, local_settings, lock, outbox, sync_health
-from kiosk.services import InvalidInput, KioskServices, NoCatalog
+from kiosk.services import CHANNELS, InvalidInput, KioskServices, NoCatalog
 
 log = logging.getLogger("kiosk.cli")
 # When this kiosk last began an enrollment (the write that proves the data directory works).
@@ -491,7 +491,7 @@ def status_command(ctx: Context, as_json: bool) -> None:
     "--channel",
     default="walk_in",
     show_default=True,
-    type=click.Choice(["walk_in", "kiosk", "portal", "qr_code", "api"]),
+    type=click.Choice(CHANNELS),
     help="Where the feedback came from (a paper card at the counter is walk_in).",
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"reference_code": ..., "client_uuid": ...}.')

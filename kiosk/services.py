@@ -22,7 +22,9 @@ from kiosk.sync.errors import SyncError
 __all__ = ["InvalidInput", "KioskServices", "LookupResult", "Lookups", "NoCatalog", "NotEnrolled"]
 
 SUB_RATINGS = ("service_quality", "staff_behavior", "waiting_time", "cleanliness")
-CHANNELS = ("kiosk", "walk_in", "portal", "qr_code", "api")
+# What a kiosk may label its submissions (the server refuses portal and qr_code from a device:
+# they are citizens' own phones, limited per address).
+CHANNELS = ("kiosk", "walk_in", "api")
 
 
 class InvalidInput(ValueError):

@@ -28,6 +28,9 @@ ERROR_CODE_MAX_CHARS = 50  # kiosk_devices.last_error_code VARCHAR(50)
 ERROR_MESSAGE_MAX_CHARS = 300  # kiosk_devices.last_error_message VARCHAR(300)
 
 Channel = Literal["kiosk", "walk_in", "portal", "qr_code", "api"]
+# What an enrolled device may send. portal and qr_code are citizens' own phones and browsers,
+# limited per address (ARCHITECTURE 4.10); a kiosk labelling its items so would skip that limit.
+DEVICE_CHANNELS = ("kiosk", "walk_in", "api")
 PrinterState = Literal["ok", "error", "none"]
 
 

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from server_sync_api.domain import Device
 from server_sync_api.protocol import (
     COMMENT_HARD_CAP,
+    DEVICE_CHANNELS,
     REFERENCE_CODE_PATTERN,
     DeviceStatus,
     ErrorDetail,
@@ -116,6 +117,12 @@ def parse_item(raw: Any, device: Device) -> SubmissionItem:
         # PostgreSQL text holds neither NUL nor lone surrogates; say so instead of failing.
         if isinstance(value, str) and ("\x00" in value or not _encodable(value)):
             raise _Rejected("invalid_item", f"{name} contains a character that cannot be stored.")
+    if item.channel not in DEVICE_CHANNELS:
+        raise _Rejected(
+            "channel_not_allowed",
+            f"channel {item.channel} is for citizens' own phones and the web portal; a kiosk sends "
+            f"{', '.join(DEVICE_CHANNELS)}.",
+        )
     if not 1 <= item.rating <= 5:
         raise _Rejected("rating_out_of_range", f"rating must be between 1 and 5; it was {item.rating}.")
     for name in SUB_RATINGS:

@@ -389,6 +389,26 @@ def test_item_with_a_wrong_type_or_value_is_rejected_as_invalid_item(
     assert_rejected_alone(client, db, items, bad, "invalid_item", bad["client_uuid"])
 
 
+@pytest.mark.parametrize("channel", ["portal", "qr_code"])
+def test_a_device_may_not_label_its_items_as_citizens_own_channels(
+    client: httpx.Client, db: Db, items: ItemFactory, channel: str
+) -> None:
+    """portal and qr_code are limited per address (ARCHITECTURE 4.10); a kiosk is not."""
+    bad = items(channel=channel)
+    assert_rejected_alone(client, db, items, bad, "channel_not_allowed", bad["client_uuid"])
+
+
+@pytest.mark.parametrize("channel", ["kiosk", "walk_in", "api"])
+def test_a_device_may_send_its_own_channels(
+    client: httpx.Client, db: Db, items: ItemFactory, channel: str
+) -> None:
+    good = items(channel=channel)
+    (result,) = submit(client, good)
+    assert_created(result, good)
+    stored = db.execute("SELECT channel FROM service_feedback WHERE client_uuid = %s", (good["client_uuid"],))
+    assert stored.fetchone() == {"channel": channel}
+
+
 @pytest.mark.parametrize("client_uuid", ["not-a-uuid", 12345, ""])
 def test_item_with_a_bad_client_uuid_is_rejected_as_invalid_item(
     client: httpx.Client, db: Db, items: ItemFactory, client_uuid: Any

@@ -129,6 +129,9 @@ def test_bad_input_is_refused_with_what_to_fix(enrolled_dir: Path) -> None:
     too_long = kiosk(enrolled_dir, "submit", "--service", "SVC-002", "--rating", "3", "--text", "x" * 2001)
     assert too_long.returncode == 2
     assert "at most 2,000" in too_long.stderr
+    portal = kiosk(enrolled_dir, "submit", "--service", "SVC-002", "--rating", "3", "--channel", "portal")
+    assert portal.returncode == 2
+    assert "'portal' is not one of 'kiosk', 'walk_in', 'api'" in portal.stderr
     assert status(enrolled_dir)["counts"]["pending"] == 0  # type: ignore[index]
 
 

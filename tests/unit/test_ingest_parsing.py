@@ -56,6 +56,8 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
         (item(rating=True), "invalid_item"),
         (item(client_uuid="nope"), "invalid_item"),
         (item(channel="fax"), "invalid_item"),
+        (item(channel="portal"), "channel_not_allowed"),
+        (item(channel="qr_code"), "channel_not_allowed"),
         (item(recorded_at="yesterday"), "invalid_item"),
         (item(rating=0), "rating_out_of_range"),
         (item(rating=6), "rating_out_of_range"),
