@@ -221,6 +221,8 @@ def expected_rejection(item: dict[str, Any], categories: set[int], priorities: s
     """The rule of section 5 an item breaks first, in the order the server checks them."""
     if has_unstorable_text(item):
         return "invalid_item"
+    if item.get("channel") in ("portal", "qr_code"):  # citizens' own channels, not a device's
+        return "channel_not_allowed"
     ratings = [item["rating"], *(item.get(name) for name in SUB_RATINGS)]
     if any(value is not None and not 1 <= value <= 5 for value in ratings):
         return "rating_out_of_range"
