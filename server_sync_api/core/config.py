@@ -200,7 +200,11 @@ class ServerSettings(BaseSettings):
                 "new tickets to osTicket, or neither"
             )
         host = urlsplit(self.public_base_url).hostname or ""
-        if self.osticket_url is not None and self.osticket_email is None and not _mail_domain(host):
+        if (
+            self.osticket_url is not None
+            and self.osticket_email is None
+            and mail_domain_of(self.public_base_url) is None
+        ):
             # osTicket refuses a sender at an IP address or a bare host name; say so now, not
             # at every push.
             raise ValueError(
@@ -223,12 +227,14 @@ class ServerSettings(BaseSettings):
         return make_url(self.database_url)
 
 
-def _mail_domain(host: str) -> bool:
+def mail_domain_of(url: str) -> str | None:
+    """The host of `url` when it can be a mail domain: not an IP address, not a bare name."""
+    host = urlsplit(url).hostname or ""
     try:
         ip_address(host)
     except ValueError:
-        return "." in host
-    return False
+        return host if "." in host else None
+    return None
 
 
 def normalize_database_url(value: str) -> URL:

@@ -69,15 +69,10 @@ def mail_server(settings: ServerSettings) -> MailServer:
     """The mail server the settings describe, or MailNotConfigured saying what is missing."""
     if settings.smtp_host is None:
         raise MailNotConfigured("GEA_SERVER_SMTP_HOST is not set, so no mail can be sent")
-    if settings.smtp_from is None:
+    if settings.smtp_from is None:  # the settings refuse this when they load; here for the type
         raise MailNotConfigured(
             "GEA_SERVER_SMTP_FROM is not set: set it to the address officers' mail comes from, "
             "like 'GEA Feedback <feedback@gov.gd>'"
-        )
-    if (settings.smtp_username is None) != (settings.smtp_password is None):
-        raise MailNotConfigured(
-            "GEA_SERVER_SMTP_USERNAME and GEA_SERVER_SMTP_PASSWORD go together: set both to log in "
-            "to the mail server, or neither"
         )
     return MailServer(
         host=settings.smtp_host,

@@ -16,14 +16,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
-from ipaddress import ip_address
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
 
-from server_sync_api.core.config import ServerSettings
+from server_sync_api.core.config import ServerSettings, mail_domain_of
 from server_sync_api.services.devices import one_line
 
 API_PATH = "/api/tickets.json"
@@ -105,23 +104,16 @@ def _sender(settings: ServerSettings) -> tuple[str, str]:
     if settings.osticket_email is not None:
         name, address = parseaddr(settings.osticket_email)
         return (name.strip() or DEFAULT_SENDER_NAME), address
-    host = urlsplit(settings.public_base_url).hostname or ""
-    # osTicket refuses an address at an IP or a bare host name ("Incomplete client information").
-    if "." not in host or _is_ip(host):
+    # osTicket refuses an address at an IP or a bare host name ("Incomplete client information");
+    # the settings refuse that combination when they load, with the same rule.
+    domain = mail_domain_of(settings.public_base_url)
+    if domain is None:
         raise OsticketNotConfigured(
-            f"GEA_SERVER_OSTICKET_EMAIL is not set and the public address's host {host!r} is no mail "
-            "domain: set GEA_SERVER_OSTICKET_EMAIL to the address osTicket should record as the "
-            "tickets' sender, e.g. feedback@gov.gd"
+            "GEA_SERVER_OSTICKET_EMAIL is not set and the public address's host is no mail domain: "
+            "set GEA_SERVER_OSTICKET_EMAIL to the address osTicket should record as the tickets' "
+            "sender, e.g. feedback@gov.gd"
         )
-    return DEFAULT_SENDER_NAME, f"feedback@{host}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return DEFAULT_SENDER_NAME, f"feedback@{domain}"
 
 
 @dataclass(frozen=True)
