@@ -32,7 +32,8 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
@@ -215,6 +216,21 @@ class DataSet:
     seconds: float
 
 
+@contextmanager
+def year_of_data(rows: int) -> Iterator[tuple[str, DataSet]]:
+    """A scratch database from a fresh template, `generate`d with `rows` feedback rows: its
+    conninfo and what was made. Both databases are dropped when the block ends."""
+    pg.check_admin_connection()
+    template = f"gea_bench_tpl_{uuid.uuid4().hex[:8]}"
+    pg.create_template(template)
+    try:
+        with pg.fresh_database(template, prefix="gea_bench") as url:
+            info = pg.conninfo(url)
+            yield info, generate(info, rows)
+    finally:
+        pg.drop_database(template)
+
+
 def generate(conninfo: str, rows: int) -> DataSet:
     started = time.perf_counter()
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -339,7 +355,7 @@ async def ticket_sql(conn: psycopg.AsyncConnection[Any], viewer: Officer, number
         (desk_tickets._TIMELINE, {"ticket": ticket_id}),
         (desk_tickets._BREACHES, {"ticket": ticket_id}),
         (desk_tickets._STATUSES, None),
-        (desk_tickets._ASSIGNEES, {"entity": entity_id, "email": None}),
+        (desk_tickets._ASSIGNEES, {SCOPE_OFFICER: viewer.officer_id, "entity": entity_id, "email": None}),
         (desk_tickets._CHAIN, {"service": service_id}),
         (desk_tickets._PRIORITIES, None),
     ):
@@ -406,22 +422,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--rows must be at least 1000")
     random.seed(42)
 
-    pg.check_admin_connection()
-    template = f"gea_bench_tpl_{uuid.uuid4().hex[:8]}"
-    pg.create_template(template)
-    try:
-        with pg.fresh_database(template, prefix="gea_bench") as url:
-            info = pg.conninfo(url)
-            data = generate(info, args.rows)
-            print(
-                f"{data.feedback:,} feedback rows, {data.tickets:,} tickets "
-                f"({data.open_tickets:,} not resolved or closed), {data.activities:,} activities, "
-                f"{data.notes:,} notes; generated in "
-                f"{data.seconds:.0f} s"
-            )
-            queue_results, ticket_results = asyncio.run(run(info, args.rounds, args.explain))
-    finally:
-        pg.drop_database(template)
+    with year_of_data(args.rows) as (info, data):
+        print(
+            f"{data.feedback:,} feedback rows, {data.tickets:,} tickets "
+            f"({data.open_tickets:,} not resolved or closed), {data.activities:,} activities, "
+            f"{data.notes:,} notes; generated in "
+            f"{data.seconds:.0f} s"
+        )
+        queue_results, ticket_results = asyncio.run(run(info, args.rounds, args.explain))
 
     print()
     print(f"{'':<30} {'desk (ms)':>17}   {'bare SQL (ms)':>17}   {'p95':>7}")

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 
-from bench.desk import generate, percentile
-from tests.helpers import pg
+from bench.desk import percentile, year_of_data
 
 DEFAULT_ROWS = 1_000_000
 DEFAULT_OPEN = 100_000
@@ -82,34 +80,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.rows < 1000 or args.open < 1000 or args.rounds < 3:
         parser.error("use at least 1000 rows, 1000 open tickets and 3 rounds")
 
-    pg.check_admin_connection()
-    template = f"gea_bench_tpl_{uuid.uuid4().hex[:8]}"
-    pg.create_template(template)
-    try:
-        with pg.fresh_database(template, prefix="gea_bench") as url:
-            info = pg.conninfo(url)
-            data = generate(info, args.rows)
-            with psycopg.connect(info, autocommit=True) as conn:
-                conn.execute("SELECT setseed(0.17)")
-                open_now = _one(conn, "SELECT count(*) FROM tickets WHERE status_id NOT IN (4, 5)")
-                if open_now < args.open:
-                    conn.execute(TOP_UP, {"n": args.open - open_now})
-                conn.execute("VACUUM ANALYZE tickets")
-                conn.execute("VACUUM ANALYZE sla_breaches")
-                open_total = _one(conn, "SELECT count(*) FROM tickets WHERE status_id NOT IN (4, 5)")
-                tickets = _one(conn, "SELECT count(*) FROM tickets")
-                # Record everything once, as a scheduler running every minute would have.
-                conn.execute(SCAN)
-                conn.execute("VACUUM ANALYZE sla_breaches")
-                overdue = len(conn.execute(OVERDUE).fetchall())
-                print(
-                    f"{data.feedback:,} feedback rows, {tickets:,} tickets, {open_total:,} open; "
-                    f"{overdue:,} open tickets past a target; generated in {data.seconds:.0f} s"
-                )
-                conn.autocommit = False
-                results = _measure(conn, args.rounds)
-    finally:
-        pg.drop_database(template)
+    with year_of_data(args.rows) as (info, data), psycopg.connect(info, autocommit=True) as conn:
+        conn.execute("SELECT setseed(0.17)")
+        open_now = _one(conn, "SELECT count(*) FROM tickets WHERE status_id NOT IN (4, 5)")
+        if open_now < args.open:
+            conn.execute(TOP_UP, {"n": args.open - open_now})
+        conn.execute("VACUUM ANALYZE tickets")
+        conn.execute("VACUUM ANALYZE sla_breaches")
+        open_total = _one(conn, "SELECT count(*) FROM tickets WHERE status_id NOT IN (4, 5)")
+        tickets = _one(conn, "SELECT count(*) FROM tickets")
+        # Record everything once, as a scheduler running every minute would have.
+        conn.execute(SCAN)
+        conn.execute("VACUUM ANALYZE sla_breaches")
+        overdue = len(conn.execute(OVERDUE).fetchall())
+        print(
+            f"{data.feedback:,} feedback rows, {tickets:,} tickets, {open_total:,} open; "
+            f"{overdue:,} open tickets past a target; generated in {data.seconds:.0f} s"
+        )
+        conn.autocommit = False
+        results = _measure(conn, args.rounds)
 
     bare_p95 = percentile(results["bare SELECT of the overdue"][0], 95)
     print()
