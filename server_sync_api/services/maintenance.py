@@ -49,7 +49,7 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from server_sync_api.services.job_locks import JobLock
+from server_sync_api.services.job_locks import JobLock, try_job_lock
 
 LOCK_KEY = int(JobLock.MAINTENANCE)
 BATCH_ROWS = 5_000
@@ -188,13 +188,10 @@ def run(
     autocommit = conn.autocommit
     conn.autocommit = True
     try:
-        if not _one(conn, "SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)):
-            return MaintenanceReport(ran=False)
-        try:
+        with try_job_lock(conn, JobLock.MAINTENANCE) as held:
+            if not held:
+                return MaintenanceReport(ran=False)
             return _run_locked(conn, session_idle, batch_rows)
-        finally:
-            if not conn.broken:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     finally:
         if not conn.broken:
             conn.autocommit = autocommit
