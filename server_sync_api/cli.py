@@ -11,8 +11,7 @@ import asyncio
 import copy
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -29,7 +28,9 @@ from server_sync_api.commands.support import (
     EnvironmentProblem,
     database_errors,
     engine_or_exit,
+    migrated_connection,
     require_head,
+    require_migrated,
     settings_or_exit,
 )
 from server_sync_api.core.config import ServerSettings, SettingsError, require_api_settings
@@ -154,15 +155,6 @@ def devices_group() -> None:
     """Enroll, list, revoke and re-enroll counter kiosks."""
 
 
-@contextmanager
-def _connection(settings: ServerSettings) -> Iterator[psycopg.Connection[Any]]:
-    engine = engine_or_exit(settings)
-    require_head(engine)
-    engine.dispose()
-    with database_errors(), psycopg.connect(libpq_conninfo(settings.url)) as conn:
-        yield conn
-
-
 def _print_code(new: device_admin.NewCode, as_json: bool, settings: ServerSettings, verb: str) -> None:
     if as_json:
         click.echo(
@@ -190,7 +182,7 @@ def _print_code(new: device_admin.NewCode, as_json: bool, settings: ServerSettin
 def devices_add(name: str, entity_id: str, as_json: bool) -> None:
     """Register a kiosk and print its one-time enrollment code."""
     settings = settings_or_exit()
-    with _connection(settings) as conn:
+    with migrated_connection(settings) as conn:
         try:
             new = device_admin.add_device(conn, name, entity_id, settings.enrollment_code_ttl_hours)
         except device_admin.DeviceError as exc:
@@ -204,7 +196,7 @@ def devices_add(name: str, entity_id: str, as_json: bool) -> None:
 def devices_reenroll(device_code: str, as_json: bool) -> None:
     """Issue a new enrollment code for the same device code (revoked, reinstalled or lost token)."""
     settings = settings_or_exit()
-    with _connection(settings) as conn:
+    with migrated_connection(settings) as conn:
         try:
             new = device_admin.reenroll_device(conn, device_code, settings.enrollment_code_ttl_hours)
         except device_admin.DeviceError as exc:
@@ -219,7 +211,7 @@ def devices_reenroll(device_code: str, as_json: bool) -> None:
 def devices_revoke(device_code: str) -> None:
     """Stop a kiosk: its token is refused from its next request on."""
     settings = settings_or_exit()
-    with _connection(settings) as conn:
+    with migrated_connection(settings) as conn:
         try:
             device_admin.revoke_device(conn, device_code)
         except device_admin.DeviceError as exc:
@@ -235,7 +227,7 @@ def devices_revoke(device_code: str) -> None:
 def devices_list(as_json: bool) -> None:
     """The fleet: every kiosk's health, with the ones that need a visit flagged."""
     settings = settings_or_exit()
-    with _connection(settings) as conn:
+    with migrated_connection(settings) as conn:
         rows = device_admin.fleet(conn, timedelta(hours=settings.silent_after_hours))
     if as_json:
         click.echo(json.dumps([_row_json(r) for r in rows], indent=2))
@@ -295,7 +287,7 @@ def officers_group() -> None:
 def _officers(settings: ServerSettings, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[_T]]) -> _T:
     """Run `work` on its own connection in one transaction, committed when it returns; the
     officers service's refusals become usage errors (exit 2) that say what to fix."""
-    _require_officers_table(settings)
+    require_migrated(settings)
 
     async def run() -> _T:
         async with await psycopg.AsyncConnection.connect(libpq_conninfo(settings.url)) as conn:
@@ -306,15 +298,6 @@ def _officers(settings: ServerSettings, work: Callable[[psycopg.AsyncConnection[
             return asyncio.run(run())
         except officer_admin.OfficerError as exc:
             raise click.UsageError(str(exc)) from None
-
-
-def _require_officers_table(settings: ServerSettings) -> None:
-    """The database is reachable and migrated (checked before a password is asked for, too)."""
-    engine = engine_or_exit(settings)
-    try:
-        require_head(engine)
-    finally:
-        engine.dispose()
 
 
 def _new_password(email: str) -> str:
@@ -361,7 +344,7 @@ def _reach(role: str, entity_id: str) -> str:
 def officers_add(email: str, name: str, entity_id: str, role: Role, no_password: bool) -> None:
     """Add an officer. The password comes from GEA_OFFICER_PASSWORD, or is asked twice."""
     settings = settings_or_exit()
-    _require_officers_table(settings)
+    require_migrated(settings)
     password = None if no_password else _new_password(email)
     officer = _officers(
         settings,
@@ -466,7 +449,7 @@ def officers_enable(email: str) -> None:
 def officers_reset_password(email: str) -> None:
     """Set a new password (from GEA_OFFICER_PASSWORD, or asked twice) and restart the sign-in delay."""
     settings = settings_or_exit()
-    _require_officers_table(settings)
+    require_migrated(settings)
     password = _new_password(email)
     officer = _officers(settings, lambda conn: officer_admin.reset_password(conn, email, password))
     click.echo(f"New password set for {officer.email}; failed sign-ins before it no longer slow them down.")

@@ -61,14 +61,19 @@ def require_head(engine: Engine) -> None:
         )
 
 
-@contextmanager
-def migrated_connection(settings: ServerSettings, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
-    """A psycopg connection to a reachable feedback_db at the head revision."""
+def require_migrated(settings: ServerSettings) -> None:
+    """feedback_db is reachable and at the head revision; otherwise one line and exit 2."""
     engine = engine_or_exit(settings)
     try:
         with database_errors():  # a role that may not read alembic_version: one line, not a traceback
             require_head(engine)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def migrated_connection(settings: ServerSettings, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
+    """A psycopg connection to a reachable feedback_db at the head revision."""
+    require_migrated(settings)
     with database_errors(), psycopg.connect(libpq_conninfo(settings.url), **kwargs) as conn:
         yield conn
