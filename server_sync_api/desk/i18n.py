@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-LANGUAGES = ("en", "es")
-DEFAULT_LANGUAGE = "en"
+from server_sync_api.api.language import DEFAULT_LANGUAGE, LANGUAGES, choose
+from server_sync_api.api.language import translator as language_translator
+
+__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "SPANISH", "choose", "translator"]
 
 SPANISH: dict[str, str] = {
     # Frame
@@ -474,22 +476,4 @@ _CATALOGS = {"en": {}, "es": SPANISH}
 
 
 def translator(language: str) -> Callable[..., str]:
-    catalog = _CATALOGS.get(language, {})
-
-    def translate(text: str, **values: object) -> str:
-        translated = catalog.get(text, text)
-        return translated.format(**values) if values else translated
-
-    return translate
-
-
-def choose(*candidates: str | None, accept_language: str = "") -> str:
-    """The first supported language among the candidates, else the browser's, else English."""
-    for candidate in candidates:
-        if candidate in LANGUAGES:
-            return candidate
-    for part in accept_language.split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in LANGUAGES:
-            return code
-    return DEFAULT_LANGUAGE
+    return language_translator(_CATALOGS.get(language, {}))

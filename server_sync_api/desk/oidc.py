@@ -17,6 +17,7 @@ from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOA
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from server_sync_api.api.client import client_hash
 from server_sync_api.api.deps import POOL_TIMEOUT_S, Pool
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.desk import auth, pages, web
@@ -89,7 +90,7 @@ async def callback(request: Request, settings: Settings, pool: Pool) -> Response
     client = getattr(request.app.state, "oidc_client", None)
     if client is None:
         return web.see_other("/desk/login")
-    ip_hash = web.client_hash(request, settings)
+    ip_hash = client_hash(request, settings)
     failed = "Sign-in through the identity provider failed. Try again."
 
     async def refused(outcome: str, status_code: int) -> Response:

@@ -8,7 +8,6 @@ Routes stay thin: they parse what the browser sent, call a service, and render o
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from typing import Annotated, Any
@@ -17,7 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from server_sync_api import security
+from server_sync_api.api.client import client_hash
 from server_sync_api.api.deps import POOL_TIMEOUT_S, Connection, Pool, get_settings
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.desk import auth, i18n, pages
@@ -30,23 +29,6 @@ router = APIRouter(prefix="/desk", include_in_schema=False)
 
 # What a redirect after an action says on the page it lands on.
 DONE_MESSAGES = {"saved": "The change was saved.", "note": "The note was added."}
-
-
-def client_hash(request: Request, settings: ServerSettings) -> str:
-    """The HMAC of the client's address, as the sign-in delay and budget key it: an IPv6
-    address by its /64 (ARCHITECTURE 5: one subscriber has the whole /64, and rotating through
-    it must not buy fresh attempts), an IPv4-mapped IPv6 address as the IPv4 one."""
-    address = request.client.host if request.client else "unknown"
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        pass  # not an address (a test client's name): hashed as it is
-    else:
-        if isinstance(ip, ipaddress.IPv6Address):
-            mapped = ip.ipv4_mapped
-            address = str(mapped) if mapped else str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
-    secret = settings.ip_hash_secret.get_secret_value() if settings.ip_hash_secret else ""
-    return security.ip_hash(address, secret)
 
 
 def see_other(location: str) -> RedirectResponse:

@@ -1,4 +1,4 @@
-"""The address the desk's sign-in delay and budget are keyed on (desk/web.py client_hash): an
+"""The address the desk's sign-in delay and budget are keyed on (api/client.py client_hash): an
 IPv6 address counts by its /64 (ARCHITECTURE 5), so rotating through one's own /64 buys no
 fresh attempts; an IPv4-mapped IPv6 address is the IPv4 one."""
 
@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from starlette.requests import Request
 
 from server_sync_api import security
+from server_sync_api.api.client import client_hash
 from server_sync_api.core.config import ServerSettings
-from server_sync_api.desk.web import client_hash
 
 SECRET = "unit-test-ip-hash-secret-" + "k" * 32
 

@@ -1,0 +1,35 @@
+"""The citizen's or officer's language: English or Spanish, as the kiosk speaks both.
+
+Pages call `_("English text")`; the English text is the key, so a template reads as the page
+does and a missing translation shows English rather than a code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+LANGUAGES = ("en", "es")
+DEFAULT_LANGUAGE = "en"
+
+
+def translator(catalog: Mapping[str, str]) -> Callable[..., str]:
+    """`_(text, **values)`: the text in the catalog's language (English when it has none),
+    with `{name}` fields filled."""
+
+    def translate(text: str, **values: object) -> str:
+        translated = catalog.get(text, text)
+        return translated.format(**values) if values else translated
+
+    return translate
+
+
+def choose(*candidates: str | None, accept_language: str = "") -> str:
+    """The first supported language among the candidates, else the browser's, else English."""
+    for candidate in candidates:
+        if candidate in LANGUAGES:
+            return candidate
+    for part in accept_language.split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE
