@@ -18,14 +18,17 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+from starlette.staticfiles import StaticFiles
 
 from server_sync_api import __version__, migrate
 from server_sync_api.api import errors
-from server_sync_api.api.routes import catalog, devices, health, status, submissions
+from server_sync_api.api.routes import catalog, devices, health, public, status, submissions
 from server_sync_api.core.config import ServerSettings, load_settings, require_api_settings
 from server_sync_api.core.db import libpq_conninfo
 from server_sync_api.desk import app as desk
 from server_sync_api.protocol import SubmissionBatch
+from server_sync_api.public import pages as public_pages
+from server_sync_api.public import web as public_web
 from server_sync_api.services.scheduler import Scheduler
 
 log = logging.getLogger("server_sync_api")
@@ -68,7 +71,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.head_revision = migrate.head_revision()
-    errors.install(app, html=(desk.handles, desk.error_page))
+    errors.install(app, html=[(desk.handles, desk.error_page), (public_web.handles, public_web.error_page)])
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -78,8 +81,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         response.headers["X-Request-ID"] = rid
         return response
 
-    for module in (devices, submissions, catalog, status, health):
+    for module in (devices, submissions, catalog, status, public, health):
         app.include_router(module.router)
+    app.include_router(public_web.router)
+    app.mount(public_pages.STATIC_PREFIX, StaticFiles(directory=public_pages.STATIC), name="public-static")
     desk.install(app, settings)
 
     def openapi() -> dict[str, Any]:

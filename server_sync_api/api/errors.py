@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -48,23 +48,34 @@ _STATUS_MESSAGES = {
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.extra = extra  # more members of "error", e.g. a CAPTCHA challenge
 
 
-def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
+def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    return {"error": {"code": code, "message": message, **(extra or {})}}
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+    return JSONResponse(error_body(code, message, extra), status_code=status, headers=headers)
 
 
 def describe_validation_errors(errors: Any) -> str:
@@ -75,20 +86,21 @@ def describe_validation_errors(errors: Any) -> str:
     return "; ".join(parts) + "."
 
 
-# Pages for people (the desk) answer errors as pages, not JSON: a predicate on the path and a
-# renderer taking the request, the status and the exception.
+# Pages for people (the desk, the public form) answer errors as pages, not JSON: a predicate
+# on the path and a renderer taking the request, the status and the exception.
 HtmlErrors = tuple[Callable[[str], bool], Callable[[Request, int, Exception], Response]]
 
 
-def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
+def install(app: FastAPI, html: Sequence[HtmlErrors] = ()) -> None:
     def as_page(request: Request, status: int, exc: Exception) -> Response | None:
-        if html is not None and html[0](request.url.path):
-            return html[1](request, status, exc)
+        for handles, render in html:
+            if handles(request.url.path):
+                return render(request, status, exc)
         return None
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -74,6 +74,11 @@ class ServerSettings(BaseSettings):
     osticket_api_key: SecretStr | None = None
     # The sender osTicket records for the tickets we create (citizens give no address).
     osticket_email: str | None = None
+    # The public form's CAPTCHA (ALTCHA, docs/public-feedback.md): PBKDF2 iterations per try,
+    # and the largest number of tries a challenge takes (it takes between half and all of it).
+    # The defaults cost a phone a second or two; tests make them small.
+    captcha_cost: int = Field(default=5_000, ge=1, le=1_000_000)
+    captcha_max_tries: int = Field(default=10_000, ge=2, le=1_000_000)
 
     @field_validator("ip_hash_secret", "session_secret")
     @classmethod

@@ -1,0 +1,63 @@
+"""Rendering the public pages: one Jinja2 environment, the citizen's language, and headers that
+keep the pages private and scripts to the app's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from server_sync_api.api import language as languages
+from server_sync_api.public import words
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+TEMPLATES.env.trim_blocks = True
+TEMPLATES.env.lstrip_blocks = True
+STATIC = Path(__file__).with_name("static")
+STATIC_PREFIX = "/public/static"
+
+# Scripts, styles and the CAPTCHA's worker come from the app itself; no third party is asked.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; worker-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def language(request: Request, chosen: str | None = None) -> str:
+    """What the citizen chose (the form's field, or ?lang=), else their browser's language."""
+    return languages.choose(
+        chosen, request.query_params.get("lang"), accept_language=request.headers.get("accept-language", "")
+    )
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    lang: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    values = {
+        "request": request,
+        "_": words.translator(lang),
+        "lang": lang,
+        "other_lang": "en" if lang == "es" else "es",
+        "static": STATIC_PREFIX,
+        **context,
+    }
+    response = TEMPLATES.TemplateResponse(request, template, values, status_code=status_code)
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    # Each form carries its own submission key and perhaps a challenge: never from a cache.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = lang
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
