@@ -199,7 +199,7 @@ async def qr_target(conn: AsyncConnection[Any], value: str, *, count_scan: bool 
     """The poster's service. A value is matched as printed or upper-cased (typed on a phone).
     `count_scan` adds one to its scan count (the page was opened). UnknownQrCode, or
     InactiveQrCode for a retired poster or a service no longer offered."""
-    if not value or len(value) > 500:
+    if not value or len(value) > 500 or "\x00" in value:  # PostgreSQL text cannot hold NUL
         raise UnknownQrCode(value)
     cursor = await conn.execute(_TARGET, {"value": value})
     row = await cursor.fetchone()
@@ -217,7 +217,7 @@ async def qr_target(conn: AsyncConnection[Any], value: str, *, count_scan: bool 
 
 async def service_target(conn: AsyncConnection[Any], service_id: str) -> Target | None:
     """An active service, for the portal; None for an unknown or inactive one."""
-    if not service_id or len(service_id) > 50:
+    if not service_id or len(service_id) > 50 or "\x00" in service_id:
         return None
     cursor = await conn.execute(
         "SELECT s.service_id, s.entity_id, s.service_name, e.entity_name FROM service_master s "

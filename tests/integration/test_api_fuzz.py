@@ -48,6 +48,7 @@ OPERATIONS = (
     "GET /api/v1/status/{reference_code}",
     "POST /api/v1/status/{reference_code}/not-resolved",
     "GET /api/v1/tickets/{ticket_number}",
+    "POST /api/v1/public/feedback",
     "GET /healthz",
     "GET /readyz",
 )

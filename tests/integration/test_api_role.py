@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from server_sync_api.services.scheduler import Scheduler
-from tests.helpers import desk, osticket_server, server
+from tests.helpers import desk, osticket_server, pg, public, server
 from tests.helpers.items import ItemFactory, batch
 from tests.helpers.roles import documented_grants, login_role
 from tests.helpers.smtp import smtp_server
@@ -111,3 +111,25 @@ def test_the_documented_grants_are_enough_for_every_scheduled_job(
         assert len(mail.inbox.to("ana@gov.gd")) == 1  # the new High ticket and its escalation, in one digest
         assert [t.subject for t in osticket.tickets] == [f"[GEA {number}] Late"]
     assert conn.execute("SELECT count(*) FROM submission_attempts").fetchone() == (0,)
+
+
+def test_the_documented_grants_are_enough_for_the_public_form(api_role: URL, db_url: URL) -> None:
+    """A poster's page (a scan), the portal, two free submissions and one through the CAPTCHA,
+    and the refusal that logs the attempt."""
+    with public.serve_public(api_role) as live, public.citizen(live, "203.0.113.99") as client:
+        assert client.get(f"/q/{public.POSTER}").status_code == 200
+        assert client.get("/feedback").status_code == 200
+        data = {"rating": "2", "grievance_flag": "yes"}
+        assert "Feedback received" in client.post(f"/q/{public.POSTER}", data=data).text
+        body = {"service_id": "SVC-002", "rating": 5}
+        assert client.post("/api/v1/public/feedback", json=body).status_code == 201
+        needed = client.post("/api/v1/public/feedback", json=body)
+        assert needed.status_code == 400
+        solved = public.solve(needed.json()["error"]["challenge"])
+        assert client.post("/api/v1/public/feedback", json={**body, "captcha": solved}).status_code == 201
+    with psycopg.connect(pg.conninfo(db_url)) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success) "
+            "FROM submission_attempts WHERE attempt_type = 'public_feedback'"
+        ).fetchone()
+    assert row == (3, 1)

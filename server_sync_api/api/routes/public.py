@@ -70,7 +70,10 @@ _BODY = {
     status_code=201,
     response_model=PublicFeedbackAccepted,
     openapi_extra=_BODY,
-    responses={code: {"model": ErrorResponse} for code in (400, 404, 409, 410, 413, 415, 422, 429)},
+    responses={
+        200: {"model": PublicFeedbackAccepted, "description": "Sent before with this client_uuid"},
+        **{code: {"model": ErrorResponse} for code in (400, 404, 409, 410, 413, 415, 422, 429)},
+    },
 )
 async def public_feedback_route(request: Request, conn: Connection, settings: Settings) -> JSONResponse:
     """Public: a citizen's feedback from their own phone or browser. 201 with the reference;

@@ -47,11 +47,11 @@ BEGIN
         EXECUTE format('GRANT USAGE ON SEQUENCE web_reference_seq TO %I', v_role);
         EXECUTE format('GRANT SELECT, INSERT ON submission_rate_limit, submission_attempts TO %I', v_role);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE ON captcha_challenges TO %I', v_role);
-        EXECUTE format('GRANT SELECT, UPDATE ON qr_codes TO %I', v_role);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON qr_codes TO %I', v_role);
         RAISE NOTICE USING ERRCODE = '01GEA', MESSAGE = format(
             'role %s takes submissions, and now takes the public form''s too: granted it USAGE on '
             'web_reference_seq, SELECT and INSERT on submission_rate_limit and submission_attempts, '
-            'SELECT, INSERT and UPDATE on captcha_challenges, and SELECT and UPDATE on qr_codes '
+            'SELECT, INSERT and UPDATE on captcha_challenges and qr_codes '
             '(docs/operations.md)', v_role);
     END LOOP;
 END

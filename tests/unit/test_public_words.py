@@ -1,0 +1,109 @@
+"""Every English text the public pages show has its Spanish (the English text is the catalog's
+key, so a missing entry would silently show English to a Spanish-speaking citizen); and the
+checks of a citizen's answers, without a server."""
+
+from __future__ import annotations
+
+import ast
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from server_sync_api.public import web, words
+from server_sync_api.services import public_feedback
+
+TEMPLATES = Path(web.__file__).with_name("templates")
+_CALL = re.compile(r"""_\(\s*(["'])(.+?)\1""")
+
+
+def _template_texts() -> set[str]:
+    found: set[str] = set()
+    for template in TEMPLATES.glob("*.html"):
+        found.update(match.group(2) for match in _CALL.finditer(template.read_text("utf-8")))
+    return found
+
+
+def _sentences_in(module: Path) -> set[str]:
+    """The string constants of a module that read as words for people (a capital, a space, no
+    code-like characters), docstrings left out."""
+    tree = ast.parse(module.read_text("utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and re.fullmatch(r"[A-Z][^/_`\n]* [^/_`\n]*", node.value)
+        and node.value != "Retry-After"
+    }
+
+
+def test_the_catalog_has_spanish_for_every_text_of_the_templates_and_the_code() -> None:
+    from_code = _sentences_in(Path(web.__file__)) | {
+        public_feedback.CHOOSE_RATING,
+        public_feedback.CHOOSE_NUMBER,
+        public_feedback.TEXT_TOO_LONG,
+        public_feedback.TEXT_UNSTORABLE,
+    }
+    texts = _template_texts() | from_code
+    assert len(_template_texts()) > 40  # the patterns still find the texts
+    assert len(from_code) > 15
+    missing = sorted(text for text in texts if text not in words.SPANISH)
+    assert missing == []
+
+
+def test_a_spanish_text_keeps_the_placeholders_of_its_english() -> None:
+    for english, spanish in words.SPANISH.items():
+        assert set(re.findall(r"{\w+}", english)) == set(re.findall(r"{\w+}", spanish)), english
+
+
+def test_answers_as_the_form_sends_them_are_checked_and_normalised() -> None:
+    key = uuid.uuid4()
+    feedback, problems = public_feedback.check(
+        "4", {"waiting_time": "2", "cleanliness": ""}, "  Slow.\r\nBut kind.  ", True, key
+    )
+    assert problems == {}
+    assert feedback == public_feedback.Feedback(
+        rating=4, waiting_time=2, feedback_text="Slow.\nBut kind.", grievance_flag=True, client_uuid=key
+    )
+
+
+@pytest.mark.parametrize(
+    ("rating", "subs", "text", "field", "message"),
+    [
+        ("", {}, None, "rating", public_feedback.CHOOSE_RATING),
+        (None, {}, None, "rating", public_feedback.CHOOSE_RATING),
+        ("6", {}, None, "rating", public_feedback.CHOOSE_NUMBER),
+        ("-1", {}, None, "rating", public_feedback.CHOOSE_NUMBER),
+        ("4.5", {}, None, "rating", public_feedback.CHOOSE_NUMBER),
+        (True, {}, None, "rating", public_feedback.CHOOSE_NUMBER),
+        (4, {"staff_behavior": "0"}, None, "staff_behavior", public_feedback.CHOOSE_NUMBER),
+        (4, {}, "x" * 2001, "feedback_text", public_feedback.TEXT_TOO_LONG),
+        (4, {}, "a\x00b", "feedback_text", public_feedback.TEXT_UNSTORABLE),
+    ],
+)
+def test_answers_out_of_bounds_name_their_field(
+    rating: object, subs: dict[str, object], text: str | None, field: str, message: str
+) -> None:
+    feedback, problems = public_feedback.check(rating, subs, text, False)
+    assert feedback is None
+    assert problems[field][0] == message
+
+
+def test_a_comment_of_exactly_the_limit_is_taken_and_blank_is_none() -> None:
+    full, _ = public_feedback.check(5, {}, "é" * 2000, False)
+    blank, _ = public_feedback.check(5, {}, "   \n ", False)
+    assert full is not None
+    assert full.feedback_text == "é" * 2000
+    assert blank is not None
+    assert blank.feedback_text is None
