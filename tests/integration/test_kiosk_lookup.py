@@ -117,6 +117,22 @@ def test_a_ticket_number_is_found_on_the_server(kiosk: Kiosk) -> None:
     assert found.status == "open"
 
 
+def test_a_phone_complaint_is_found_by_its_web_reference(kiosk: Kiosk, live_server: LiveServer) -> None:
+    """A citizen who complained from their phone brings the WEB- reference to the counter."""
+    with live_server.client() as phone:
+        answer = phone.post(
+            "/api/v1/public/feedback", json={"service_id": PASSPORTS, "rating": 1, "grievance_flag": True}
+        )
+    assert answer.status_code == 201, answer.text
+    reference = answer.json()["reference_code"]
+
+    found = kiosk.services.lookup(f" {reference.lower()} ", kiosk.server)
+
+    assert found is not None
+    assert (found.source, found.reference_code, found.status) == ("server", reference, "open")
+    assert found.ticket_number is not None
+
+
 def test_a_code_the_server_has_not_received_comes_from_the_outbox(kiosk: Kiosk) -> None:
     # Recorded after the last drain: still queued on the kiosk.
     queued = kiosk.services.submit_card(PASSPORTS, 1)
