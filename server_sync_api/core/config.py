@@ -76,9 +76,9 @@ class ServerSettings(BaseSettings):
     osticket_email: str | None = None
     # The public form's CAPTCHA (ALTCHA, docs/public-feedback.md): PBKDF2 iterations per try,
     # and the largest number of tries a challenge takes (it takes between half and all of it).
-    # The defaults cost a phone a second or two; tests make them small.
-    captcha_cost: int = Field(default=5_000, ge=1, le=1_000_000)
-    captcha_max_tries: int = Field(default=10_000, ge=2, le=1_000_000)
+    # The defaults took headless Chromium 0.8-1.8 s on a 2-core server; tests make them small.
+    captcha_cost: int = Field(default=2_000, ge=1, le=1_000_000)
+    captcha_max_tries: int = Field(default=600, ge=2, le=1_000_000)
 
     @field_validator("ip_hash_secret", "session_secret")
     @classmethod
