@@ -183,6 +183,10 @@ def demo_command(ctx: Context, offline: bool, database_url: str | None, port: in
                 f"Ticket desk: {server.url}/desk/ (sign in as {demo_setup.DEMO_OFFICER}, password "
                 f"'{demo_setup.DEMO_OFFICER_PASSWORD}')."
             )
+            click.echo(
+                f"Phones: {server.url}/q/QR-SVC001-STG-COUNTER1 (a demo poster's form) and "
+                f"{server.url}/feedback (the portal)."
+            )
         logs.configure(directory, settings.log_level, program="kiosk")
         click.echo(
             f"Staff PIN: {staff_pin} "
