@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -34,6 +35,12 @@ def language(request: Request, chosen: str | None = None) -> str:
     )
 
 
+def switch_url(request: Request, lang: str) -> str:
+    """This page in the other language: the same address and query, `lang` replaced."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return f"{request.url.path}?{urlencode([*query, ('lang', lang)])}"
+
+
 def render(
     request: Request,
     template: str,
@@ -43,11 +50,13 @@ def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    other = "en" if lang == "es" else "es"
     values = {
         "request": request,
         "_": words.translator(lang),
         "lang": lang,
-        "other_lang": "en" if lang == "es" else "es",
+        "other_lang": other,
+        "switch_url": switch_url(request, other),
         "static": STATIC_PREFIX,
         **context,
     }

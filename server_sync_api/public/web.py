@@ -45,10 +45,11 @@ def handles(path: str) -> bool:
 
 @router.get("/q/{value}", response_class=HTMLResponse)
 async def poster_form(value: str, request: Request, conn: Connection, settings: Settings) -> Response:
-    """A poster's form; opening it counts one scan."""
+    """A poster's form; opening it counts one scan (switching its language does not: the
+    poster's code has no `lang`, the switch's link has)."""
     lang = pages.language(request)
     try:
-        target = await public_feedback.qr_target(conn, value, count_scan=True)
+        target = await public_feedback.qr_target(conn, value, count_scan="lang" not in request.query_params)
     except public_feedback.UnknownQrCode:
         await conn.commit()
         return _unknown_poster(request, lang)
@@ -191,6 +192,9 @@ async def _submit(
             "ticket_number": accepted.ticket_number,
             "status_link": status_url("", accepted.reference_code, lang),
             "repeated": accepted.repeated,
+            # The confirmation cannot be fetched again; the other language's link keeps the
+            # reference on screen by opening its status page.
+            "switch_url": f"/s/{accepted.reference_code}?lang={'en' if lang == 'es' else 'es'}",
         },
         lang=lang,
     )

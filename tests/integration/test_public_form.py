@@ -68,6 +68,10 @@ def test_opening_a_poster_counts_a_scan_and_shows_its_service(live: LiveServer, 
     with citizen(live, "203.0.113.1") as client:
         page = is_page(client.get(PAGE), 200)
     assert scans(db_url) == before + 1
+    with citizen(live, "203.0.113.1") as client:
+        switched = is_page(client.get(PAGE, params={"lang": "es"}), 200)
+    assert scans(db_url) == before + 1  # the language link is the same visit, not a new scan
+    assert f'href="/q/{POSTER}?lang=en"' in switched
     assert "How was Passport Application and Renewal?" in page
     assert "Immigration and Passport Office" in page
     assert "<script" not in page  # no CAPTCHA needed: the page works without JavaScript
@@ -118,6 +122,7 @@ def test_a_submission_shows_its_reference_and_a_reload_does_not_send_it_twice(
     assert reference is not None
     assert "Feedback received" in first
     assert f'href="/s/{reference.group(0)}"' in first
+    assert f'class="lang" href="/s/{reference.group(0)}?lang=es"' in first  # keeps the reference
     assert re.search(r"as ticket [0-9]{6}-[0-9]{6}", first)
     assert REFERENCE.search(again) is not None
     assert REFERENCE.search(again).group(0) == reference.group(0)  # type: ignore[union-attr]
@@ -209,6 +214,7 @@ def test_the_portal_picks_a_service_and_stores_a_portal_submission(live: LiveSer
         sent = is_page(client.post("/feedback", data=form(service_id="SVC-002")), 200)
     assert '<optgroup label="' in page
     assert '<option value="SVC-002" selected>' in page
+    assert 'href="/feedback?service=SVC-002&amp;lang=es"' in page  # the language link keeps the choice
     assert 'value="SVC-003"' not in page
     assert "Choose the service you used." in missing
     assert 'href="#service_id"' in missing
