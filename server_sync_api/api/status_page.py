@@ -13,6 +13,7 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from server_sync_api.protocol import REFERENCE_CODE_PATTERN, SubmissionStatus
+from server_sync_api.services import lookup_throttle
 from server_sync_api.services.appeal import REASON_MAX_CHARS, Offer
 from server_sync_api.services.status import OTHER_STATUS_MEANING, STATUS_MEANINGS
 
@@ -205,3 +206,19 @@ def render_not_found(reference_code: str) -> str:
         "here once the kiosk reconnects, usually within the day.</p>"
     )
     return _page("Reference not found", body)
+
+
+def render_throttled(retry_after_s: int) -> str:
+    """Too many unknown references were looked up from this network (services/lookup_throttle.py).
+    It names no reference, so a known code and an unknown one get the same page."""
+    minutes = lookup_throttle.minutes(retry_after_s)
+    wait = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    body = (
+        "<h1>Please try again later</h1>"
+        "<p>Too many reference codes were looked up from this network in the last "
+        f"{lookup_throttle.WINDOW_MINUTES} minutes, so we have paused look-ups from it for a while.</p>"
+        f"<p>Try again in {wait}.</p>"
+        "<p>Your reference is not lost: your feedback and its status are kept, and this page will "
+        "show them when you try again.</p>"
+    )
+    return _page("Please try again later", body)

@@ -1,19 +1,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from server_sync_api.api import bodies, status_page
-from server_sync_api.api.deps import AuthorizedDevice, Connection, Settings
+from server_sync_api.api.client import client_address
+from server_sync_api.api.deps import NOT_AUTHORIZED, AuthorizedDevice, Connection, Pool, Settings, get_device
 from server_sync_api.api.errors import ApiError, describe_validation_errors
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.protocol import ErrorResponse, SubmissionStatus
-from server_sync_api.services import appeal, status
+from server_sync_api.services import appeal, lookup_throttle, status
 
 router = APIRouter(tags=["status"])
 
@@ -22,15 +23,84 @@ NOT_FOUND_REFERENCE = ApiError(
 )
 
 
+# -- The throttle of public look-ups (services/lookup_throttle.py) -------------------------------
+#
+# Each route that answers whether a reference code exists admits the look-up first (taking the
+# address's lock), looks the code up, records a miss, and ends its transaction at once.
+
+
+async def looker(request: Request, pool: Pool) -> lookup_throttle.Looker:
+    """The client as the throttle sees it: a kiosk with a valid device token is not limited; an
+    invalid or revoked token is no token (limited, not 401: the look-ups are public)."""
+    if "authorization" in request.headers:
+        try:
+            await get_device(request, pool)
+        except ApiError as exc:
+            if exc is not NOT_AUTHORIZED:
+                raise
+        else:
+            return lookup_throttle.Looker(None)
+    return lookup_throttle.Looker(client_address(request))
+
+
+Looker = Annotated[lookup_throttle.Looker, Depends(looker)]
+
+
+async def throttled(conn: Connection, who: lookup_throttle.Looker) -> int | None:
+    """None when the look-up may go ahead (the address's lock is then held until the route
+    commits); else the seconds to wait, with the transaction already ended."""
+    try:
+        await who.admit(conn)
+    except lookup_throttle.Throttled as exc:
+        await conn.rollback()
+        return exc.retry_after_s
+    return None
+
+
+def rate_limited(retry_after_s: int) -> ApiError:
+    """The JSON answer to a throttled look-up: the same whatever the code."""
+    minutes = lookup_throttle.minutes(retry_after_s)
+    wait = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return ApiError(
+        429,
+        "rate_limited",
+        "Too many unknown reference codes were looked up from your network in the last "
+        f"{lookup_throttle.WINDOW_MINUTES} minutes. Try again in {wait}.",
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
+def throttled_page(retry_after_s: int) -> HTMLResponse:
+    """The status page's answer to a throttled look-up: the same whatever the code."""
+    return HTMLResponse(
+        status_page.render_throttled(retry_after_s),
+        status_code=429,
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
+_RATE_LIMITED = {
+    "model": ErrorResponse,
+    "description": "Too many unknown reference codes from this address (`Retry-After`, seconds)",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
+}
+
+
 @router.get(
     "/api/v1/status/{reference_code}",
     response_model=SubmissionStatus,
-    responses={404: {"model": ErrorResponse}},
+    responses={404: {"model": ErrorResponse}, 429: _RATE_LIMITED},
 )
-async def status_by_reference(reference_code: str, conn: Connection) -> SubmissionStatus:
+async def status_by_reference(reference_code: str, conn: Connection, who: Looker) -> SubmissionStatus:
     """Public: where a submission is, where its ticket has been and the office's public replies,
-    by the reference code on its receipt. Nothing personal, no officer, no internal note."""
+    by the reference code on its receipt. Nothing personal, no officer, no internal note.
+    Limited per address: 30 unknown codes in 10 minutes, then 429 (a device token is not
+    limited)."""
+    if (wait := await throttled(conn, who)) is not None:
+        raise rate_limited(wait)
     found = await status.by_reference_code(conn, reference_code)
+    if found is None:
+        await who.missed(conn)
     await conn.commit()
     if found is None:
         raise NOT_FOUND_REFERENCE
@@ -55,12 +125,15 @@ async def status_by_ticket(
 
 @router.get("/s/{reference_code}", response_class=HTMLResponse, include_in_schema=False)
 async def status_page_route(
-    reference_code: str, conn: Connection, settings: Settings, reopened: str | None = None
+    reference_code: str, conn: Connection, settings: Settings, who: Looker, reopened: str | None = None
 ) -> HTMLResponse:
     """The page a receipt's QR code opens on a citizen's phone; it offers "not resolved" while
     the citizen may say it, and `?reopened=1` confirms that they did."""
+    if (wait := await throttled(conn, who)) is not None:
+        return throttled_page(wait)
     found = await status.by_reference_code(conn, reference_code)
     if found is None:
+        await who.missed(conn)
         await conn.commit()
         return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
     offer = await appeal.offer(conn, reference_code)
@@ -116,7 +189,7 @@ def same_origin(request: Request, settings: ServerSettings) -> bool:
 
 @router.post("/s/{reference_code}/not-resolved", response_class=HTMLResponse, include_in_schema=False)
 async def not_resolved_page(
-    reference_code: str, request: Request, conn: Connection, settings: Settings
+    reference_code: str, request: Request, conn: Connection, settings: Settings, who: Looker
 ) -> Response:
     """The status page's "not resolved" form: reopens the complaint and goes back to the status
     page (303), or says why not; a blank or too long reason shows the page again with the error."""
@@ -136,11 +209,16 @@ async def not_resolved_page(
         return refused(413, "Your reason is too long", appeal.TOO_LONG)
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
     typed = (fields.get("reason") or [""])[0]
+    if (wait := await throttled(conn, who)) is not None:
+        return throttled_page(wait)
     try:
         await appeal.appeal(conn, reference_code, typed)
     except appeal.UnknownReference:
+        await who.missed(conn)
+        await conn.commit()
         return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
     except appeal.AppealNotOpen as exc:
+        await conn.rollback()
         return refused(409, "Your complaint cannot be reopened here", exc.message)
     except appeal.InvalidReason as exc:
         found = await status.by_reference_code(conn, reference_code)
@@ -150,6 +228,8 @@ async def not_resolved_page(
             return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
         page = status_page.render(found, settings.timezone, offer=offer, reason=typed, error=exc.message)
         return HTMLResponse(page, status_code=422)
+    # The appeal was a savepoint inside the look-up's transaction (it holds the address's lock).
+    await conn.commit()
     return RedirectResponse(f"/s/{reference_code}?reopened=1", status_code=303)
 
 
@@ -173,10 +253,11 @@ _APPEAL_BODY = {
         413: {"model": ErrorResponse},
         415: {"model": ErrorResponse},
         422: {"model": ErrorResponse},
+        429: _RATE_LIMITED,
     },
 )
 async def not_resolved(
-    reference_code: str, request: Request, conn: Connection, settings: Settings
+    reference_code: str, request: Request, conn: Connection, settings: Settings, who: Looker
 ) -> SubmissionStatus:
     """Public: the citizen says their resolved complaint is not resolved, with a reason (1 to
     1,000 characters). Once per ticket, within 14 days of its resolution; the ticket is reopened
@@ -197,13 +278,19 @@ async def not_resolved(
         body = AppealRequest.model_validate(raw)
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", describe_validation_errors(exc.errors())) from None
+    if (wait := await throttled(conn, who)) is not None:
+        raise rate_limited(wait)
     try:
         await appeal.appeal(conn, reference_code, body.reason)
     except appeal.UnknownReference:
+        await who.missed(conn)
+        await conn.commit()
         raise NOT_FOUND_REFERENCE from None
     except appeal.AppealNotOpen as exc:
+        await conn.rollback()
         raise ApiError(409, "appeal_not_open", exc.message) from None
     except appeal.InvalidReason as exc:
+        await conn.rollback()
         raise ApiError(422, "invalid_request", exc.message) from None
     found = await status.by_reference_code(conn, reference_code)
     await conn.commit()
