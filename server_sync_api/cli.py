@@ -23,6 +23,7 @@ from server_sync_api.commands.calendars import calendars_group
 from server_sync_api.commands.maintenance import maintenance_command
 from server_sync_api.commands.notify import notify_command
 from server_sync_api.commands.osticket import osticket_push_command
+from server_sync_api.commands.qr_poster import qr_poster_command
 from server_sync_api.commands.sla_scan import sla_scan_command
 from server_sync_api.commands.support import (
     EnvironmentProblem,
@@ -53,6 +54,7 @@ for _command in (
     notify_command,
     osticket_push_command,
     calendars_group,
+    qr_poster_command,
 ):
     main.add_command(_command)
 
