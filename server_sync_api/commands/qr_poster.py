@@ -4,10 +4,6 @@ The statements are in services/qr_codes.py and the drawing in posters.py; this m
 the command line, checks --out before anything else, holds the transaction (committed before a
 poster is written, so the code a poster prints is in feedback_db) and says, per poster, the
 file, the address and whether its code is new or reused. docs/qr-posters.md is the guide.
-
-posters.py needs Pillow and qrcode. They come with the kiosk's dependencies, not (yet) the
-server's, so it is imported only when a poster is drawn: `gea-server` itself starts without
-them, and this command says what to install.
 """
 
 from __future__ import annotations
@@ -17,20 +13,18 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
 
+from server_sync_api import posters
 from server_sync_api.commands.support import EnvironmentProblem, migrated_connection, settings_or_exit
+from server_sync_api.posters import Language
 from server_sync_api.services import qr_codes
 
-if TYPE_CHECKING:
-    from server_sync_api.posters import Language
-
-# posters.LANGUAGES, written out so that `gea-server --help` does not import Pillow.
-LANGUAGE_CHOICES: Final = ("en", "es")
+LANGUAGE_CHOICES: Final = posters.LANGUAGES
 # The options that make posters (and the parameter each sets), which --retire goes without.
 _POSTER_OPTIONS: Final = {
     "--service": "service_id",
@@ -55,17 +49,6 @@ def _refusals() -> Iterator[None]:
         yield
     except qr_codes.QrCodeError as exc:
         raise Refused(str(exc)) from None
-
-
-def _require_drawing() -> None:
-    """posters.py can be imported (its later imports, in `_write`, then find it loaded)."""
-    try:
-        from server_sync_api import posters  # noqa: F401
-    except ImportError as exc:
-        raise EnvironmentProblem(
-            f"making posters needs Pillow and qrcode, and this installation lacks {exc.name}: "
-            "install them beside gea-server (pip install -c constraints.txt Pillow qrcode)"
-        ) from None
 
 
 @click.command("qr-poster")
@@ -191,7 +174,6 @@ def _note_unreachable(public_base_url: str) -> None:
 
 def _one_poster(service_id: str, location: str | None, out: Path, language: Language) -> None:
     settings = settings_or_exit()
-    _require_drawing()
     _note_unreachable(settings.public_base_url)
     with _refusals():
         place = qr_codes.clean_location(location)
@@ -203,7 +185,6 @@ def _one_poster(service_id: str, location: str | None, out: Path, language: Lang
 
 def _all_posters(folder: Path, language: Language) -> None:
     settings = settings_or_exit()
-    _require_drawing()
     _note_unreachable(settings.public_base_url)
     with _refusals(), migrated_connection(settings) as conn:
         codes = [qr_codes.code_for(conn, service, None) for service in qr_codes.active_services(conn)]
@@ -237,8 +218,6 @@ def _file_name(service_id: str, taken: set[str]) -> str:
 
 
 def _write(code: qr_codes.PosterCode, base_url: str, path: Path, language: Language) -> None:
-    from server_sync_api import posters
-
     service = code.service
     url = qr_codes.public_url(base_url, code.value)
     poster = posters.Poster(url, service.service_name, service.entity_name, code.location, language)

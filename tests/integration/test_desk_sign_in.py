@@ -47,6 +47,7 @@ def test_a_flood_of_made_up_accounts_is_throttled_and_kiosks_are_still_served(
     flooding.set()
 
     with desk.serve_desk(db_url, db_pool_max_size=3) as live:
+        device = server.enroll(live, db_url, "AGY-002")  # a kiosk sends its token
 
         def flood(n: int) -> None:
             with live.client(follow_redirects=False) as client:
@@ -59,7 +60,7 @@ def test_a_flood_of_made_up_accounts_is_throttled_and_kiosks_are_still_served(
                     answers.append(response.status_code)
 
         def kiosk() -> None:
-            with live.client() as client:
+            with live.client(device.token) as client:
                 while flooding.is_set() or len(api) < 4:
                     api.append(client.get("/readyz").status_code)
                     api.append(client.get("/api/v1/status/ABCD-EFGH-JKLM").status_code)
