@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.embedded_pg
 	$(BIN)/python -m bench.desk
 	$(BIN)/python -m bench.sla_scan
+	$(BIN)/python -m bench.portal
 
 # Where the bundle and the package go (the packaging tests build theirs elsewhere).
 DIST ?= dist
