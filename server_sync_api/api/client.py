@@ -7,6 +7,7 @@ proxy is trusted (`--forwarded-allow-ips`, docs/operations.md), so a client cann
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 from fastapi import Request
 
@@ -35,3 +36,35 @@ def client_hash(request: Request, settings: ServerSettings) -> str:
     that must not keep the address itself."""
     secret = settings.ip_hash_secret.get_secret_value() if settings.ip_hash_secret else ""
     return security.ip_hash(client_address(request), secret)
+
+
+_SAME_SITE = frozenset({"same-origin", "none"})
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.lower())
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    return f"{parts.scheme}://{host}" + ("" if port in (None, default) else f":{port}")
+
+
+def same_origin(request: Request, settings: ServerSettings) -> bool:
+    """No session and no CSRF token on public pages (ARCHITECTURE 4.13), so a browser's own
+    word decides: a POST another site makes a citizen's browser send says so in Sec-Fetch-Site
+    or Origin, and is refused. Without either header (curl, a kiosk, an old browser) it is let
+    through: the reference code is the secret. Origin may be the server's public address (behind
+    a proxy) or the address the request came to."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site.strip().lower() not in _SAME_SITE:
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    own = {_origin(settings.public_base_url), _origin(str(request.base_url))}
+    return _origin(origin.strip()) in own - {""}

@@ -21,10 +21,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from server_sync_api.api import bodies
-from server_sync_api.api.client import client_address, client_hash
+from server_sync_api.api.client import client_address, client_hash, same_origin
 from server_sync_api.api.deps import Connection, Settings
 from server_sync_api.api.routes.public import status_url
-from server_sync_api.api.routes.status import same_origin
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.protocol import COMMENT_MAX_CHARS
 from server_sync_api.public import pages

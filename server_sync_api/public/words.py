@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from server_sync_api.api import language
+from server_sync_api.services import appeal, status
 
 SPANISH: dict[str, str] = {
     # Frame
@@ -139,6 +140,99 @@ SPANISH: dict[str, str] = {
         "Vuelva atrás y acórtelo a {limit} caracteres o menos."
     ),
 }
+
+# The status page (api/status_page.py) and its "not resolved" form.
+SPANISH.update(
+    {
+        "Government of Grenada: service feedback": "Gobierno de Granada: opiniones sobre los servicios",
+        "Received": "Recibida",
+        "Open": "Abierta",
+        "In progress": "En curso",
+        "Waiting for information": "Esperando información",
+        "Resolved": "Resuelta",
+        "Closed": "Cerrada",
+        "Reopened": "Reabierta",
+        "Reference": "Referencia",
+        "Ticket": "Caso",
+        "Last update": "Última actualización",
+        "Your feedback": "Su opinión",
+        status.STATUS_MEANINGS["received"]: (
+            "Recibimos su opinión. Gracias: se suma a las valoraciones del servicio."
+        ),
+        status.STATUS_MEANINGS["open"]: (
+            "Recibimos su queja y está esperando a que un funcionario se haga cargo."
+        ),
+        status.STATUS_MEANINGS["in_progress"]: "Un funcionario está trabajando en su queja.",
+        status.STATUS_MEANINGS["waiting"]: (
+            "La oficina está esperando información antes de poder continuar."
+        ),
+        status.STATUS_MEANINGS["resolved"]: "La oficina dice que su queja está resuelta.",
+        status.STATUS_MEANINGS["closed"]: "Su queja está cerrada.",
+        status.STATUS_MEANINGS["reopened"]: "Su queja se reabrió y se está estudiando de nuevo.",
+        status.OTHER_STATUS_MEANING: ("La oficina actualizó su queja; su estado se muestra arriba."),
+        "We have reopened your complaint": "Hemos reabierto su queja",
+        "Thank you for telling us it is not resolved. The office will look at it again and you can "
+        "follow it on this page.": (
+            "Gracias por decirnos que no está resuelta. La oficina la estudiará de nuevo y usted "
+            "puede seguirla en esta página."
+        ),
+        "Replies from the office": "Respuestas de la oficina",
+        "History": "Historial",
+        "You can do this once, until {date}.": "Puede hacerlo una vez, hasta el {date}.",
+        "You can do this once.": "Puede hacerlo una vez.",
+        "Is your complaint not resolved? Tell us why": "¿Su queja no está resuelta? Díganos por qué",
+        "The office will reopen your complaint and look at it again.": (
+            "La oficina reabrirá su queja y la estudiará de nuevo."
+        ),
+        "Up to {limit} characters. Do not include personal details.": (
+            "Hasta {limit} caracteres. No incluya datos personales."
+        ),
+        "Reopen my complaint": "Reabrir mi queja",
+        "Back to your complaint": "Volver a su queja",
+        "Reference not found": "Referencia no encontrada",
+        "We have no submission with the reference {reference}.": (
+            "No tenemos ninguna opinión con la referencia {reference}."
+        ),
+        "Check it against your receipt. A complaint made at a kiosk that was offline appears here "
+        "once the kiosk reconnects, usually within the day.": (
+            "Compárela con su recibo. Una queja hecha en un quiosco sin conexión aparece aquí cuando "
+            "el quiosco se vuelve a conectar, normalmente en el mismo día."
+        ),
+        "Too many reference codes were looked up from this network in the last {window} minutes, "
+        "so we have paused look-ups from it for a while.": (
+            "Desde esta red se consultaron demasiados códigos de referencia en los últimos {window} "
+            "minutos, así que hemos pausado las consultas desde ella durante un tiempo."
+        ),
+        "Try again in 1 minute.": "Inténtelo de nuevo dentro de 1 minuto.",
+        "Try again in {minutes} minutes.": "Inténtelo de nuevo dentro de {minutes} minutos.",
+        "Your reference is not lost: your feedback and its status are kept, and this page will "
+        "show them when you try again.": (
+            "Su referencia no se ha perdido: su opinión y su estado se conservan, y esta página los "
+            "mostrará cuando lo intente de nuevo."
+        ),
+        "This can only be sent from the complaint's own status page.": (
+            "Esto solo se puede enviar desde la propia página de estado de la queja."
+        ),
+        "Send it from the status page's form.": "Envíelo desde el formulario de la página de estado.",
+        "Your reason is too long": "Su motivo es demasiado largo",
+        "Your complaint cannot be reopened here": "Su queja no se puede reabrir aquí",
+        appeal.NO_TICKET: "Su opinión no dio lugar a una queja, así que no hay nada que reabrir.",
+        appeal.ALREADY: (
+            "Ya nos dijo que esta queja no está resuelta. Una queja solo se puede reabrir así una "
+            "vez; la oficina la está estudiando de nuevo."
+        ),
+        appeal.NOT_DONE: (
+            "La oficina todavía no ha dicho que su queja esté resuelta, así que no hay nada que "
+            "reabrir: se sigue trabajando en ella."
+        ),
+        appeal.EXPIRED: (
+            f"Han pasado más de {appeal.APPEAL_DAYS} días desde que la oficina resolvió su queja, así "
+            "que ya no se puede reabrir aquí. Puede presentar una nueva queja."
+        ),
+        appeal.BLANK: "Díganos por qué su queja no está resuelta.",
+        appeal.TOO_LONG: f"Su motivo debe tener {appeal.REASON_MAX_CHARS:,} caracteres o menos.",
+    }
+)
 
 _CATALOGS: dict[str, dict[str, str]] = {"en": {}, "es": SPANISH}
 

@@ -85,7 +85,7 @@ def test_a_citizen_on_a_phone_says_not_resolved_and_the_office_sees_it_reopened(
 
     reason.fill(REASON)
     page.get_by_role("button", name="Reopen my complaint").click()
-    page.wait_for_url(f"{live_server.base_url}/s/{REFERENCE}?reopened=1")
+    page.wait_for_url(f"{live_server.base_url}/s/{REFERENCE}?reopened=1&lang=en")
     expect(page.get_by_role("heading", name="We have reopened your complaint")).to_be_visible()
     expect(page.get_by_text("The office will look at it again")).to_be_visible()
     expect(page.locator("p.status")).to_have_text("Reopened")

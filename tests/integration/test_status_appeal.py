@@ -184,7 +184,7 @@ def test_not_resolved_reopens_with_a_new_resolution_target_from_now_and_records_
 
     response = send(public, f"  {REASON}\r\nThank you.  ")
     assert response.status_code == 303, response.text
-    assert response.headers["location"] == f"/s/{REFERENCE}?reopened=1"
+    assert response.headers["location"] == f"/s/{REFERENCE}?reopened=1&lang=en"
 
     after = ticket(conn, number)
     assert after["status_code"] == "reopened"

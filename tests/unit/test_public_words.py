@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from server_sync_api.api import status_page
+from server_sync_api.api.routes import status as status_routes
 from server_sync_api.public import web, words
-from server_sync_api.services import public_feedback
+from server_sync_api.services import appeal, public_feedback, status
 
 TEMPLATES = Path(web.__file__).with_name("templates")
 _CALL = re.compile(r"""_\(\s*(["'])(.+?)\1""")
@@ -20,9 +22,33 @@ _CALL = re.compile(r"""_\(\s*(["'])(.+?)\1""")
 
 def _template_texts() -> set[str]:
     found: set[str] = set()
-    for template in TEMPLATES.glob("*.html"):
+    for template in [*TEMPLATES.glob("*.html"), Path(status_page.__file__)]:
         found.update(match.group(2) for match in _CALL.finditer(template.read_text("utf-8")))
     return found
+
+
+def _status_page_texts() -> set[str]:
+    """What the status page shows from constants: statuses, their meanings, the appeal's
+    refusals, and the headings and messages its routes pass."""
+    source = Path(status_routes.__file__).read_text("utf-8")
+    refused = re.findall(r'refused\(\s*\d+,\s*"([^"]+)",\s*"([^"]+)"', source)
+    return {
+        *status_page._LABELS.values(),
+        *status.STATUS_MEANINGS.values(),
+        status.OTHER_STATUS_MEANING,
+        status_page.REOPENED_THANKS,
+        status_page.NOT_FOUND_WAIT,
+        status_page.THROTTLED_WHY,
+        status_page.THROTTLED_NOT_LOST,
+        status_routes.CROSS_SITE_MESSAGE,
+        appeal.NO_TICKET,
+        appeal.ALREADY,
+        appeal.NOT_DONE,
+        appeal.EXPIRED,
+        appeal.BLANK,
+        appeal.TOO_LONG,
+        *(text for pair in refused for text in pair),
+    }
 
 
 def _sentences_in(module: Path) -> set[str]:
@@ -55,7 +81,8 @@ def test_the_catalog_has_spanish_for_every_text_of_the_templates_and_the_code() 
         public_feedback.TEXT_TOO_LONG,
         public_feedback.TEXT_UNSTORABLE,
     }
-    texts = _template_texts() | from_code
+    texts = _template_texts() | from_code | _status_page_texts()
+    assert len(_status_page_texts()) > 25
     assert len(_template_texts()) > 40  # the patterns still find the texts
     assert len(from_code) > 15
     missing = sorted(text for text in texts if text not in words.SPANISH)

@@ -2,18 +2,18 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from server_sync_api.api import bodies, status_page
-from server_sync_api.api.client import client_address
+from server_sync_api.api.client import client_address, same_origin
 from server_sync_api.api.deps import NOT_AUTHORIZED, AuthorizedDevice, Connection, Pool, Settings, get_device
 from server_sync_api.api.errors import ApiError, describe_validation_errors
-from server_sync_api.core.config import ServerSettings
 from server_sync_api.protocol import ErrorResponse, SubmissionStatus
+from server_sync_api.public import pages as public_pages
 from server_sync_api.services import appeal, lookup_throttle, status
 
 router = APIRouter(tags=["status"])
@@ -70,10 +70,10 @@ def rate_limited(retry_after_s: int) -> ApiError:
     )
 
 
-def throttled_page(retry_after_s: int) -> HTMLResponse:
+def throttled_page(retry_after_s: int, lang: str) -> HTMLResponse:
     """The status page's answer to a throttled look-up: the same whatever the code."""
     return HTMLResponse(
-        status_page.render_throttled(retry_after_s),
+        status_page.render_throttled(retry_after_s, lang),
         status_code=429,
         headers={"Retry-After": str(retry_after_s)},
     )
@@ -125,22 +125,30 @@ async def status_by_ticket(
 
 @router.get("/s/{reference_code}", response_class=HTMLResponse, include_in_schema=False)
 async def status_page_route(
-    reference_code: str, conn: Connection, settings: Settings, who: Looker, reopened: str | None = None
+    reference_code: str,
+    request: Request,
+    conn: Connection,
+    settings: Settings,
+    who: Looker,
+    reopened: str | None = None,
 ) -> HTMLResponse:
-    """The page a receipt's QR code opens on a citizen's phone; it offers "not resolved" while
-    the citizen may say it, and `?reopened=1` confirms that they did."""
+    """The page a receipt's QR code opens on a citizen's phone, in their language (`?lang=`, else
+    the browser's); it offers "not resolved" while the citizen may say it, and `?reopened=1`
+    confirms that they did."""
+    lang = public_pages.language(request)
     if (wait := await throttled(conn, who)) is not None:
-        return throttled_page(wait)
+        return throttled_page(wait, lang)
     found = await status.by_reference_code(conn, reference_code)
     if found is None:
         await who.missed(conn)
         await conn.commit()
-        return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
+        return HTMLResponse(status_page.render_not_found(reference_code, lang), status_code=404)
     offer = await appeal.offer(conn, reference_code)
     await conn.commit()
     # Only a ticket the citizen did reopen confirms it, whatever the address says.
     confirmed = reopened == "1" and offer.appealed and found.status == appeal.REOPENED_CODE
-    return HTMLResponse(status_page.render(found, settings.timezone, offer=offer, confirmed=confirmed))
+    page = status_page.render(found, settings.timezone, lang=lang, offer=offer, confirmed=confirmed)
+    return HTMLResponse(page)
 
 
 # -- "Not resolved": the citizen reopens a resolved complaint (services/appeal.py) ---------------
@@ -148,7 +156,6 @@ async def status_page_route(
 # The form's body: a reason of 1,000 characters is at most 12,000 bytes percent-encoded.
 APPEAL_BODY_MAX_BYTES = 16 * 1024
 CROSS_SITE_MESSAGE = "This can only be sent from the complaint's own status page."
-_SAME_SITE = frozenset({"same-origin", "none"})
 
 
 class AppealRequest(BaseModel):
@@ -158,35 +165,6 @@ class AppealRequest(BaseModel):
     reason: str
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url.lower())
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        return ""
-    return f"{parts.scheme}://{host}" + ("" if port in (None, default) else f":{port}")
-
-
-def same_origin(request: Request, settings: ServerSettings) -> bool:
-    """No session and no CSRF token on public pages (ARCHITECTURE 4.13), so a browser's own
-    word decides: a POST another site makes a citizen's browser send says so in Sec-Fetch-Site
-    or Origin, and is refused. Without either header (curl, a kiosk, an old browser) it is let
-    through: the reference code is the secret. Origin may be the server's public address (behind
-    a proxy) or the address the request came to."""
-    site = request.headers.get("sec-fetch-site")
-    if site is not None and site.strip().lower() not in _SAME_SITE:
-        return False
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    own = {_origin(settings.public_base_url), _origin(str(request.base_url))}
-    return _origin(origin.strip()) in own - {""}
-
-
 @router.post("/s/{reference_code}/not-resolved", response_class=HTMLResponse, include_in_schema=False)
 async def not_resolved_page(
     reference_code: str, request: Request, conn: Connection, settings: Settings, who: Looker
@@ -194,9 +172,11 @@ async def not_resolved_page(
     """The status page's "not resolved" form: reopens the complaint and goes back to the status
     page (303), or says why not; a blank or too long reason shows the page again with the error."""
 
+    lang = public_pages.language(request)
+
     def refused(status_code: int, heading: str, message: str) -> HTMLResponse:
         return HTMLResponse(
-            status_page.render_refused(reference_code, heading, message), status_code=status_code
+            status_page.render_refused(reference_code, heading, message, lang), status_code=status_code
         )
 
     if not same_origin(request, settings):
@@ -209,14 +189,15 @@ async def not_resolved_page(
         return refused(413, "Your reason is too long", appeal.TOO_LONG)
     fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
     typed = (fields.get("reason") or [""])[0]
+    lang = public_pages.language(request, (fields.get("lang") or [""])[0])
     if (wait := await throttled(conn, who)) is not None:
-        return throttled_page(wait)
+        return throttled_page(wait, lang)
     try:
         await appeal.appeal(conn, reference_code, typed)
     except appeal.UnknownReference:
         await who.missed(conn)
         await conn.commit()
-        return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
+        return HTMLResponse(status_page.render_not_found(reference_code, lang), status_code=404)
     except appeal.AppealNotOpen as exc:
         await conn.rollback()
         return refused(409, "Your complaint cannot be reopened here", exc.message)
@@ -225,12 +206,14 @@ async def not_resolved_page(
         offer = await appeal.offer(conn, reference_code)
         await conn.commit()
         if found is None:  # gone meanwhile: cannot happen, submissions are permanent
-            return HTMLResponse(status_page.render_not_found(reference_code), status_code=404)
-        page = status_page.render(found, settings.timezone, offer=offer, reason=typed, error=exc.message)
+            return HTMLResponse(status_page.render_not_found(reference_code, lang), status_code=404)
+        page = status_page.render(
+            found, settings.timezone, lang=lang, offer=offer, reason=typed, error=exc.message
+        )
         return HTMLResponse(page, status_code=422)
     # The appeal was a savepoint inside the look-up's transaction (it holds the address's lock).
     await conn.commit()
-    return RedirectResponse(f"/s/{reference_code}?reopened=1", status_code=303)
+    return RedirectResponse(f"/s/{reference_code}?reopened=1&lang={lang}", status_code=303)
 
 
 _APPEAL_BODY = {
