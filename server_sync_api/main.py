@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
-from starlette.staticfiles import StaticFiles
 
 from server_sync_api import __version__, migrate
 from server_sync_api.api import errors
@@ -84,7 +83,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     for module in (devices, submissions, catalog, status, public, health):
         app.include_router(module.router)
     app.include_router(public_web.router)
-    app.mount(public_pages.STATIC_PREFIX, StaticFiles(directory=public_pages.STATIC), name="public-static")
+    app.mount(public_pages.STATIC_PREFIX, public_pages.static_files(), name="public-static")
     desk.install(app, settings)
 
     def openapi() -> dict[str, Any]:

@@ -223,3 +223,23 @@ def test_the_portal_picks_a_service_and_stores_a_portal_submission(live: LiveSer
     assert stored(db_url, "SELECT array_agg(channel) FROM service_feedback WHERE ip_hash IS NOT NULL") == [
         "portal"
     ]
+
+
+def test_the_pages_files_are_compressed_and_cached(live: LiveServer) -> None:
+    with citizen(live, "203.0.113.9") as client:
+        widget = client.get("/public/static/altcha/altcha.min.js", headers={"Accept-Encoding": "gzip"})
+        with client.stream(
+            "GET", "/public/static/altcha/altcha.min.js", headers={"Accept-Encoding": "gzip"}
+        ) as raw:
+            sent = len(b"".join(raw.iter_raw()))
+        style = client.get("/public/static/public.css", headers={"Accept-Encoding": "identity"})
+        page = client.get(PAGE, headers={"Accept-Encoding": "gzip"})
+    assert widget.status_code == 200
+    assert widget.headers["content-encoding"] == "gzip"
+    assert sent < len(widget.content) / 2  # 30 KB for 83 KB
+    assert widget.headers["cache-control"] == "public, max-age=86400"
+    assert "content-encoding" not in style.headers
+    assert "customElements" in widget.text or "altcha" in widget.text
+    # Pages are not compressed: they reflect what a citizen typed (BREACH), and are small.
+    assert "content-encoding" not in page.headers
+    assert page.headers["cache-control"] == "no-store"
