@@ -48,6 +48,7 @@ h1{font-size:1.5rem;margin:0 0 1rem}
 background:#eef4fa;margin:0 0 .5rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:1.25rem 0}
 dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
+@media (max-width:30rem){dl{grid-template-columns:1fr;gap:0}dd{margin:0 0 .75rem}}
 h2{font-size:1.25rem;margin:1.75rem 0 .5rem}
 ol{margin:0;padding-left:1.5rem}li{margin:0 0 .5rem}
 .replies{list-style:none;padding:0}
