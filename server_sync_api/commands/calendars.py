@@ -17,19 +17,13 @@ from typing import TypeVar
 import click
 
 from server_sync_api.commands import calendar_output as out
-from server_sync_api.commands.support import migrated_connection, settings_or_exit
+from server_sync_api.commands.support import Refused, migrated_connection, settings_or_exit
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.services import calendars as service
 from server_sync_api.services import public_holidays
 from server_sync_api.services.working_hours import DEFAULT_HOURS, HoursError, Span, parse_specs
 
 _T = TypeVar("_T")
-
-
-class Refused(click.ClickException):
-    """A request the person can fix (an unknown calendar or entity...): one line, exit 2."""
-
-    exit_code = 2
 
 
 @contextmanager

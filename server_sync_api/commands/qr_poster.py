@@ -20,7 +20,12 @@ import click
 from click.core import ParameterSource
 
 from server_sync_api import posters
-from server_sync_api.commands.support import EnvironmentProblem, migrated_connection, settings_or_exit
+from server_sync_api.commands.support import (
+    EnvironmentProblem,
+    Refused,
+    migrated_connection,
+    settings_or_exit,
+)
 from server_sync_api.posters import Language
 from server_sync_api.services import qr_codes
 
@@ -35,12 +40,6 @@ _POSTER_OPTIONS: Final = {
 }
 # What a file name made from a service id may keep; anything else becomes "_".
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class Refused(click.ClickException):
-    """A request the person can fix (an unknown service, a missing folder...): one line, exit 2."""
-
-    exit_code = 2
 
 
 @contextmanager

@@ -25,6 +25,13 @@ class EnvironmentProblem(click.ClickException):
     exit_code = 2
 
 
+class Refused(click.ClickException):
+    """A request the person can fix (an unknown service, calendar or entity, a missing folder):
+    one line, exit 2."""
+
+    exit_code = 2
+
+
 def settings_or_exit() -> ServerSettings:
     try:
         return load_settings()
