@@ -220,7 +220,7 @@ def _looks_like_reference(code: str) -> bool:
     """Reference codes are K0007-000123-ABCD (a kiosk's) or WEB-000123-ABCD2345 (a phone's);
     ticket numbers (202612-000123) have no such tail."""
     parts = code.rsplit("-", 2)
-    return len(parts) == 3 and parts[1].isdigit() and len(parts[1]) in (6, 7) and 4 <= len(parts[2]) <= 8
+    return len(parts) == 3 and parts[1].isdigit() and 6 <= len(parts[1]) <= 10 and 4 <= len(parts[2]) <= 8
 
 
 def _parse_time(value: object) -> datetime | None:

@@ -21,8 +21,8 @@ INT4_MAX = 2**31 - 1  # the database's INT columns
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
 # A kiosk's references end in 4 random characters, the server's WEB- ones (phones and the
 # portal) in 8 (ARCHITECTURE 6); every pattern that recognises a reference takes 4 to 8. The
-# sequence may widen past 999,999 as ticket numbers do.
-REFERENCE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,15}-[0-9]{6,7}-[0-9A-HJKMNP-TV-Z]{4,8}$"
+# number widens past 999,999 as ticket numbers do (web_reference_seq is an INT: 10 digits).
+REFERENCE_CODE_PATTERN = r"^[A-Z][A-Z0-9]{1,15}-[0-9]{6,10}-[0-9A-HJKMNP-TV-Z]{4,8}$"
 # A kiosk's error code has the form of the API's own codes (kiosk_devices.last_error_code has
 # the same CHECK). `$` is the end of the text here: pydantic's regex engine, like PostgreSQL's,
 # does not let it match before a final newline.

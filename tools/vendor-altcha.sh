@@ -3,7 +3,7 @@
 # server_sync_api/public/static/altcha/: the CSP-friendly "external" build (no inline styles,
 # no blob workers), its stylesheet, the PBKDF2 worker and the Spanish strings. The tarball is
 # checked against the registry's published integrity before anything is copied.
-# Usage: tools/vendor-altcha.sh [VERSION]   (then update VERSION in public/pages.py and test)
+# Usage: tools/vendor-altcha.sh [VERSION]   (it writes the VERSION file; then run the tests)
 set -eu
 version="${1:-3.2.2}"
 dest="$(cd "$(dirname "$0")/.." && pwd)/server_sync_api/public/static/altcha"

@@ -43,25 +43,35 @@ NOT_AUTHORIZED = ApiError(
 )
 
 
+async def device_of(request: Request, conn: AsyncConnection[Any]) -> Device | None:
+    """The active device whose bearer token the request carries, if any."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    token_digest = security.digest(token.strip())
+    cursor = await conn.execute(
+        "SELECT device_id, device_code, entity_id, token_hash FROM kiosk_devices "
+        "WHERE token_hash = %s AND is_active",
+        (token_digest,),
+    )
+    row = await cursor.fetchone()
+    if row is None or not security.same_digest(row[3], token_digest):
+        return None
+    return Device(device_id=row[0], device_code=row[1], entity_id=row[2])
+
+
 async def get_device(
     request: Request, pool: Annotated[AsyncConnectionPool[AsyncConnection[Any]], Depends(get_pool)]
 ) -> Device:
     """The device the bearer token belongs to. Uses a connection of its own, returned at once,
     so a route can read a large body without holding one."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if not request.headers.get("authorization", "").strip():
         raise NOT_AUTHORIZED
-    token_digest = security.digest(token.strip())
     async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
-        cursor = await conn.execute(
-            "SELECT device_id, device_code, entity_id, token_hash FROM kiosk_devices "
-            "WHERE token_hash = %s AND is_active",
-            (token_digest,),
-        )
-        row = await cursor.fetchone()
-    if row is None or not security.same_digest(row[3], token_digest):
+        device = await device_of(request, conn)
+    if device is None:
         raise NOT_AUTHORIZED
-    return Device(device_id=row[0], device_code=row[1], entity_id=row[2])
+    return device
 
 
 Settings = Annotated[ServerSettings, Depends(get_settings)]

@@ -28,8 +28,26 @@ def choose(*candidates: str | None, accept_language: str = "") -> str:
     for candidate in candidates:
         if candidate in LANGUAGES:
             return candidate
-    for part in accept_language.split(","):
-        code = part.split(";")[0].strip().lower()[:2]
+    for code in _by_preference(accept_language):
         if code in LANGUAGES:
             return code
     return DEFAULT_LANGUAGE
+
+
+def _by_preference(accept_language: str) -> list[str]:
+    """The two-letter languages of an Accept-Language header, most wanted first; `q=0` means
+    "not this one"."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")[:20]):
+        code, *parameters = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if weight > 0 and code:
+            ranked.append((-weight, position, code.lower()[:2]))
+    return [code for _, _, code in sorted(ranked)]

@@ -13,11 +13,12 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from html import escape
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from server_sync_api.protocol import REFERENCE_CODE_PATTERN, SubmissionStatus
 from server_sync_api.public import words
-from server_sync_api.services import lookup_throttle
+from server_sync_api.services import lookup_throttle, waits
 from server_sync_api.services.appeal import REASON_MAX_CHARS, Offer
 from server_sync_api.services.status import OTHER_STATUS_MEANING, STATUS_MEANINGS
 
@@ -103,7 +104,7 @@ def _switch(reference_code: str, lang: str) -> str:
     """The status page of this reference in the other language (or of nothing, if it is not a
     reference: the link then goes to a not-found page in that language)."""
     other = "en" if lang == "es" else "es"
-    return f"/s/{reference_code[:60]}?lang={other}"
+    return f"/s/{quote(reference_code[:60], safe='')}?lang={other}"
 
 
 def _when(moment: datetime, timezone: str, lang: str) -> str:
@@ -284,7 +285,7 @@ def render_throttled(retry_after_s: int, lang: str = "en") -> str:
     It names no reference (not even in a language link: it has none), so a known code and an
     unknown one get the same page."""
     _ = words.translator(lang)
-    minutes = lookup_throttle.minutes(retry_after_s)
+    minutes = waits.minutes(retry_after_s)
     wait = (
         _("Try again in 1 minute.") if minutes == 1 else _("Try again in {minutes} minutes.", minutes=minutes)
     )

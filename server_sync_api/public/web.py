@@ -27,7 +27,7 @@ from server_sync_api.api.routes.public import status_url
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.protocol import COMMENT_MAX_CHARS
 from server_sync_api.public import pages
-from server_sync_api.services import captcha, public_feedback
+from server_sync_api.services import captcha, public_feedback, waits
 from server_sync_api.services.public_feedback import Problem, Target
 
 router = APIRouter(include_in_schema=False)
@@ -39,7 +39,7 @@ CAPTCHA_FIELD = "altcha"  # the widget's hidden input
 
 def handles(path: str) -> bool:
     """The paths whose errors are pages, not JSON."""
-    return path.startswith("/q/") or path in ("/feedback", "/feedback/")
+    return path.startswith("/q/") or path == "/feedback"
 
 
 @router.get("/q/{value}", response_class=HTMLResponse)
@@ -54,7 +54,7 @@ async def poster_form(value: str, request: Request, conn: Connection, settings: 
         return _unknown_poster(request, lang)
     except public_feedback.InactiveQrCode as retired:
         await conn.commit()
-        return _retired_poster(request, lang, retired.target)
+        return _retired_poster(request, lang, retired)
     return await _blank_form(request, conn, settings, lang, target=target)
 
 
@@ -71,7 +71,7 @@ async def poster_submit(value: str, request: Request, conn: Connection, settings
         return _unknown_poster(request, lang)
     except public_feedback.InactiveQrCode as retired:
         await public_feedback.log_refusal(conn, client_address(request), "qr_code_inactive")
-        return _retired_poster(request, lang, retired.target)
+        return _retired_poster(request, lang, retired)
     return await _submit(request, conn, settings, form, lang, target)
 
 
@@ -190,7 +190,6 @@ async def _submit(
             "reference": accepted.reference_code,
             "ticket_number": accepted.ticket_number,
             "status_link": status_url("", accepted.reference_code, lang),
-            "repeated": accepted.repeated,
             # The confirmation cannot be fetched again; the other language's link keeps the
             # reference on screen by opening its status page.
             "switch_url": f"/s/{accepted.reference_code}?lang={'en' if lang == 'es' else 'es'}",
@@ -242,7 +241,7 @@ def _limited(
         "limited.html",
         {
             "until": f"{until.astimezone(ZoneInfo(settings.timezone)):%H:%M}",
-            "minutes": max(1, -(-retry_after_s // 60)),
+            "minutes": waits.minutes(retry_after_s),
             "comment": answers.get("feedback_text", ""),
         },
         lang=lang,
@@ -255,8 +254,9 @@ def _unknown_poster(request: Request, lang: str) -> Response:
     return pages.render(request, "poster_unknown.html", {}, lang=lang, status_code=404)
 
 
-def _retired_poster(request: Request, lang: str, target: Target) -> Response:
-    return pages.render(request, "poster_retired.html", {"target": target}, lang=lang, status_code=410)
+def _retired_poster(request: Request, lang: str, retired: public_feedback.InactiveQrCode) -> Response:
+    context = {"target": retired.target, "service_open": retired.service_open}
+    return pages.render(request, "poster_retired.html", context, lang=lang, status_code=410)
 
 
 def _message(
@@ -328,8 +328,17 @@ async def _read_form(
             )
             values = {"limit": f"{COMMENT_MAX_CHARS:,}"}
         else:
-            fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=40)
-            return fields, None
+            try:
+                fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=40)
+            except ValueError:  # more fields than the form has
+                refusal = (
+                    "invalid_request",
+                    "We could not read the form",
+                    "Open the page again and send it.",
+                    400,
+                )
+            else:
+                return fields, None
     code, heading, text, status_code = refusal
     await public_feedback.log_refusal(conn, client_address(request), code)
     return {}, _message(request, lang, heading, text, status_code, **values)

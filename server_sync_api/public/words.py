@@ -114,6 +114,12 @@ SPANISH: dict[str, str] = {
         "La oficina retiró este cartel, así que ya no recibe opiniones."
     ),
     "You can still give feedback on {service}:": "Aún puede opinar sobre {service}:",
+    "{service} is no longer offered here, so this poster does not take feedback any more.": (
+        "{service} ya no se ofrece aquí, así que este cartel ya no recibe opiniones."
+    ),
+    "You can give feedback on the services that are offered:": (
+        "Puede opinar sobre los servicios que se ofrecen:"
+    ),
     "We do not know this code": "No conocemos este código",
     "No poster of ours has this address. If you typed it, check it against the poster and try again, "
     "or scan the poster's QR code with your phone's camera.": (

@@ -82,11 +82,6 @@ class Throttled(Exception):
         self.retry_after_s = retry_after_s
 
 
-def minutes(seconds: int) -> int:
-    """A wait as people are told it: whole minutes, rounded up, at least one."""
-    return max(1, -(-seconds // 60))
-
-
 async def admit(conn: AsyncConnection[Any], address: str) -> None:
     """Let one look-up from `address` go ahead, or raise Throttled.
 

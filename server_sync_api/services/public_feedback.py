@@ -27,7 +27,7 @@ from psycopg import AsyncConnection
 from server_sync_api.core.config import ServerSettings
 from server_sync_api.protocol import COMMENT_MAX_CHARS
 from server_sync_api.security import CROCKFORD
-from server_sync_api.services import captcha
+from server_sync_api.services import captcha, waits
 
 FREE_PER_HOUR = 2  # accepted in the last hour before a CAPTCHA is needed (requires_captcha)
 LIMIT_PER_HOUR = 5  # accepted in the last hour before the next is refused (check_rate_limit)
@@ -78,7 +78,6 @@ class Accepted:
 
 @dataclass(frozen=True)
 class RateState:
-    accepted: int  # in the last hour
     needs_captcha: bool
     allowed: bool
     retry_after_s: int  # until the next submission is allowed (0: now)
@@ -110,9 +109,13 @@ class UnknownQrCode(Exception):
 
 
 class InactiveQrCode(Exception):
-    def __init__(self, target: Target) -> None:
+    """A retired poster (`service_open`: its service still takes feedback at the portal), or a
+    poster of a service no longer offered."""
+
+    def __init__(self, target: Target, service_open: bool) -> None:
         super().__init__(target.qr_code_value)
         self.target = target
+        self.service_open = service_open
 
 
 CAPTCHA_REQUIRED = "Several submissions came from your network in the last hour: confirm you are a person."
@@ -147,8 +150,8 @@ def check(
         number: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
-        elif isinstance(value, str) and value.strip().isdigit():
-            number = int(value)
+        elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            number = int(value)  # ASCII digits only: "²" is a digit to isdigit, not to int
         if number is None or not 1 <= number <= 5:
             errors[name] = (CHOOSE_NUMBER, {})
             return None
@@ -185,7 +188,7 @@ def describe(problems: dict[str, Problem]) -> str:
 
 _TARGET = """
 SELECT s.service_id, s.entity_id, s.service_name, e.entity_name, q.qr_code_id, q.qr_code_value,
-       q.location, q.is_active AND s.is_active
+       q.location, q.is_active, s.is_active AND e.is_active
 FROM qr_codes q
 JOIN service_master s ON s.service_id = q.service_id
 JOIN entity_master e ON e.unique_entity_id = s.entity_id
@@ -206,8 +209,9 @@ async def qr_target(conn: AsyncConnection[Any], value: str, *, count_scan: bool 
     if row is None:
         raise UnknownQrCode(value)
     target = Target(*row[:7])
-    if not row[7]:
-        raise InactiveQrCode(target)
+    poster_active, service_open = row[7], row[8]
+    if not (poster_active and service_open):
+        raise InactiveQrCode(target, service_open)
     if count_scan:
         await conn.execute(
             "UPDATE qr_codes SET scan_count = scan_count + 1 WHERE qr_code_id = %s", (target.qr_code_id,)
@@ -222,7 +226,7 @@ async def service_target(conn: AsyncConnection[Any], service_id: str) -> Target 
     cursor = await conn.execute(
         "SELECT s.service_id, s.entity_id, s.service_name, e.entity_name FROM service_master s "
         "JOIN entity_master e ON e.unique_entity_id = s.entity_id "
-        "WHERE s.service_id = %s AND s.is_active",
+        "WHERE s.service_id = %s AND s.is_active AND e.is_active",  # as `services` lists them
         (service_id,),
     )
     row = await cursor.fetchone()
@@ -266,11 +270,11 @@ async def rate_state(conn: AsyncConnection[Any], ip_hash: str) -> RateState:
     retry = 0
     if not allowed:
         # The next is allowed once enough of the hour's submissions have left it.
-        leaving = starts_list[len(starts_list) - LIMIT_PER_HOUR]
+        # (Rows count one each as the trigger writes them; a back-filled count could make the
+        # rows fewer than the sum, so the index is kept in range.)
+        leaving = starts_list[max(0, len(starts_list) - LIMIT_PER_HOUR)] if starts_list else now
         retry = max(1, int((leaving + WINDOW - now).total_seconds()) + 1)
-    return RateState(
-        accepted=len(starts_list), needs_captcha=not free, allowed=bool(allowed), retry_after_s=retry
-    )
+    return RateState(needs_captcha=not free, allowed=bool(allowed), retry_after_s=retry)
 
 
 async def submit(
@@ -301,7 +305,7 @@ async def submit(
                 429,
                 "rate_limited",
                 f"{LIMIT_PER_HOUR} submissions came from your network in the last hour, the most we "
-                f"take. Try again in {_minutes(state.retry_after_s)}.",
+                f"take. Try again in {waits.in_words(state.retry_after_s)}.",
                 retry_after_s=state.retry_after_s,
             ),
         )
@@ -357,6 +361,7 @@ async def submit(
             return Accepted(reference, ticket[0] if ticket else None, repeated=False)
         earlier = await _earlier(conn, client_uuid, address)
         if earlier is not None:  # cannot happen under the lock, but answers rightly if it does
+            await _log(conn, address, True, "repeated")
             await conn.commit()
             return earlier
     raise RuntimeError("could not make a unique reference code")
@@ -406,8 +411,3 @@ async def _refuse(conn: AsyncConnection[Any], address: str, refusal: Refused) ->
     await _log(conn, address, False, refusal.code)
     await conn.commit()
     raise refusal
-
-
-def _minutes(seconds: int) -> str:
-    minutes = max(1, -(-seconds // 60))
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"

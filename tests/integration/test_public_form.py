@@ -22,6 +22,7 @@ from tests.helpers.public import POSTER, citizen, serve_public, solve
 from tests.helpers.server import LiveServer
 
 PAGE = f"/q/{POSTER}"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 REFERENCE = re.compile(r"WEB-[0-9]{6}-[0-9A-HJKMNP-TV-Z]{8}")
 
 
@@ -106,6 +107,9 @@ def test_unknown_and_retired_posters_are_pages_that_say_what_to_do(live: LiveSer
     assert "We do not know this code" in nul
     for page in (retired, withdrawn, posted):
         assert "This poster is no longer in use" in page
+    assert 'href="/feedback?lang=en&amp;service=SVC-002"' in retired  # still offered: the portal
+    assert "is no longer offered here" in withdrawn  # not offered: no dead-end link to it
+    assert "service=SVC-003" not in withdrawn
     assert "No conocemos este código" in spanish
     assert scans(db_url, "QR-SVC002-GRENVILLE") == 0  # a retired poster counts no scans
     assert stored(db_url) == 0
@@ -164,6 +168,11 @@ def test_posts_from_another_site_or_not_as_a_form_are_refused(live: LiveServer, 
     is_page(other_origin, 403)
     is_page(as_json, 415)
     assert "Your comment is too long" in is_page(oversize, 413)
+    with citizen(live, "203.0.113.6") as client:
+        crowded = client.post(PAGE, content="&".join(f"f{i}=x" for i in range(50)), headers=FORM)
+        odd_digit = client.post(PAGE, data=form(rating="²"))
+    assert "We could not read the form" in is_page(crowded, 400)
+    assert "Choose a number from 1 to 5." in is_page(odd_digit, 422)
     assert stored(db_url) == 0
     outcomes = stored(
         db_url,
@@ -175,6 +184,8 @@ def test_posts_from_another_site_or_not_as_a_form_are_refused(live: LiveServer, 
         "cross_site_request",
         "unsupported_media_type",
         "payload_too_large",
+        "invalid_request",
+        "invalid_request",
     ]
 
 
@@ -207,7 +218,14 @@ def test_the_third_needs_the_captcha_and_the_sixth_is_refused_with_a_page(
 def test_the_portal_picks_a_service_and_stores_a_portal_submission(live: LiveServer, db_url: URL) -> None:
     with psycopg.connect(pg.conninfo(db_url), autocommit=True) as conn:
         conn.execute("UPDATE service_master SET is_active = FALSE WHERE service_id = 'SVC-003'")
+        closed_office = conn.execute(
+            "UPDATE entity_master SET is_active = FALSE WHERE unique_entity_id = "
+            "(SELECT entity_id FROM service_master WHERE service_id = 'SVC-006') RETURNING 1"
+        ).fetchone()
+    assert closed_office is not None
     with citizen(live, "203.0.113.8") as client:
+        closed = is_page(client.post("/feedback", data=form(service_id="SVC-006")), 422)
+        assert 'value="SVC-006"' not in is_page(client.get("/feedback"), 200)
         page = is_page(client.get("/feedback", params={"service": "SVC-002"}), 200)
         missing = is_page(client.post("/feedback", data=form()), 422)
         withdrawn = is_page(client.post("/feedback", data=form(service_id="SVC-003")), 422)
@@ -219,6 +237,7 @@ def test_the_portal_picks_a_service_and_stores_a_portal_submission(live: LiveSer
     assert "Choose the service you used." in missing
     assert 'href="#service_id"' in missing
     assert "Choose the service you used." in withdrawn
+    assert "Choose the service you used." in closed  # its office is closed: not listed, not taken
     assert "Feedback received" in sent
     assert stored(db_url, "SELECT array_agg(channel) FROM service_feedback WHERE ip_hash IS NOT NULL") == [
         "portal"

@@ -382,3 +382,30 @@ def test_the_documented_grants_are_enough_to_count_and_throttle(api_role: URL, c
         assert answers == [404] * LIMIT
         assert_rate_limited(api(client, unknown(LIMIT)))
     assert misses(conn, ADDRESS) == LIMIT
+
+
+def test_made_up_tokens_do_not_hold_two_connections_each(db_url: URL) -> None:
+    """A look-up checks its token on its own connection: a burst of made-up tokens, more than
+    the pool, is answered (404), never left waiting for a second connection (503)."""
+    with server.serve(server.settings_for(db_url, db_pool_max_size=2)) as live:
+
+        def ask(n: int) -> int:
+            with live.client("made-up-token") as client:
+                return client.get(
+                    f"/api/v1/status/{unknown(n)}", headers=sent_from(f"198.51.100.{n}")
+                ).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = Counter(pool.map(ask, range(16)))
+    assert answers == Counter({404: 16})
+
+
+def test_a_form_with_more_fields_than_it_has_is_refused_not_a_500(public: httpx.Client, known: str) -> None:
+    crowded = "&".join(f"reason={i}" for i in range(25))
+    response = public.post(
+        f"/s/{known}/not-resolved",
+        content=crowded,
+        headers={"Content-Type": "application/x-www-form-urlencoded", **sent_from(ADDRESS)},
+    )
+    assert response.status_code == 400
+    assert "We could not read the form" in response.text

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from server_sync_api.api import status_page
+from kiosk import services as kiosk_services
+from server_sync_api.api import language, status_page
 from server_sync_api.api.routes import status as status_routes
+from server_sync_api.protocol import REFERENCE_CODE_PATTERN
 from server_sync_api.public import web, words
 from server_sync_api.services import appeal, public_feedback, status
 
@@ -117,6 +119,8 @@ def test_answers_as_the_form_sends_them_are_checked_and_normalised() -> None:
         (4, {"staff_behavior": "0"}, None, "staff_behavior", public_feedback.CHOOSE_NUMBER),
         (4, {}, "x" * 2001, "feedback_text", public_feedback.TEXT_TOO_LONG),
         (4, {}, "a\x00b", "feedback_text", public_feedback.TEXT_UNSTORABLE),
+        ("²", {}, None, "rating", public_feedback.CHOOSE_NUMBER),  # a digit to isdigit, not to int
+        (4, {"waiting_time": "①"}, None, "waiting_time", public_feedback.CHOOSE_NUMBER),
     ],
 )
 def test_answers_out_of_bounds_name_their_field(
@@ -134,3 +138,35 @@ def test_a_comment_of_exactly_the_limit_is_taken_and_blank_is_none() -> None:
     assert full.feedback_text == "é" * 2000
     assert blank is not None
     assert blank.feedback_text is None
+
+
+@pytest.mark.parametrize(
+    ("header", "chosen"),
+    [
+        ("es-419,es;q=0.9", "es"),
+        ("fr-CA, es;q=0.8", "es"),
+        ("en;q=0.5, es;q=0.9", "es"),
+        ("es;q=0, en", "en"),  # q=0: not Spanish
+        ("es;q=nonsense, en", "en"),
+        ("de", "en"),
+        ("", "en"),
+    ],
+)
+def test_the_browser_language_is_taken_by_its_weights(header: str, chosen: str) -> None:
+    assert language.choose(None, accept_language=header) == chosen
+
+
+@pytest.mark.parametrize(
+    ("code", "reference"),
+    [
+        ("K0007-000123-7QX4", True),
+        ("WEB-000123-7QX4K2M9", True),
+        ("WEB-12345678-7QX4K2M9", True),  # the number widens past 999,999
+        ("WEB-000123-7QX", False),
+        ("WEB-000123-7QX4K2M9Z", False),
+        ("202612-000123", False),  # a ticket number
+    ],
+)
+def test_the_server_and_the_kiosk_agree_on_what_a_reference_is(code: str, reference: bool) -> None:
+    assert bool(re.fullmatch(REFERENCE_CODE_PATTERN, code)) is reference
+    assert kiosk_services._looks_like_reference(code) is reference

@@ -147,10 +147,13 @@ async def _target(conn: Connection, body: PublicFeedbackRequest) -> public_feedb
         target = await public_feedback.qr_target(conn, body.qr_code_value)
     except public_feedback.UnknownQrCode:
         raise ApiError(404, "unknown_qr_code", "No poster has this QR code. Check qr_code_value.") from None
-    except public_feedback.InactiveQrCode:
-        raise ApiError(
-            410, "qr_code_inactive", "This poster was retired; its service takes feedback at the portal."
-        ) from None
+    except public_feedback.InactiveQrCode as retired:
+        where = (
+            "its service takes feedback at the portal (without qr_code_value)"
+            if retired.service_open
+            else "its service is no longer offered"
+        )
+        raise ApiError(410, "qr_code_inactive", f"This poster was retired: {where}.") from None
     if target.service_id != body.service_id:
         raise ApiError(
             422,

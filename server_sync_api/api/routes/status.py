@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from server_sync_api.api import bodies, status_page
 from server_sync_api.api.client import client_address, same_origin
-from server_sync_api.api.deps import NOT_AUTHORIZED, AuthorizedDevice, Connection, Pool, Settings, get_device
+from server_sync_api.api.deps import AuthorizedDevice, Connection, Settings, device_of
 from server_sync_api.api.errors import ApiError, describe_validation_errors
 from server_sync_api.protocol import ErrorResponse, SubmissionStatus
 from server_sync_api.public import pages as public_pages
-from server_sync_api.services import appeal, lookup_throttle, status
+from server_sync_api.services import appeal, lookup_throttle, status, waits
 
 router = APIRouter(tags=["status"])
 
@@ -29,17 +29,15 @@ NOT_FOUND_REFERENCE = ApiError(
 # address's lock), looks the code up, records a miss, and ends its transaction at once.
 
 
-async def looker(request: Request, pool: Pool) -> lookup_throttle.Looker:
+async def looker(request: Request, conn: Connection) -> lookup_throttle.Looker:
     """The client as the throttle sees it: a kiosk with a valid device token is not limited; an
-    invalid or revoked token is no token (limited, not 401: the look-ups are public)."""
-    if "authorization" in request.headers:
-        try:
-            await get_device(request, pool)
-        except ApiError as exc:
-            if exc is not NOT_AUTHORIZED:
-                raise
-        else:
-            return lookup_throttle.Looker(None)
+    invalid or revoked token is no token (limited, not 401: the look-ups are public). The token
+    is checked on the route's own connection: a second one per request would let a flood of
+    made-up tokens hold the whole pool, each request waiting for a second connection."""
+    if await device_of(request, conn) is not None:
+        await conn.commit()
+        return lookup_throttle.Looker(None)
+    await conn.commit()
     return lookup_throttle.Looker(client_address(request))
 
 
@@ -59,8 +57,7 @@ async def throttled(conn: Connection, who: lookup_throttle.Looker) -> int | None
 
 def rate_limited(retry_after_s: int) -> ApiError:
     """The JSON answer to a throttled look-up: the same whatever the code."""
-    minutes = lookup_throttle.minutes(retry_after_s)
-    wait = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    wait = waits.in_words(retry_after_s)
     return ApiError(
         429,
         "rate_limited",
@@ -187,7 +184,10 @@ async def not_resolved_page(
         body = await bodies.read_bounded(request, APPEAL_BODY_MAX_BYTES)
     except bodies.BodyTooLarge:
         return refused(413, "Your reason is too long", appeal.TOO_LONG)
-    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
+    except ValueError:  # more fields than the form has
+        return refused(400, "We could not read the form", "Send it from the status page's form.")
     typed = (fields.get("reason") or [""])[0]
     lang = public_pages.language(request, (fields.get("lang") or [""])[0])
     if (wait := await throttled(conn, who)) is not None:
