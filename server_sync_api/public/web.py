@@ -139,12 +139,15 @@ async def _submit(
     )
     if target is None:  # the portal without a service chosen (or one since withdrawn)
         problems = {"service_id": ("Choose the service you used.", {}), **problems}
+    portal = _is_portal(request)
+    # The portal's page comes back with its picker (the service chosen stays selected).
+    shown = None if portal else target
     if feedback is None or target is None:
         await public_feedback.log_refusal(conn, address, "invalid_request")
-        choices = await public_feedback.services(conn) if _is_portal(request) else []
+        choices = await public_feedback.services(conn) if portal else []
         await conn.commit()
         return _form(
-            request, lang, target, choices, answers=answers, problems=problems, key=key, status_code=422
+            request, lang, shown, choices, answers=answers, problems=problems, key=key, status_code=422
         )
     try:
         accepted = await public_feedback.submit(
@@ -160,7 +163,7 @@ async def _submit(
         if refused.retry_after_s:
             return _limited(request, settings, lang, refused.retry_after_s, answers=answers)
         if refused.challenge is not None:
-            choices = await public_feedback.services(conn) if _is_portal(request) else []
+            choices = await public_feedback.services(conn) if portal else []
             await conn.commit()
             problem: Problem = (
                 "Tick the box to confirm you are a person, then send again."
@@ -171,7 +174,7 @@ async def _submit(
             return _form(
                 request,
                 lang,
-                target if not _is_portal(request) else None,
+                shown,
                 choices,
                 answers=answers,
                 problems={"captcha": problem},

@@ -229,6 +229,7 @@ def test_the_portal_picks_a_service_and_stores_a_portal_submission(live: LiveSer
         page = is_page(client.get("/feedback", params={"service": "SVC-002"}), 200)
         missing = is_page(client.post("/feedback", data=form()), 422)
         withdrawn = is_page(client.post("/feedback", data=form(service_id="SVC-003")), 422)
+        no_rating = is_page(client.post("/feedback", data=form(service_id="SVC-002", rating="")), 422)
         sent = is_page(client.post("/feedback", data=form(service_id="SVC-002")), 200)
     assert '<optgroup label="' in page
     assert '<option value="SVC-002" selected>' in page
@@ -238,6 +239,9 @@ def test_the_portal_picks_a_service_and_stores_a_portal_submission(live: LiveSer
     assert 'href="#service_id"' in missing
     assert "Choose the service you used." in withdrawn
     assert "Choose the service you used." in closed  # its office is closed: not listed, not taken
+    # The portal's page comes back with its picker and the service still chosen.
+    assert '<option value="SVC-002" selected>' in no_rating
+    assert "Give feedback on a service" in no_rating
     assert "Feedback received" in sent
     assert stored(db_url, "SELECT array_agg(channel) FROM service_feedback WHERE ip_hash IS NOT NULL") == [
         "portal"
