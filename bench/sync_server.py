@@ -6,10 +6,11 @@ ways, in batches of 100 and 500, from 1 and from 8 concurrent clients:
 - **HTTP API**: each client is an enrolled kiosk with its own device code and token, posting
   its share of the items with httpx, one batch per request, each with its `device_status`
   (what a kiosk's sync worker sends). The bodies are encoded before the clock starts.
-- **direct insert** (the baseline of ARCHITECTURE section 8): the same rows, with the same
-  columns the API writes, inserted straight into `service_feedback` through the same
-  triggers, in batches of the same size, one transaction per batch, psycopg's pipelined
-  `executemany`, from this machine; with 8 clients, 8 threads each insert their share.
+- **direct insert** (the baseline of ARCHITECTURE section 8): the same rows inserted straight
+  into `service_feedback` through the same triggers with the API's own statement (one
+  `INSERT ... SELECT FROM unnest(...)` per batch, services/ingest.py), in batches of the same
+  size, one transaction per batch, from this machine; with 8 clients, 8 threads each insert
+  their share.
 
 Each run gets a fresh copy of a migrated template database, so feedback and tickets start
 empty, as on a new installation, and PostgreSQL has no statistics on them during the run (no
@@ -55,7 +56,7 @@ import psycopg
 from sqlalchemy.engine import URL
 
 from server_sync_api.security import CROCKFORD
-from server_sync_api.services import devices
+from server_sync_api.services import devices, ingest
 from tests.helpers import pg
 from tests.helpers.server import free_port
 
@@ -79,6 +80,18 @@ COLUMNS = (
     "clock_offset_s", "device_id",
 )  # fmt: skip
 INSERT = f"INSERT INTO service_feedback ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+
+
+def insert_as_the_api_does(cur: psycopg.Cursor[Any], rows: Sequence[tuple[object, ...]]) -> None:
+    """One batch of one device in one statement, the API's own `INSERT ... SELECT FROM unnest`
+    (services/ingest.py), so the direct insert and the HTTP path run the same SQL."""
+    columns = list(zip(*rows, strict=True))
+    params: dict[str, object] = {
+        name: list(values)
+        for name, values in zip(ingest.BATCH_COLUMNS, columns[: len(ingest.BATCH_COLUMNS)], strict=True)
+    }
+    params["offset"], params["device_id"] = rows[0][-2], rows[0][-1]
+    cur.execute(ingest.INSERT_BATCH, params)
 
 
 # --- the items ---------------------------------------------------------------------------
@@ -329,7 +342,7 @@ def run_direct(template: str, parts: list[list[Spec]], batch: int) -> Result:
                 with conn.cursor() as cur:
                     for start in range(0, len(rows), batch):
                         with conn.transaction():
-                            cur.executemany(INSERT, rows[start : start + batch])
+                            insert_as_the_api_does(cur, rows[start : start + batch])
 
             work.append(insert)
         db_before, client_before = sample(pids), time.process_time()
