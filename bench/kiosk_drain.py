@@ -9,8 +9,10 @@ half of the sub-ratings given (bench/sync_server.py's mix). Then, each in a fres
 
 - **kiosk drain**: `SyncWorker.drain_once()` with its default batch size (100), the worker
   built as `gea-kiosk sync --once` builds it (`kiosk.bootstrap.sync_session`: the lock, the
-  start-up recovery, the sync-health observer): claim a batch in SQLite, POST it, settle
-  each row (mark_synced / mark_rejected), repeat.
+  start-up recovery, the sync-health observer): claim a batch in SQLite, POST it (the
+  worker claims the next batch while it is in flight), settle the batch's answers
+  (`outbox.settle`: one transaction, one UPDATE per kind of answer run for all its rows),
+  tell the observers, repeat.
 - **direct insert** (the baseline of ARCHITECTURE section 8): the same rows, with the same
   columns the API writes, inserted straight into `service_feedback` through the same
   triggers, in batches of the same size, one transaction per batch, psycopg's pipelined

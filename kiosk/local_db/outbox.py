@@ -10,26 +10,34 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, delete, func, select, update
-from sqlalchemy.exc import NoResultFound
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Engine,
+    Table,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from kiosk import __version__
 from kiosk.local_db import database
-from kiosk.local_db.models import DeviceIdentity, OutboxItem, OutboxState, ReferenceSequence
+from kiosk.local_db.models import DeviceIdentity, OutboxItem, OutboxState, ReferenceSequence, UTCDateTime
 
 # Kinds, states and reference codes only: never a payload (it holds the citizen's words).
 log = logging.getLogger("kiosk.local_db")
 
+# Core statements on the table itself where ORM objects would only cost time.
+OUTBOX = cast(Table, OutboxItem.__table__)
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_RANDOM_CHARS = 4
-# Rows settled per statement: well below SQLite's limit on bound parameters (32,766).
-SETTLE_CHUNK = 500
 SYNCED_RETENTION = timedelta(days=30)
 # An open row this old has no citizen answering any more (the idle timeout is at most 10
 # minutes between taps): it is finished and queued.
@@ -298,79 +306,111 @@ def claim(
         ]
 
 
-def mark_synced(engine: Engine, settled: Iterable[tuple[str, int | None, str | None]]) -> None:
-    """The server has these (created or duplicate). Their free text is cleared: the kiosk
-    keeps as little personal data as it can; the server has the text. Raises NoResultFound
-    (and changes nothing) if one of them is not in the outbox."""
-    now = utcnow()
-    settled = list(settled)
-    if not settled:
-        return
-    with Session(engine) as session, session.begin():
-        # One SELECT and one executemany UPDATE per chunk rather than an ORM load and flush
-        # per row: settling was most of the kiosk's CPU time in a drain (bench/kiosk_drain.py).
-        for start in range(0, len(settled), SETTLE_CHUNK):
-            chunk = settled[start : start + SETTLE_CHUNK]
-            found = {
-                client_uuid: (row_id, payload)
-                for row_id, client_uuid, payload in session.execute(
-                    select(OutboxItem.id, OutboxItem.client_uuid, OutboxItem.payload).where(
-                        OutboxItem.client_uuid.in_({client_uuid for client_uuid, _, _ in chunk})
-                    )
-                )
-            }
-            plain: list[dict[str, Any]] = []
-            with_text: list[dict[str, Any]] = []
-            for client_uuid, feedback_id, ticket_number in chunk:
-                if client_uuid not in found:
-                    raise NoResultFound(f"submission {client_uuid} is not in the outbox")
-                row_id, payload = found[client_uuid]
-                change: dict[str, Any] = {
-                    "id": row_id,
-                    "state": OutboxState.SYNCED,
-                    "state_changed_at": now,
-                    "feedback_id": feedback_id,
-                    "ticket_number": ticket_number,
-                    "error_code": None,
-                    "last_error": None,
-                    "next_attempt_at": None,
-                }
-                if payload.get("feedback_text") is None:
-                    plain.append(change)
-                else:
-                    change["payload"] = {**payload, "feedback_text": None}
-                    with_text.append(change)
-            # ORM bulk UPDATE by primary key: each run of rows with the same keys is one
-            # executemany, so the rows whose text is cleared go together.
-            session.execute(update(OutboxItem), plain + with_text)
+# What the server answered for one item: (client_uuid, feedback_id, ticket_number) for an
+# item it has (created or duplicate), (client_uuid, error code, message) for one it rejected.
+Synced = tuple[str, int | None, str | None]
+Rejected = tuple[str, str, str]
 
 
-def mark_rejected(engine: Engine, rejected: Iterable[tuple[str, str, str]]) -> None:
-    """The server can never accept these: kept, shown to staff with the reason, not retried."""
+@dataclass(frozen=True)
+class Settlement:
+    synced: int
+    rejected: int
+    # Answers for rows no longer `sending` (settled already, released, or purged): such a row
+    # keeps the state it has, so a late or repeated answer never revives or re-dates it.
+    ignored: int
+
+
+# settle()'s two statements, run once per answer of a batch (the DB-API's executemany of one
+# prepared statement). Plain SQL, not SQLAlchemy's UPDATE: building each row's parameters
+# through its compiler cost more than SQLite's work on them. Only rows in `sending` change.
+# A synced row's text becomes JSON null (as the kiosk has cleared it since it began);
+# json_extract is NULL for a missing key and for null alike, and those payloads stay as they are.
+_SETTLE_SYNCED = (
+    f"UPDATE outbox SET state = '{OutboxState.SYNCED.value}', state_changed_at = ?, feedback_id = ?,"
+    " ticket_number = ?, error_code = NULL, last_error = NULL, next_attempt_at = NULL,"
+    " payload = CASE WHEN json_extract(payload, '$.feedback_text') IS NULL THEN payload"
+    " ELSE json_set(payload, '$.feedback_text', NULL) END"
+    f" WHERE client_uuid = ? AND state = '{OutboxState.SENDING.value}'"
+)
+_SETTLE_REJECTED = (
+    f"UPDATE outbox SET state = '{OutboxState.REJECTED.value}', state_changed_at = ?, error_code = ?,"
+    f" last_error = ? WHERE client_uuid = ? AND state = '{OutboxState.SENDING.value}'"
+)
+
+
+def settle(engine: Engine, synced: Iterable[Synced] = (), rejected: Iterable[Rejected] = ()) -> Settlement:
+    """A batch's answers, in one transaction of at most two statements whatever its size (an
+    UPDATE by client_uuid for the synced rows and one for the rejected, each executed for
+    every row of its kind), never a read per row.
+
+    Synced rows (the server has them, created or duplicate) keep the server's feedback_id and
+    ticket number, lose their errors and backoff, and their free text is cleared: the kiosk
+    keeps as little personal data as it can, and the server has the text. Rejected rows (the
+    server can never accept them) keep the code and message, shown to staff, and are never
+    claimed again. Only rows in `sending` are settled (see Settlement.ignored)."""
+    at = UTCDateTime().process_bind_param(utcnow(), engine.dialect)
+    synced_rows = [
+        (at, feedback_id, ticket_number, client_uuid) for client_uuid, feedback_id, ticket_number in synced
+    ]
+    rejected_rows = [(at, code, message, client_uuid) for client_uuid, code, message in rejected]
+    if not synced_rows and not rejected_rows:
+        return Settlement(0, 0, 0)
+    done = done_rejected = 0
+    with engine.begin() as connection:
+        if synced_rows:
+            done = _rowcount(connection.exec_driver_sql(_SETTLE_SYNCED, synced_rows))
+        if rejected_rows:
+            done_rejected = _rowcount(connection.exec_driver_sql(_SETTLE_REJECTED, rejected_rows))
+    ignored = len(synced_rows) + len(rejected_rows) - done - done_rejected
+    if ignored:
+        log.warning("%d answers were for rows no longer in flight; those rows are left as they are", ignored)
+    return Settlement(done, done_rejected, ignored)
+
+
+def mark_synced(engine: Engine, settled: Iterable[Synced]) -> Settlement:
+    """settle() with synced rows only."""
+    return settle(engine, synced=settled)
+
+
+def mark_rejected(engine: Engine, rejected: Iterable[Rejected]) -> Settlement:
+    """settle() with rejected rows only."""
+    return settle(engine, rejected=rejected)
+
+
+def release(engine: Engine, client_uuids: Sequence[str], error: str, next_attempt_at: datetime | None) -> int:
+    """A batch that did not get through goes back to `pending`, to be retried after the
+    backoff. Only rows still `sending` (halves of a split batch already settled stay so);
+    returns how many."""
     now = utcnow()
     with Session(engine) as session, session.begin():
-        for client_uuid, code, message in rejected:
+        return _rowcount(
             session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.client_uuid == client_uuid)
-                .values(state=OutboxState.REJECTED, state_changed_at=now, error_code=code, last_error=message)
+                update(OUTBOX)
+                .where(OUTBOX.c.client_uuid.in_(client_uuids), OUTBOX.c.state == OutboxState.SENDING)
+                .values(
+                    state=OutboxState.PENDING,
+                    state_changed_at=now,
+                    last_error=error,
+                    next_attempt_at=next_attempt_at,
+                )
             )
+        )
 
 
-def release(
-    engine: Engine, client_uuids: Sequence[str], error: str, next_attempt_at: datetime | None
-) -> None:
-    """A batch that did not get through goes back to `pending`, to be retried after the backoff."""
-    now = utcnow()
+def unclaim(engine: Engine, client_uuids: Sequence[str]) -> int:
+    """Claimed rows that were never sent (the worker claims the next batch while a push is
+    in flight, and that push failed, or the worker is stopping) go back to `pending` as they
+    were: the attempt is taken back, their error and backoff stay. Only rows still
+    `sending`; returns how many."""
+    if not client_uuids:
+        return 0
     with Session(engine) as session, session.begin():
-        session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.client_uuid.in_(client_uuids), OutboxItem.state == OutboxState.SENDING)
-            .values(
-                state=OutboxState.PENDING,
-                state_changed_at=now,
-                last_error=error,
-                next_attempt_at=next_attempt_at,
+        return _rowcount(
+            session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.client_uuid.in_(client_uuids), OUTBOX.c.state == OutboxState.SENDING)
+                .values(state=OutboxState.PENDING, state_changed_at=utcnow(), attempts=OUTBOX.c.attempts - 1)
             )
         )
 
@@ -383,13 +423,21 @@ def counts(engine: Engine) -> dict[str, int]:
 
 
 def oldest_pending_at(engine: Engine) -> datetime | None:
-    with Session(database.reader(engine)) as session:
-        return session.scalars(
-            select(OutboxItem.recorded_at)
-            .where(OutboxItem.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
-            .order_by(OutboxItem.recorded_at)
-            .limit(1)
-        ).first()
+    return queue_status(engine)[1]
+
+
+def queue_status(engine: Engine, excluding: Collection[str] = ()) -> tuple[int, datetime | None]:
+    """Rows waiting to reach the server (pending or sending) and the earliest recorded_at
+    among them (None: none waits), in one read; the ISO text sorts as the times do.
+    `excluding`: client_uuids not to count (a batch in flight whose answer will settle it)."""
+    waiting: ColumnElement[bool] = OUTBOX.c.state.in_((OutboxState.PENDING, OutboxState.SENDING))
+    if excluding:
+        waiting = waiting & OUTBOX.c.client_uuid.not_in(excluding)
+    with database.reader(engine).connect() as connection:
+        depth, oldest = connection.execute(
+            select(func.count(), func.min(OUTBOX.c.recorded_at)).where(waiting)
+        ).one()
+    return int(depth), oldest
 
 
 def find(engine: Engine, reference_code: str) -> OutboxRow | None:

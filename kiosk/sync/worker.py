@@ -4,7 +4,8 @@ A plain `threading.Thread` (no Qt), run only by the process that holds the data 
 lock (`kiosk.local_db.lock.acquire`), after that process has run `outbox.recover()`.
 
 - Push: claim up to `batch_size` due `pending` rows (→ `sending`), POST them, settle each row
-  by its own result (created/duplicate → `synced`, rejected → `rejected`, never retried).
+  by its own result (created/duplicate → `synced`, rejected → `rejected`, never retried); the
+  claim and the settling are each one transaction of one or two statements for the batch.
   Network error, timeout, 5xx, 429 → the batch goes back to `pending` with `next_attempt_at`
   after an exponential backoff with jitter (at least the server's Retry-After), and the
   worker stays away from the server until then (phase `offline`). 413 → the batch is split in
@@ -34,7 +35,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -182,6 +184,25 @@ class _Status:
     last_catalog: float | None = None  # monotonic: last catalog fetched (or refused as a whole)
     last_purge: float | None = None
     catalog_updated_at: datetime | None = None
+
+
+QueueStatus = tuple[int, datetime | None]  # outbox.queue_status(): depth, oldest recorded_at
+
+
+@dataclass
+class _Ahead:
+    """The next batch, claimed while a push was in flight, and the queue it reports."""
+
+    rows: list[OutboxRow] = field(default_factory=list)
+    queue: QueueStatus | None = None
+
+
+@dataclass(frozen=True)
+class _Overlap:
+    """Where a push runs (a one-thread executor) and what this thread does meanwhile."""
+
+    poster: Executor
+    meanwhile: Callable[[], None]
 
 
 class SyncWorker(threading.Thread):
@@ -418,28 +439,61 @@ class SyncWorker(threading.Thread):
         longest = max(self.settings.backoff_max_s, self.settings.retry_after_max_s)
         return timedelta(seconds=longest + 60)
 
+    def _claim(self, limit: int, ignore_backoff: bool) -> list[OutboxRow]:
+        return outbox.claim(
+            self._engine, limit, ignore_backoff=ignore_backoff, longest_wait=self._longest_wait
+        )
+
     def _drain(self, report: DrainReport, ignore_backoff: bool) -> None:
-        """Claim and push batches until none is due; raises the first SyncError."""
+        """Claim and push batches until none is due; raises the first SyncError.
+
+        While a push is in flight (on a helper thread), this thread claims the next batch and
+        reads the queue it will leave, so the kiosk's own work hides behind the server's. What
+        the server and the observers see keeps its order: a batch is settled, and the
+        observers told, before the next one is sent."""
         limit = self.settings.batch_size
         try:
-            while not self._stopping.is_set():
-                rows = outbox.claim(
-                    self._engine, limit, ignore_backoff=ignore_backoff, longest_wait=self._longest_wait
-                )
-                if not rows:
-                    break
-                # A retry during an outage stays OFFLINE until the server answers (_note_contact).
-                self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE,))
-                limit = self._push_batch(rows, report, limit)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-push") as poster:
+                rows = [] if self._stopping.is_set() else self._claim(limit, ignore_backoff)
+                queue: QueueStatus | None = None
+                while rows:
+                    # A retry during an outage stays OFFLINE until the server answers (_note_contact).
+                    self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE,))
+                    limit, ahead = self._push_batch(rows, queue, report, limit, poster, ignore_backoff)
+                    rows, queue = ahead.rows, ahead.queue
+                    if not rows and not self._stopping.is_set():
+                        rows = self._claim(limit, ignore_backoff)  # rows queued during the push
         finally:
             self._set_phase(Phase.IDLE, only_from=(Phase.SYNCING,))
 
-    def _push_batch(self, rows: list[OutboxRow], report: DrainReport, limit: int) -> int:
+    def _push_batch(
+        self,
+        rows: list[OutboxRow],
+        queue: QueueStatus | None,
+        report: DrainReport,
+        limit: int,
+        poster: Executor,
+        ignore_backoff: bool,
+    ) -> tuple[int, _Ahead]:
         """Push one claimed batch; on failure put its unsettled rows back to `pending` and
-        raise. Returns the batch size to use next (smaller after a 413)."""
+        raise. Returns the batch size to use next (smaller after a 413) and the next batch,
+        claimed while this one was in flight (none when the worker is stopping)."""
+        ahead = _Ahead()
+
+        def prepare_next() -> None:
+            if self._stopping.is_set():
+                return
+            ahead.rows = self._claim(limit, ignore_backoff)
+            if ahead.rows:
+                # This batch's answer settles it (synced or rejected): it is not in the queue
+                # the next push reports.
+                ahead.queue = outbox.queue_status(self._engine, excluding=[row.client_uuid for row in rows])
+
         try:
-            return self._send(rows, report, limit)
+            limit = self._send(rows, report, limit, queue, _Overlap(poster, prepare_next))
         except BaseException as exc:
+            # Rows claimed ahead were never sent: back as they were, without an attempt.
+            self._unclaim(ahead.rows)
             # release() only touches rows still `sending`: halves already settled stay so.
             uuids = [row.client_uuid for row in rows]
             if isinstance(exc, NotAuthorized):
@@ -450,20 +504,38 @@ class SyncWorker(threading.Thread):
                 delay = self.settings.backoff_max_s  # a bug or a disk error: do not spin
             message = exc.message if isinstance(exc, SyncError) else f"internal error: {type(exc).__name__}"
             next_attempt = None if delay is None else utcnow() + timedelta(seconds=delay)
-            before = outbox.counts(self._engine)["sending"]
-            outbox.release(self._engine, uuids, message, next_attempt)
-            report.released += before - outbox.counts(self._engine)["sending"]
+            report.released += outbox.release(self._engine, uuids, message, next_attempt)
             if isinstance(exc, NotAuthorized):
                 self._note_failure(exc)
             if isinstance(exc, SyncError):
                 report.last_error = exc.message
             raise
+        if self._stopping.is_set():
+            self._unclaim(ahead.rows)
+            ahead = _Ahead()
+        return limit, ahead
 
-    def _send(self, rows: list[OutboxRow], report: DrainReport, limit: int) -> int:
+    def _unclaim(self, rows: list[OutboxRow]) -> None:
+        if not rows:
+            return
+        try:
+            outbox.unclaim(self._engine, [row.client_uuid for row in rows])
+        except Exception:
+            # They stay `sending` until the next start-up's recovery, which sends them again.
+            log.warning("%d rows claimed ahead could not be put back", len(rows), exc_info=True)
+
+    def _send(
+        self,
+        rows: list[OutboxRow],
+        report: DrainReport,
+        limit: int,
+        queue: QueueStatus | None = None,
+        overlap: _Overlap | None = None,
+    ) -> int:
         started = time.monotonic()
         report.batches += 1
         try:
-            results = self._client.submit([row.wire_item() for row in rows], self._device_status())
+            results = self._submit([row.wire_item() for row in rows], self._device_status(queue), overlap)
         except BatchTooLarge:
             halves = split_batch(rows)
             log.info("push: %d items, too large (413) after %.0f ms; splitting", len(rows), _ms(started))
@@ -471,7 +543,7 @@ class SyncWorker(threading.Thread):
                 # One item over the server's byte limit can never be sent: it is kept and
                 # shown to staff like any rejected item instead of blocking the queue.
                 reason = "This submission is larger than the server accepts; it cannot be sent."
-                outbox.mark_rejected(self._engine, [(rows[0].client_uuid, "payload_too_large", reason)])
+                outbox.settle(self._engine, rejected=[(rows[0].client_uuid, "payload_too_large", reason)])
                 report.sent += 1
                 report.rejected += 1
                 return limit
@@ -491,8 +563,7 @@ class SyncWorker(threading.Thread):
             for row, result in zip(rows, results, strict=True)
             if result["status"] == "rejected"
         ]
-        outbox.mark_synced(self._engine, synced)
-        outbox.mark_rejected(self._engine, rejected)
+        outbox.settle(self._engine, synced, rejected)
         duplicates = sum(1 for result in results if result["status"] == "duplicate")
         report.sent += len(rows)
         report.synced += len(synced)
@@ -509,6 +580,21 @@ class SyncWorker(threading.Thread):
         self._publish()
         return limit
 
+    def _submit(
+        self, items: list[dict[str, Any]], status: dict[str, Any], overlap: _Overlap | None
+    ) -> list[dict[str, Any]]:
+        """POST the batch; with `overlap`, on its helper thread while this one prepares the next."""
+        if overlap is None:
+            return self._client.submit(items, status)
+        pushed = overlap.poster.submit(self._client.submit, items, status)
+        try:
+            overlap.meanwhile()
+        except Exception:
+            # A disk fault, say: the next claim meets it again in the open; this push's answer
+            # is still settled.
+            log.warning("the next batch could not be prepared during a push", exc_info=True)
+        return pushed.result()
+
     def _heartbeat(self) -> None:
         started = time.monotonic()
         status = self._device_status()
@@ -521,11 +607,11 @@ class SyncWorker(threading.Thread):
         log.info("heartbeat: sent in %.0f ms, queue depth %d", _ms(started), status["queue_depth"])
         self._note_contact(pushed=True)
 
-    def _device_status(self) -> dict[str, Any]:
-        counts = outbox.counts(self._engine)
-        oldest = outbox.oldest_pending_at(self._engine)
+    def _device_status(self, queue: QueueStatus | None = None) -> dict[str, Any]:
+        """The device's health for a push; `queue`: its queue, when read already."""
+        depth, oldest = queue if queue is not None else outbox.queue_status(self._engine)
         return {
-            "queue_depth": counts["pending"] + counts["sending"],
+            "queue_depth": depth,
             "oldest_pending_at": oldest.isoformat() if oldest else None,
             "device_time": utcnow().isoformat(),  # the server measures the clock's drift by it
             "app_version": self._version,

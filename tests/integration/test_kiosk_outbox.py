@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import StatementError
 
 from kiosk.local_db import database, identity, lock, outbox
@@ -502,6 +502,177 @@ def test_purge_synced_keeps_synced_rows_30_days_and_never_purges_unsent_or_rejec
     assert outbox.purge_synced(engine, now=synced_at + timedelta(days=3650)) == 0
     for state in (OutboxState.OPEN, OutboxState.PENDING, OutboxState.SENDING, OutboxState.REJECTED):
         assert state_of(engine, rows[state]) is state
+
+
+def test_settle_stores_a_batchs_created_duplicate_and_rejected_answers_each_by_its_own(
+    engine: Engine,
+) -> None:
+    complaint = outbox.enqueue(
+        engine, kiosk_payload(rating=1, feedback_text="Rude clerk", grievance_flag=True)
+    )
+    repeat = outbox.enqueue(engine, kiosk_payload(rating=5, feedback_text="Again: thanks"))
+    plain = outbox.enqueue(engine, kiosk_payload(rating=4))
+    bad = outbox.enqueue(engine, kiosk_payload(service_id="SVC-999", feedback_text="Where is SVC-999?"))
+    waiting = outbox.enqueue(engine, kiosk_payload(rating=3))
+    outbox.claim(engine, limit=4)
+    outbox.release(engine, [complaint.client_uuid], "timeout", outbox.utcnow())  # an earlier try
+    outbox.claim(engine, limit=1, ignore_backoff=True)
+    untouched = row(engine, waiting)
+    assert untouched.state is OutboxState.PENDING  # not in the batch
+
+    settlement = outbox.settle(
+        engine,
+        synced=[
+            (complaint.client_uuid, 71, "GRV-2026-000071"),  # created, with a ticket
+            (repeat.client_uuid, 72, None),  # duplicate: the server's first answer again
+            (plain.client_uuid, 73, None),
+        ],
+        rejected=[(bad.client_uuid, "unknown_service", "No service SVC-999")],
+    )
+
+    assert settlement == outbox.Settlement(synced=3, rejected=1, ignored=0)
+    first = row(engine, complaint)
+    assert (first.state, first.feedback_id, first.ticket_number) == (
+        OutboxState.SYNCED,
+        71,
+        "GRV-2026-000071",
+    )
+    assert first.payload == kiosk_payload(rating=1, feedback_text=None, grievance_flag=True)
+    assert (first.error_code, first.last_error, first.next_attempt_at, first.attempts) == (
+        None,
+        None,
+        None,
+        2,
+    )
+    again = row(engine, repeat)
+    assert (again.state, again.feedback_id, again.ticket_number) == (OutboxState.SYNCED, 72, None)
+    assert again.payload == kiosk_payload(rating=5, feedback_text=None)
+    assert row(engine, plain).payload == kiosk_payload(rating=4)  # no text: the payload stays as it was
+    rejected = row(engine, bad)
+    assert (rejected.state, rejected.error_code, rejected.last_error) == (
+        OutboxState.REJECTED,
+        "unknown_service",
+        "No service SVC-999",
+    )
+    assert rejected.payload["feedback_text"] == "Where is SVC-999?"  # kept for staff, never sent again
+    assert (rejected.feedback_id, rejected.ticket_number) == (None, None)
+    assert row(engine, waiting) == untouched
+    stamps = {row(engine, s).state_changed_at for s in (complaint, repeat, plain, bad)}
+    assert len(stamps) == 1  # one transaction, one moment
+    assert outbox.counts(engine) == {"open": 0, "pending": 1, "sending": 0, "synced": 3, "rejected": 1}
+
+
+def test_a_settle_never_revives_or_redates_a_row_settled_released_or_purged_before(engine: Engine) -> None:
+    synced, rejected, released, purged = (
+        outbox.enqueue(engine, kiosk_payload(rating=r)) for r in (1, 2, 3, 4)
+    )
+    in_flight = outbox.enqueue(engine, kiosk_payload(rating=5, feedback_text="Quick"))
+    outbox.claim(engine, limit=10)
+    outbox.settle(engine, synced=[(purged.client_uuid, 4, None)])
+    assert outbox.purge_synced(engine, now=row(engine, purged).state_changed_at + timedelta(days=31)) == 1
+    outbox.settle(
+        engine,
+        synced=[(synced.client_uuid, 1, "GRV-2026-000001")],
+        rejected=[(rejected.client_uuid, "invalid", "bad")],
+    )
+    outbox.release(engine, [released.client_uuid], "timeout", None)
+    before = {s.client_uuid: row(engine, s) for s in (synced, rejected, released)}
+
+    # A late or repeated answer for each of them, and a fresh one for the row in flight.
+    settlement = outbox.settle(
+        engine,
+        synced=[
+            (rejected.client_uuid, 2, None),
+            (released.client_uuid, 3, None),
+            (purged.client_uuid, 4, None),
+            (in_flight.client_uuid, 5, None),
+        ],
+        rejected=[(synced.client_uuid, "invalid", "late")],
+    )
+
+    assert settlement == outbox.Settlement(synced=1, rejected=0, ignored=4)
+    assert {s.client_uuid: row(engine, s) for s in (synced, rejected, released)} == before
+    assert outbox.find(engine, purged.reference_code) is None
+    done = row(engine, in_flight)
+    assert (done.state, done.feedback_id, done.payload["feedback_text"]) == (OutboxState.SYNCED, 5, None)
+    assert outbox.settle(engine) == outbox.Settlement(0, 0, 0)
+
+
+def test_settling_a_batch_takes_the_same_few_statements_whatever_its_size(engine: Engine) -> None:
+    """Set-based, not a read or a write per row: each kind of answer is one statement,
+    executed for all its rows at once (executemany), in one transaction."""
+    said: list[tuple[str, bool]] = []
+
+    def note(
+        conn: object, cursor: object, statement: str, parameters: object, context: object, executemany: bool
+    ) -> None:
+        del conn, cursor, parameters, context
+        said.append((statement.split()[0], executemany))
+
+    for size in (3, 300):
+        queued = [
+            outbox.enqueue(
+                engine, kiosk_payload(rating=n % 5 + 1, feedback_text=f"note {n}" if n % 2 else None)
+            )
+            for n in range(size)
+        ]
+        outbox.claim(engine, limit=size)
+        said.clear()
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            settlement = outbox.settle(
+                engine,
+                synced=[(s.client_uuid, n, None) for n, s in enumerate(queued) if n % 3],
+                rejected=[(s.client_uuid, "invalid", "bad") for n, s in enumerate(queued) if not n % 3],
+            )
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+
+        assert settlement.synced + settlement.rejected == size
+        assert [statement for statement, _ in said] == ["BEGIN", "UPDATE", "UPDATE"], size
+        if size > 3:
+            assert said[1:] == [("UPDATE", True), ("UPDATE", True)]  # each for all its rows at once
+    assert outbox.counts(engine)["sending"] == 0
+
+
+def test_unclaim_puts_rows_never_sent_back_as_they_were_without_the_attempt(engine: Engine) -> None:
+    retried, fresh, settled = (outbox.enqueue(engine, kiosk_payload(rating=r)) for r in (1, 2, 3))
+    outbox.claim(engine, limit=10)
+    later = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    outbox.release(engine, [retried.client_uuid], "timeout", later)
+    outbox.release(engine, [fresh.client_uuid], "timeout", None)
+    outbox.settle(engine, synced=[(settled.client_uuid, 3, None)])
+    outbox.claim(engine, limit=10, ignore_backoff=True)
+    done = row(engine, settled)
+
+    assert outbox.unclaim(engine, [retried.client_uuid, fresh.client_uuid, settled.client_uuid]) == 2
+
+    back = row(engine, retried)
+    assert (back.state, back.attempts, back.next_attempt_at, back.last_error) == (
+        OutboxState.PENDING,
+        1,
+        later,
+        "timeout",
+    )
+    assert (state_of(engine, fresh), row(engine, fresh).attempts) == (OutboxState.PENDING, 1)
+    assert row(engine, settled) == done
+    assert outbox.unclaim(engine, []) == 0
+
+
+def test_queue_status_counts_pending_and_sending_rows_less_those_excluded(engine: Engine) -> None:
+    base = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    assert outbox.queue_status(engine) == (0, None)
+    first = outbox.enqueue(engine, kiosk_payload(), recorded_at=base)
+    card = outbox.enqueue(engine, kiosk_payload(channel="paper"), recorded_at=base - timedelta(days=2))
+    outbox.enqueue(engine, kiosk_payload(), recorded_at=base + timedelta(hours=1))
+    outbox.begin(engine, kiosk_payload(), recorded_at=base - timedelta(days=9))  # open: not queued
+    outbox.claim(engine, limit=2)
+
+    assert outbox.queue_status(engine) == (3, base - timedelta(days=2))
+    assert outbox.queue_status(engine, excluding=[first.client_uuid, card.client_uuid]) == (
+        1,
+        base + timedelta(hours=1),
+    )
 
 
 # --- the file: pragmas, several processes -------------------------------------------------

@@ -286,6 +286,42 @@ def test_retry_after_as_an_http_date_sets_the_next_attempt(
     assert_delivered_exactly_once(conn, kiosk, submissions, COMPLAINTS)
 
 
+def test_a_failed_push_puts_back_the_batch_claimed_while_it_was_in_flight_untouched(
+    kiosk: Kiosk, make_worker: WorkerFactory, proxy: FaultProxy, conn: Conn
+) -> None:
+    """The worker claims the next batch while a push is in flight. When that push fails, its
+    own batch waits out the backoff with the error, and the batch claimed ahead, never sent,
+    goes back as it was: no attempt counted, no error, no backoff."""
+    worker = make_worker(SyncSettings(batch_size=3, backoff_initial_s=BACKOFF_S))
+    submissions = queue_wave(kiosk) + queue_wave(kiosk) + queue_wave(kiosk)
+    proxy.set_mode(Mode.PASS, Mode.STATUS_503)  # the first push gets through, the second not
+
+    report = worker.drain_once()
+
+    assert (report.batches, report.synced, report.released) == (2, 3, 3), report
+    assert "503" in (report.last_error or "")
+    first, refused, ahead = submissions[:3], submissions[3:6], submissions[6:]
+    assert_delivered_exactly_once(conn, kiosk, first, COMPLAINTS)
+    for row in rows(kiosk.engine, refused):
+        assert (row.state, row.attempts, row.last_error) == (OutboxState.PENDING, 1, report.last_error)
+        assert row.next_attempt_at is not None
+    for row in rows(kiosk.engine, ahead):
+        assert (row.state, row.attempts, row.last_error, row.next_attempt_at) == (
+            OutboxState.PENDING,
+            0,
+            None,
+            None,
+        )
+    assert outbox.counts(kiosk.engine)["sending"] == 0
+    assert set(stored(conn, submissions)) == {s.client_uuid for s in first}
+
+    proxy.set_mode(Mode.PASS)
+    delivered = worker.drain_once()
+    assert (delivered.batches, delivered.synced, delivered.ok) == (2, 6, True)
+    assert_delivered_exactly_once(conn, kiosk, submissions, COMPLAINTS * 3)
+    assert [row.attempts for row in rows(kiosk.engine, submissions)] == [1] * 3 + [2] * 3 + [1] * 3
+
+
 def test_a_lost_answer_then_a_lost_replay_still_stores_one_row(
     kiosk: Kiosk, make_worker: WorkerFactory, proxy: FaultProxy, conn: Conn
 ) -> None:

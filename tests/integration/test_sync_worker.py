@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -155,6 +156,55 @@ def test_drain_once_delivers_each_submission_exactly_once(
 
     # Nothing left: only a heartbeat goes out.
     assert worker.drain_once().batches == 0
+
+
+class PushLog(httpx.HTTPTransport):
+    """A real HTTP transport that notes, as each push leaves, its size, the queue depth it
+    reports and how many rows the outbox holds synced at that moment."""
+
+    def __init__(self, engine: Engine, events: list[tuple[str, int, int]]) -> None:
+        super().__init__()
+        self.engine = engine
+        self.events = events
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/submissions"):
+            body = json.loads(request.content)
+            depth = body["device_status"]["queue_depth"]
+            self.events.append(("push", len(body["items"]), depth))
+            self.events.append(("synced when pushed", outbox.counts(self.engine)["synced"], 0))
+        return super().handle_request(request)
+
+
+def test_each_batch_is_settled_and_observed_before_the_next_leaves_with_the_queue_it_leaves(
+    kiosk: Kiosk, make_worker: WorkerFactory
+) -> None:
+    """The next batch is claimed while a push is in flight, but what the server and the
+    observers see keeps its order: a batch is settled and the observers told before the next
+    push, and each push reports the queue without the batches already answered."""
+    for rating in (1, 2, 3, 4, 5, 1, 4):
+        outbox.enqueue(kiosk.engine, payload(rating))
+    events: list[tuple[str, int, int]] = []
+    worker = make_worker(SyncSettings(batch_size=3), transport=PushLog(kiosk.engine, events))
+    worker.add_observer(lambda state: events.append(("observed", state.counts["synced"], 0)))
+
+    report = worker.drain_once()
+
+    assert (report.batches, report.synced) == (3, 7)
+    seen = [e for n, e in enumerate(events) if n == 0 or e != events[n - 1]]
+    assert seen == [
+        ("observed", 0, 0),  # syncing
+        ("push", 3, 7),
+        ("synced when pushed", 0, 0),
+        ("observed", 3, 0),
+        ("push", 3, 4),
+        ("synced when pushed", 3, 0),
+        ("observed", 6, 0),
+        ("push", 1, 1),
+        ("synced when pushed", 6, 0),
+        ("observed", 7, 0),
+    ]
+    assert outbox.counts(kiosk.engine) == {"open": 0, "pending": 0, "sending": 0, "synced": 7, "rejected": 0}
 
 
 def test_rejected_item_is_kept_with_its_code_and_not_retried(
