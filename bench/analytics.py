@@ -30,10 +30,10 @@ one service). Prints p50 and p95 in milliseconds, the rows each query returns an
 against the whole-year feedback count's. Nothing here asserts on time; the target is a p95
 under 100 ms for every view at 1,000,000 rows.
 
---before VERSION measures the same rows a second time after running that migration's
-down.sql in the scratch database (e.g. --before v0008: the views and indexes as they were
-before it), so before and after come from one run. --explain prints EXPLAIN (ANALYZE,
-BUFFERS) of every query whose p95 passes 100 ms. --keep keeps the scratch database.
+--before VERSION measures the same rows a second time after running the down.sql of every
+migration from head back to that one in the scratch database (e.g. --before v0008: the views
+and indexes as they were before 0008), so before and after come from one run. --explain
+prints EXPLAIN (ANALYZE, BUFFERS) of every query whose p95 passes 100 ms. --keep keeps the scratch database.
 
     python -m bench.analytics [--rows N] [--runs R] [--before VERSION] [--explain] [--keep]
 """
@@ -50,7 +50,7 @@ from typing import Any
 import psycopg
 
 from bench.desk import percentile
-from server_sync_api import schema
+from server_sync_api import migrate, schema
 from tests.helpers import pg
 
 DEFAULT_ROWS = 1_000_000
@@ -316,6 +316,9 @@ def generate(conninfo: str, rows: int) -> DataSet:
             conn.execute("SET LOCAL session_replication_role = replica")
             conn.execute("SET LOCAL work_mem = '256MB'")
             conn.execute(TICKETS)
+        with conn.transaction():
+            # The triggers that keep these were off while the rows went in.
+            conn.execute("SELECT rebuild_service_feedback_totals()")
         conn.execute("VACUUM ANALYZE")
         seconds = time.perf_counter() - started
         by_status = {
@@ -473,6 +476,15 @@ def table(columns: list[tuple[str, dict[str, Timing]]]) -> None:
         print(f"{name:<38}{cells} {columns[0][1][name].rows:>8,}")
 
 
+def versions_down_to(version: str) -> list[str]:
+    """The SQL versions whose down.sql undo everything from head back to before `version`,
+    newest first (v0009, v0008 for v0008 when head is 0009)."""
+    head, oldest = int(migrate.head_revision()), int(version.removeprefix("v"))
+    if not 1 <= oldest <= head:
+        raise SystemExit(f"--before: {version} is not a version between v0001 and v{head:04d}")
+    return [f"v{n:04d}" for n in range(head, oldest - 1, -1)]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="feedback rows (default 1,000,000)")
@@ -514,7 +526,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         explain(conn, q, *plan[q])
             if args.before:
                 with conn.transaction():
-                    conn.execute(schema.read_sql(args.before, "down.sql").encode())
+                    for version in versions_down_to(args.before):
+                        conn.execute(schema.read_sql(version, "down.sql").encode())
                 conn.execute("ANALYZE")
                 columns.append((f"before {args.before}", measure(conn, plan, args.runs)))
                 if args.explain:

@@ -14,7 +14,9 @@ from tests.helpers import public
 from tests.helpers.roles import documented_grants, login_role
 
 OPERATIONS = Path(__file__).parents[2] / "docs" / "operations.md"
+# Lines for objects newer than 0005: 0006's grants, and later versions' tables.
 NEW_AT_0006 = (
+    "service_feedback_totals",
     "web_reference_seq",
     "ON submission_rate_limit TO",
     "ON captcha_challenges TO",
