@@ -316,26 +316,27 @@ Rejected = tuple[str, str, str]
 class Settlement:
     synced: int
     rejected: int
-    # Answers for rows no longer `sending` (settled already, released, or purged): such a row
-    # keeps the state it has, so a late or repeated answer never revives or re-dates it.
+    # Answers for rows settled already (or purged since): such a row keeps what it has, so a
+    # late or repeated answer never revives or re-dates it.
     ignored: int
 
 
 # settle()'s two statements, run once per answer of a batch (the DB-API's executemany of one
 # prepared statement). Plain SQL, not SQLAlchemy's UPDATE: building each row's parameters
-# through its compiler cost more than SQLite's work on them. Only rows in `sending` change.
+# through its compiler cost more than SQLite's work on them. Only rows not settled yet change.
 # A synced row's text becomes JSON null (as the kiosk has cleared it since it began);
 # json_extract is NULL for a missing key and for null alike, and those payloads stay as they are.
+_UNSETTLED = f"'{OutboxState.PENDING.value}', '{OutboxState.SENDING.value}'"
 _SETTLE_SYNCED = (
     f"UPDATE outbox SET state = '{OutboxState.SYNCED.value}', state_changed_at = ?, feedback_id = ?,"
     " ticket_number = ?, error_code = NULL, last_error = NULL, next_attempt_at = NULL,"
     " payload = CASE WHEN json_extract(payload, '$.feedback_text') IS NULL THEN payload"
     " ELSE json_set(payload, '$.feedback_text', NULL) END"
-    f" WHERE client_uuid = ? AND state = '{OutboxState.SENDING.value}'"
+    f" WHERE client_uuid = ? AND state IN ({_UNSETTLED})"
 )
 _SETTLE_REJECTED = (
     f"UPDATE outbox SET state = '{OutboxState.REJECTED.value}', state_changed_at = ?, error_code = ?,"
-    f" last_error = ? WHERE client_uuid = ? AND state = '{OutboxState.SENDING.value}'"
+    f" last_error = ? WHERE client_uuid = ? AND state IN ({_UNSETTLED})"
 )
 
 
@@ -348,7 +349,8 @@ def settle(engine: Engine, synced: Iterable[Synced] = (), rejected: Iterable[Rej
     ticket number, lose their errors and backoff, and their free text is cleared: the kiosk
     keeps as little personal data as it can, and the server has the text. Rejected rows (the
     server can never accept them) keep the code and message, shown to staff, and are never
-    claimed again. Only rows in `sending` are settled (see Settlement.ignored)."""
+    claimed again. Only rows not settled yet (`pending` or `sending`: a row released after a
+    lost answer is the server's all the same) change (see Settlement.ignored)."""
     at = UTCDateTime().process_bind_param(utcnow(), engine.dialect)
     synced_rows = [
         (at, feedback_id, ticket_number, client_uuid) for client_uuid, feedback_id, ticket_number in synced
@@ -364,7 +366,7 @@ def settle(engine: Engine, synced: Iterable[Synced] = (), rejected: Iterable[Rej
             done_rejected = _rowcount(connection.exec_driver_sql(_SETTLE_REJECTED, rejected_rows))
     ignored = len(synced_rows) + len(rejected_rows) - done - done_rejected
     if ignored:
-        log.warning("%d answers were for rows no longer in flight; those rows are left as they are", ignored)
+        log.warning("%d answers were for rows settled or purged already; those are left as they are", ignored)
     return Settlement(done, done_rejected, ignored)
 
 

@@ -562,7 +562,7 @@ def test_settle_stores_a_batchs_created_duplicate_and_rejected_answers_each_by_i
     assert outbox.counts(engine) == {"open": 0, "pending": 1, "sending": 0, "synced": 3, "rejected": 1}
 
 
-def test_a_settle_never_revives_or_redates_a_row_settled_released_or_purged_before(engine: Engine) -> None:
+def test_a_settle_never_revives_or_redates_a_row_settled_or_purged_before(engine: Engine) -> None:
     synced, rejected, released, purged = (
         outbox.enqueue(engine, kiosk_payload(rating=r)) for r in (1, 2, 3, 4)
     )
@@ -590,8 +590,12 @@ def test_a_settle_never_revives_or_redates_a_row_settled_released_or_purged_befo
         rejected=[(synced.client_uuid, "invalid", "late")],
     )
 
-    assert settlement == outbox.Settlement(synced=1, rejected=0, ignored=4)
-    assert {s.client_uuid: row(engine, s) for s in (synced, rejected, released)} == before
+    assert settlement == outbox.Settlement(synced=2, rejected=0, ignored=3)
+    assert {s.client_uuid: row(engine, s) for s in (synced, rejected)} == {
+        s.client_uuid: before[s.client_uuid] for s in (synced, rejected)
+    }
+    late = row(engine, released)  # released after its answer was lost: the server has it all the same
+    assert (late.state, late.feedback_id, late.last_error) == (OutboxState.SYNCED, 3, None)
     assert outbox.find(engine, purged.reference_code) is None
     done = row(engine, in_flight)
     assert (done.state, done.feedback_id, done.payload["feedback_text"]) == (OutboxState.SYNCED, 5, None)
