@@ -13,10 +13,10 @@ half of the sub-ratings given (bench/sync_server.py's mix). Then, each in a fres
   worker claims the next batch while it is in flight), settle the batch's answers
   (`outbox.settle`: one transaction, one UPDATE per kind of answer run for all its rows),
   tell the observers, repeat.
-- **direct insert** (the baseline of ARCHITECTURE section 8): the same rows, with the same
-  columns the API writes, inserted straight into `service_feedback` through the same
-  triggers, in batches of the same size, one transaction per batch, psycopg's pipelined
-  `executemany`, from this machine.
+- **direct insert** (the baseline of ARCHITECTURE section 8): the same rows inserted straight
+  into `service_feedback` through the same triggers with the API's own statement (one
+  `INSERT ... SELECT FROM unnest(...)` per batch, services/ingest.py), in batches of the same
+  size, one transaction per batch, from this machine.
 - **one item per request**: the same rows, each POSTed alone (a one-item batch with its
   `device_status`) by a plain httpx client that keeps one connection open; bodies are
   encoded before the clock starts.
@@ -55,7 +55,6 @@ from bench.sync_server import (
     APP_VERSION,
     DEVICE_ENTITY,
     HEARTBEATS_BEFORE_TIMING,
-    INSERT,
     MAX_ITEMS,
     REQUEST_TIMEOUT_S,
     SUB_RATINGS,
@@ -69,6 +68,7 @@ from bench.sync_server import (
     cpu_text,
     demo_template,
     descendants,
+    insert_as_the_api_does,
     make_specs,
     sample,
     spent,
@@ -235,7 +235,7 @@ def run_direct(template: str, queued: Queued, batch: int) -> Result:
             db_before, client_before, started = sample([pid]), time.process_time(), time.perf_counter()
             for start in range(0, len(rows), batch):
                 with conn.transaction():
-                    cur.executemany(INSERT, rows[start : start + batch])
+                    insert_as_the_api_does(cur, rows[start : start + batch])
             seconds = time.perf_counter() - started
             client_cpu, db_cpu = time.process_time() - client_before, spent(db_before, sample([pid]))
         feedback, tickets = count_tickets(info)
