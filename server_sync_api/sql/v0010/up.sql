@@ -1,0 +1,256 @@
+-- feedback_db, version 0010: ticket totals per day, kept by the triggers (issue 16).
+--
+-- v_daily_ticket_stats grouped every ticket three times (by the day it was created, closed and
+-- resolved) on each call: 0.4-0.6 s at a year of a national volume (300,000 tickets,
+-- bench/analytics.py), and a dashboard's "last 30 days" cost as much as the whole year, since
+-- the day is only known after the zone conversion. ticket_day_totals holds each day's counts,
+-- changed in the same transaction as the tickets and breaches they count, so the view reads a
+-- row per day and is as current as the rows themselves.
+--
+-- The invariant: the totals are what the view's 0001 definition computes from the tickets and
+-- breaches as they stand. Each trigger moves them by the difference its own change makes,
+-- judged against the other table as it stands at that moment:
+-- - tickets inserted (per statement): their created, closed and resolved days;
+-- - a ticket's created_at, closed_at or resolved_at changed (per row, as the desk changes one
+--   ticket at a time): its old contribution out, its new one in. It fires before
+--   trg_check_sla_breach (AFTER triggers run in name order), so a breach that trigger records
+--   for the same change is counted by the breach trigger below, against the ticket as now;
+-- - breaches recorded, moved or removed: a resolved ticket whose "has a breach" changed moves
+--   between resolved in time and not;
+-- - the server's zone changed: every day is different, so everything is counted again.
+
+CREATE TABLE ticket_day_totals (
+    day               DATE NOT NULL,
+    created           BIGINT NOT NULL DEFAULT 0,
+    closed            BIGINT NOT NULL DEFAULT 0,
+    resolved          BIGINT NOT NULL DEFAULT 0,
+    -- The sum of resolved_at - created_at of the tickets resolved that day (the view's average
+    -- is this over `resolved`, the division avg() does) and how many had no breach recorded.
+    resolution_time   INTERVAL NOT NULL DEFAULT interval '0',
+    resolved_in_time  BIGINT NOT NULL DEFAULT 0,
+    CONSTRAINT pk_ticket_day_totals PRIMARY KEY (day)
+);
+COMMENT ON TABLE ticket_day_totals IS
+    'Tickets created, closed and resolved per day of the server''s zone, for v_daily_ticket_stats, '
+    'kept by triggers on tickets, sla_breaches and app_settings in the transaction of each change; '
+    'never written by hand.';
+
+-- Adds each given ticket state's contribution, signed: +1 for a state that now counts, -1 for
+-- one that no longer does. Days are written in order, so concurrent writers queue on a day's
+-- row and never deadlock on each other.
+CREATE FUNCTION add_ticket_day_totals(
+    p_sign INT[], p_created TIMESTAMPTZ[], p_closed TIMESTAMPTZ[], p_resolved TIMESTAMPTZ[],
+    p_breached BOOLEAN[]
+) RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_zone TEXT := app_timezone();
+BEGIN
+    WITH t AS (
+        SELECT * FROM unnest(p_sign, p_created, p_closed, p_resolved, p_breached)
+            AS t (sign, created_at, closed_at, resolved_at, breached)
+    ),
+    events AS (
+        SELECT (t.created_at AT TIME ZONE v_zone)::DATE AS day, t.sign AS created, 0 AS closed,
+               0 AS resolved, NULL::INTERVAL AS took, 0 AS in_time
+        FROM t WHERE t.created_at IS NOT NULL
+        UNION ALL
+        SELECT (t.closed_at AT TIME ZONE v_zone)::DATE, 0, t.sign, 0, NULL, 0
+        FROM t WHERE t.closed_at IS NOT NULL
+        UNION ALL
+        -- Negated, not multiplied: an interval's months, days and microseconds are summed
+        -- apart, and negation keeps each exactly.
+        SELECT (t.resolved_at AT TIME ZONE v_zone)::DATE, 0, 0, t.sign,
+               CASE WHEN t.sign > 0 THEN t.resolved_at - t.created_at
+                    ELSE -(t.resolved_at - t.created_at) END,
+               CASE WHEN t.breached THEN 0 ELSE t.sign END
+        FROM t WHERE t.resolved_at IS NOT NULL
+    ),
+    days AS (
+        SELECT e.day, sum(e.created) AS created, sum(e.closed) AS closed, sum(e.resolved) AS resolved,
+               coalesce(sum(e.took), interval '0') AS took, sum(e.in_time) AS in_time
+        FROM events e
+        GROUP BY e.day
+    )
+    INSERT INTO ticket_day_totals AS d (day, created, closed, resolved, resolution_time, resolved_in_time)
+    SELECT days.day, days.created, days.closed, days.resolved, days.took, days.in_time
+    FROM days
+    ORDER BY days.day
+    ON CONFLICT (day) DO UPDATE SET
+        created = d.created + excluded.created,
+        closed = d.closed + excluded.closed,
+        resolved = d.resolved + excluded.resolved,
+        resolution_time = d.resolution_time + excluded.resolution_time,
+        resolved_in_time = d.resolved_in_time + excluded.resolved_in_time;
+END
+$$;
+
+CREATE FUNCTION count_tickets_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- A new ticket has no breach yet (sla_breaches references it).
+    PERFORM add_ticket_day_totals(array_agg(1), array_agg(t.created_at), array_agg(t.closed_at),
+                                  array_agg(t.resolved_at), array_agg(FALSE))
+    FROM new_tickets t
+    HAVING count(*) > 0;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION count_ticket_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_breached BOOLEAN := EXISTS (SELECT 1 FROM sla_breaches WHERE ticket_id = NEW.ticket_id);
+BEGIN
+    PERFORM add_ticket_day_totals(
+        ARRAY[-1, 1], ARRAY[OLD.created_at, NEW.created_at], ARRAY[OLD.closed_at, NEW.closed_at],
+        ARRAY[OLD.resolved_at, NEW.resolved_at], ARRAY[v_breached, v_breached]);
+    RETURN NULL;
+END
+$$;
+
+-- A resolved ticket whose "has a breach" changed moves between resolved in time and not: it is
+-- counted out as it was and back in as it is (its days and resolution time cancel out).
+-- p_ticket and p_added: the ticket of each breach row added (+1) or removed (-1).
+CREATE FUNCTION count_ticket_breaches_changed(p_ticket INT[], p_added INT[]) RETURNS VOID
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM add_ticket_day_totals(array_agg(x.sign), array_agg(c.created_at), array_agg(c.closed_at),
+                                  array_agg(c.resolved_at),
+                                  array_agg(CASE WHEN x.sign > 0 THEN c.now > 0 ELSE c.now - c.added > 0 END))
+    FROM (
+        SELECT t.created_at, t.closed_at, t.resolved_at, a.added,
+               (SELECT count(*) FROM sla_breaches b WHERE b.ticket_id = t.ticket_id) AS now
+        FROM (SELECT u.ticket_id, sum(u.added) AS added
+              FROM unnest(p_ticket, p_added) AS u (ticket_id, added)
+              GROUP BY u.ticket_id) a
+        JOIN tickets t ON t.ticket_id = a.ticket_id
+        WHERE t.resolved_at IS NOT NULL
+    ) c
+    CROSS JOIN (VALUES (-1), (1)) AS x (sign)
+    WHERE (c.now > 0) <> (c.now - c.added > 0)
+    HAVING count(*) > 0;
+END
+$$;
+
+CREATE FUNCTION count_breaches_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM count_ticket_breaches_changed(array_agg(n.ticket_id), array_agg(1)) FROM new_breaches n;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM count_ticket_breaches_changed(array_agg(o.ticket_id), array_agg(-1)) FROM old_breaches o;
+    ELSE
+        PERFORM count_ticket_breaches_changed(ARRAY[OLD.ticket_id, NEW.ticket_id], ARRAY[-1, 1]);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Everything counted again from the rows: for the rows already stored when 0010 arrives, after
+-- the server's zone changes, and after a load that bypassed the triggers
+-- (session_replication_role = replica). Writers wait while it counts.
+CREATE FUNCTION rebuild_ticket_day_totals() RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_zone TEXT := app_timezone();
+BEGIN
+    LOCK TABLE tickets, sla_breaches IN SHARE MODE;
+    DELETE FROM ticket_day_totals;
+    INSERT INTO ticket_day_totals (day, created, closed, resolved, resolution_time, resolved_in_time)
+    SELECT e.day, count(*) FILTER (WHERE e.kind = 1), count(*) FILTER (WHERE e.kind = 2),
+           count(*) FILTER (WHERE e.kind = 3), coalesce(sum(e.took), interval '0'),
+           count(*) FILTER (WHERE e.kind = 3 AND NOT e.breached)
+    FROM (
+        SELECT (t.created_at AT TIME ZONE v_zone)::DATE AS day, 1 AS kind, NULL::INTERVAL AS took,
+               NULL::BOOLEAN AS breached
+        FROM tickets t WHERE t.created_at IS NOT NULL
+        UNION ALL
+        SELECT (t.closed_at AT TIME ZONE v_zone)::DATE, 2, NULL, NULL
+        FROM tickets t WHERE t.closed_at IS NOT NULL
+        UNION ALL
+        SELECT (t.resolved_at AT TIME ZONE v_zone)::DATE, 3, t.resolved_at - t.created_at,
+               t.ticket_id IN (SELECT b.ticket_id FROM sla_breaches b)
+        FROM tickets t WHERE t.resolved_at IS NOT NULL
+    ) e
+    GROUP BY e.day;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION rebuild_ticket_day_totals() FROM PUBLIC;
+
+CREATE FUNCTION count_tickets_again() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM rebuild_ticket_day_totals();
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER trg_count_tickets_inserted
+    AFTER INSERT ON tickets
+    REFERENCING NEW TABLE AS new_tickets
+    FOR EACH STATEMENT EXECUTE FUNCTION count_tickets_inserted();
+-- Named to fire before trg_check_sla_breach (see the top of this file).
+-- No column list: set_ticket_status_times (BEFORE) sets resolved_at and closed_at on a status
+-- change, and a column list sees only the columns the UPDATE itself names.
+CREATE TRIGGER trg_add_ticket_days
+    AFTER UPDATE ON tickets
+    FOR EACH ROW
+    WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at OR OLD.closed_at IS DISTINCT FROM NEW.closed_at
+          OR OLD.resolved_at IS DISTINCT FROM NEW.resolved_at)
+    EXECUTE FUNCTION count_ticket_changed();
+CREATE TRIGGER trg_count_breaches_inserted
+    AFTER INSERT ON sla_breaches
+    REFERENCING NEW TABLE AS new_breaches
+    FOR EACH STATEMENT EXECUTE FUNCTION count_breaches_changed();
+CREATE TRIGGER trg_count_breaches_deleted
+    AFTER DELETE ON sla_breaches
+    REFERENCING OLD TABLE AS old_breaches
+    FOR EACH STATEMENT EXECUTE FUNCTION count_breaches_changed();
+CREATE TRIGGER trg_count_breaches_moved
+    AFTER UPDATE ON sla_breaches
+    FOR EACH ROW WHEN (OLD.ticket_id IS DISTINCT FROM NEW.ticket_id)
+    EXECUTE FUNCTION count_breaches_changed();
+CREATE TRIGGER trg_count_tickets_again
+    AFTER UPDATE ON app_settings
+    FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone)
+    EXECUTE FUNCTION count_tickets_again();
+
+SELECT rebuild_ticket_day_totals();
+
+-- Upgrading a running deployment: roles that write tickets or breaches (the API's) now keep the
+-- day totals too, or their next ticket is refused; `gea-server migrate` says what it granted.
+DO $$
+DECLARE
+    v_role TEXT;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT g.grantee FROM information_schema.role_table_grants g
+        WHERE g.table_schema = current_schema() AND g.table_name IN ('tickets', 'sla_breaches')
+          AND g.privilege_type IN ('INSERT', 'UPDATE', 'DELETE') AND g.grantee <> 'PUBLIC'
+          AND NOT pg_has_role(g.grantee, (SELECT tableowner FROM pg_tables
+                                          WHERE schemaname = current_schema()
+                                            AND tablename = 'tickets'),
+                              'MEMBER')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON ticket_day_totals TO %I', v_role);
+        RAISE NOTICE USING ERRCODE = '01GEA', MESSAGE = format(
+            'role %s writes tickets, and now keeps the daily ticket totals too: granted it SELECT, '
+            'INSERT and UPDATE on ticket_day_totals (docs/operations.md)', v_role);
+    END LOOP;
+END
+$$;
+
+-- The same columns and answers as before, from one row per day. The average is the sum over
+-- the count, the division avg() does on intervals.
+CREATE OR REPLACE VIEW v_daily_ticket_stats AS
+SELECT
+    d.day AS date,
+    d.created::INT AS tickets_created,
+    d.closed::INT AS tickets_closed,
+    d.resolved::INT AS tickets_resolved,
+    CASE WHEN d.resolved > 0 THEN d.resolution_time / d.resolved::DOUBLE PRECISION END AS avg_resolution_time,
+    round(100.0 * d.resolved_in_time / nullif(d.resolved, 0), 2) AS sla_compliance_rate
+FROM ticket_day_totals d
+WHERE d.created <> 0 OR d.closed <> 0 OR d.resolved <> 0;
