@@ -120,6 +120,13 @@ def test_the_view_reads_day_totals_as_current_as_the_rows(conn: Conn) -> None:
     )
     assert_current(conn)
     conn.execute("UPDATE sla_breaches SET ticket_id = %s WHERE ticket_id = %s", (timely[5], timely[0]))
+    # Two breaches of one ticket moved to another in one statement.
+    conn.execute(
+        "INSERT INTO sla_breaches (ticket_id, breach_type, clock_started_at, expected_time, actual_time) "
+        "VALUES (%s, 'resolution_breach', timestamptz '2001-01-01', now() - interval '1 day', now())",
+        (timely[1],),
+    )
+    conn.execute("UPDATE sla_breaches SET ticket_id = %s WHERE ticket_id = %s", (timely[6], timely[1]))
     conn.execute(
         "UPDATE sla_breaches SET hours_overdue = hours_overdue + 1 WHERE ticket_id = ANY(%s)", (late,)
     )
@@ -135,6 +142,10 @@ def test_the_view_reads_day_totals_as_current_as_the_rows(conn: Conn) -> None:
     conn.execute(
         "UPDATE tickets SET created_at = created_at - interval '2 days' WHERE ticket_id = %s", (late[6],)
     )
+    assert_current(conn)
+
+    # Breaches all gone at once (nothing references sla_breaches, so it can be truncated).
+    conn.execute("TRUNCATE sla_breaches")
     assert_current(conn)
 
     # Another zone: every day is another day.

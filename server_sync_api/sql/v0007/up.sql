@@ -115,7 +115,8 @@ BEGIN
                sla_target(t.calendar_id, t.sla_start, d.response_seconds),
                sla_target(t.calendar_id, t.sla_start, d.resolution_seconds)
         FROM numbered t
-        CROSS JOIN LATERAL sla_durations(t.ticket_category_id, t.ticket_priority_id) d
+        -- LEFT: without durations (no category at all) a ticket still comes, targets at its start.
+        LEFT JOIN LATERAL sla_durations(t.ticket_category_id, t.ticket_priority_id) d ON TRUE
         ORDER BY t.feedback_id;
     END IF;
 

@@ -6,8 +6,10 @@
 -- the same statement as the feedback rows it counts (statement triggers with transition
 -- tables): the view reads a row per service and is exactly as current as the rows themselves.
 -- A batch adds its counts to each of its services once, in service order, so concurrent
--- batches queue briefly on a busy service's row (like the month's ticket counter) and never
--- deadlock on each other.
+-- batches queue briefly on a busy service's row (like the month's ticket counter), and two
+-- single-statement batches never deadlock on each other. A transaction of several such
+-- statements (the API's item-by-item replay of a batch the database refused) can, and the API
+-- retries it like any deadlock.
 
 CREATE TABLE service_feedback_totals (
     service_id    VARCHAR(50) NOT NULL,

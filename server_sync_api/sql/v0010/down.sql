@@ -27,6 +27,7 @@ FROM (
 GROUP BY e.day;
 
 DROP TRIGGER trg_count_tickets_again ON app_settings;
+DROP TRIGGER trg_count_breaches_truncated ON sla_breaches;
 DROP TRIGGER trg_count_breaches_moved ON sla_breaches;
 DROP TRIGGER trg_count_breaches_deleted ON sla_breaches;
 DROP TRIGGER trg_count_breaches_inserted ON sla_breaches;

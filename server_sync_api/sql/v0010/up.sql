@@ -15,8 +15,8 @@
 --   ticket at a time): its old contribution out, its new one in. It fires before
 --   trg_check_sla_breach (AFTER triggers run in name order), so a breach that trigger records
 --   for the same change is counted by the breach trigger below, against the ticket as now;
--- - breaches recorded, moved or removed: a resolved ticket whose "has a breach" changed moves
---   between resolved in time and not;
+-- - breaches recorded, moved or removed (per statement): a resolved ticket whose "has a
+--   breach" changed moves between resolved in time and not; breaches truncated: counted again;
 -- - the server's zone changed: every day is different, so everything is counted again.
 
 CREATE TABLE ticket_day_totals (
@@ -36,8 +36,7 @@ COMMENT ON TABLE ticket_day_totals IS
     'never written by hand.';
 
 -- Adds each given ticket state's contribution, signed: +1 for a state that now counts, -1 for
--- one that no longer does. Days are written in order, so concurrent writers queue on a day's
--- row and never deadlock on each other.
+-- one that no longer does. One call writes its days in date order.
 CREATE FUNCTION add_ticket_day_totals(
     p_sign INT[], p_created TIMESTAMPTZ[], p_closed TIMESTAMPTZ[], p_resolved TIMESTAMPTZ[],
     p_breached BOOLEAN[]
@@ -75,6 +74,12 @@ BEGIN
     INSERT INTO ticket_day_totals AS d (day, created, closed, resolved, resolution_time, resolved_in_time)
     SELECT days.day, days.created, days.closed, days.resolved, days.took, days.in_time
     FROM days
+    -- A day whose counts do not move (a ticket's created day when it is resolved) is not
+    -- written, so it is not locked either. `took = '0'` compares normalised intervals; that is
+    -- exact here because every resolution time is justified (resolved_at - created_at) and a
+    -- call's sum for a day is one ticket's change or new tickets only.
+    WHERE (days.created, days.closed, days.resolved, days.in_time) <> (0, 0, 0, 0)
+       OR days.took <> interval '0'
     ORDER BY days.day
     ON CONFLICT (day) DO UPDATE SET
         created = d.created + excluded.created,
@@ -141,7 +146,17 @@ BEGIN
     ELSIF TG_OP = 'DELETE' THEN
         PERFORM count_ticket_breaches_changed(array_agg(o.ticket_id), array_agg(-1)) FROM old_breaches o;
     ELSE
-        PERFORM count_ticket_breaches_changed(ARRAY[OLD.ticket_id, NEW.ticket_id], ARRAY[-1, 1]);
+        -- Judged once for the whole statement: a row trigger would see every move of the
+        -- statement already made but subtract only its own.
+        PERFORM count_ticket_breaches_changed(array_agg(m.ticket_id), array_agg(m.added))
+        FROM (SELECT o.ticket_id, -1 AS added
+              FROM old_breaches o JOIN new_breaches n USING (breach_id)
+              WHERE o.ticket_id IS DISTINCT FROM n.ticket_id
+              UNION ALL
+              SELECT n.ticket_id, 1
+              FROM old_breaches o JOIN new_breaches n USING (breach_id)
+              WHERE o.ticket_id IS DISTINCT FROM n.ticket_id) m
+        HAVING count(*) > 0;
     END IF;
     RETURN NULL;
 END
@@ -209,8 +224,12 @@ CREATE TRIGGER trg_count_breaches_deleted
     FOR EACH STATEMENT EXECUTE FUNCTION count_breaches_changed();
 CREATE TRIGGER trg_count_breaches_moved
     AFTER UPDATE ON sla_breaches
-    FOR EACH ROW WHEN (OLD.ticket_id IS DISTINCT FROM NEW.ticket_id)
-    EXECUTE FUNCTION count_breaches_changed();
+    REFERENCING OLD TABLE AS old_breaches NEW TABLE AS new_breaches
+    FOR EACH STATEMENT EXECUTE FUNCTION count_breaches_changed();
+-- Nothing references sla_breaches, so it can be truncated: everything is counted again.
+CREATE TRIGGER trg_count_breaches_truncated
+    AFTER TRUNCATE ON sla_breaches
+    FOR EACH STATEMENT EXECUTE FUNCTION count_tickets_again();
 CREATE TRIGGER trg_count_tickets_again
     AFTER UPDATE ON app_settings
     FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone)
