@@ -184,8 +184,10 @@ BEGIN
         SELECT (t.closed_at AT TIME ZONE v_zone)::DATE, 2, NULL, NULL
         FROM tickets t WHERE t.closed_at IS NOT NULL
         UNION ALL
+        -- EXISTS, a semi-join that can spill to disk: `IN (SELECT ...)` is hashed only while
+        -- the breaches fit in work_mem, and is a scan of them per ticket beyond that.
         SELECT (t.resolved_at AT TIME ZONE v_zone)::DATE, 3, t.resolved_at - t.created_at,
-               t.ticket_id IN (SELECT b.ticket_id FROM sla_breaches b)
+               EXISTS (SELECT 1 FROM sla_breaches b WHERE b.ticket_id = t.ticket_id)
         FROM tickets t WHERE t.resolved_at IS NOT NULL
     ) e
     GROUP BY e.day;
