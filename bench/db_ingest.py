@@ -11,10 +11,11 @@ fresh database, two ways:
   ORDER BY client_uuid ON CONFLICT DO NOTHING` statement per batch of 100 and of 500;
 - **rows**: psycopg's pipelined executemany, one INSERT per row, batches of 500.
 
-Prints rows/second and the ratio of the two tables' times for each way. Nothing here asserts
-on time.
+Prints rows/second and the ratio of the two tables' times for each way. `--before REV` also
+runs the full path in a database migrated only to that revision (e.g. 0006: the row triggers
+before issue 16), in the same run. Nothing here asserts on time.
 
-    python -m bench.db_ingest [--rows N]
+    python -m bench.db_ingest [--rows N] [--before REV]
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from psycopg import sql
 
+from server_sync_api import demo, migrate
+from server_sync_api.core.db import make_engine
 from tests.helpers import pg
 
 # (way, batch size) in the order they run.
@@ -120,10 +124,27 @@ def insert_batches(conninfo: str, table: str, rows: list[Row], way: str, batch: 
         return time.perf_counter() - started
 
 
-def run(row_count: int) -> tuple[list[Result], TicketSummary]:
+def template_at(name: str, revision: str) -> None:
+    """pg.create_template, at an older revision."""
+    pg.drop_database(name)
+    with psycopg.connect(pg.conninfo(pg.admin_url()), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    engine = make_engine(pg.admin_url().set(database=name))
+    try:
+        migrate.upgrade(engine, revision=revision, timezone=pg.TEST_TIMEZONE)
+        with engine.begin() as connection:
+            demo.seed_demo(connection)
+    finally:
+        engine.dispose()
+
+
+def run(row_count: int, before: str | None = None) -> tuple[list[Result], TicketSummary]:
     pg.check_admin_connection()
     template = f"gea_bench_tpl_{uuid.uuid4().hex[:8]}"
+    old_template = f"gea_bench_old_{uuid.uuid4().hex[:8]}"
     pg.create_template(template)
+    if before:
+        template_at(old_template, before)
     try:
         with psycopg.connect(pg.conninfo(pg.admin_url().set(database=template)), autocommit=True) as conn:
             conn.execute(PLAIN_TABLE)
@@ -133,8 +154,11 @@ def run(row_count: int) -> tuple[list[Result], TicketSummary]:
         summary = TicketSummary(0, 0)
         for way, batch in RUNS:
             # Plain first, then full, each in its own fresh copy, so neither warms the other's cache.
-            for path, table in (("plain", "feedback_plain"), ("full", "service_feedback")):
-                with pg.fresh_database(template, prefix="gea_bench") as url:
+            paths = [("plain", "feedback_plain", template), ("full", "service_feedback", template)]
+            if before:
+                paths.append(("before", "service_feedback", old_template))
+            for path, table, source in paths:
+                with pg.fresh_database(source, prefix="gea_bench") as url:
                     info = pg.conninfo(url)
                     seconds = insert_batches(info, table, rows, way, batch)
                     if path == "full":
@@ -143,6 +167,7 @@ def run(row_count: int) -> tuple[list[Result], TicketSummary]:
         return results, summary
     finally:
         pg.drop_database(template)
+        pg.drop_database(old_template)
 
 
 @dataclass(frozen=True)
@@ -161,12 +186,13 @@ def count_tickets(conninfo: str) -> TicketSummary:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows per run (default 20,000)")
+    parser.add_argument("--before", metavar="REV", help="also the full path at this revision (e.g. 0006)")
     args = parser.parse_args(argv)
     largest = max(batch for _, batch in RUNS)
     if args.rows < largest:
         parser.error(f"--rows must be at least {largest}")
 
-    results, summary = run(args.rows)
+    results, summary = run(args.rows, args.before)
     share = 100 * summary.tickets / args.rows
     print(
         f"{args.rows:,} feedback rows per run made {summary.tickets:,} tickets ({share:.1f}%), "
@@ -175,13 +201,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print(f"{'way':<6} {'batch':>5}  {'path':<38} {'rows/s':>10}  {'seconds':>8}")
     by_key = {(r.path, r.way, r.batch): r for r in results}
-    labels = {"plain": "trigger-free copy (baseline)", "full": "full trigger path (tickets, SLA, audit)"}
+    labels = {
+        "plain": "trigger-free copy (baseline)",
+        "full": "full trigger path (tickets, SLA, audit)",
+        "before": f"full trigger path at {args.before}",
+    }
+    paths = ("plain", "full", "before") if args.before else ("plain", "full")
     for way, batch in RUNS:
-        for path in ("plain", "full"):
+        for path in paths:
             r = by_key[(path, way, batch)]
             print(f"{way:<6} {batch:>5}  {labels[path]:<38} {r.rows_per_second:>10,.0f}  {r.seconds:>8.2f}")
-        ratio = by_key[("full", way, batch)].seconds / by_key[("plain", way, batch)].seconds
-        print(f"{way:<6} {batch:>5}  ratio full / baseline (time): {ratio:.2f}x")
+        for path in paths[1:]:
+            ratio = by_key[(path, way, batch)].seconds / by_key[("plain", way, batch)].seconds
+            print(f"{way:<6} {batch:>5}  ratio {labels[path]} / baseline (time): {ratio:.2f}x")
     print()
 
 
