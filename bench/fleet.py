@@ -191,7 +191,7 @@ class SimKiosk:
         )
         self.services = KioskServices(self.engine, on_pending=self.keeper.wake)
         self.service_ids = [s.service_id for s in self.services.catalog().services.values() if s.active]
-        self._journal = open(spec["journal"], "a", encoding="ascii")  # noqa: SIM115 (closed in stop)
+        self._journal = open(spec["journal"], "a", encoding="ascii")  # closed by stop()
         self.queued = 0
         self.errors = 0
         self._thread = threading.Thread(target=self._citizens, name=f"citizens-{self.name}", daemon=True)
