@@ -27,7 +27,10 @@ pytestmark = pytest.mark.slow
 def test_chaos_run_loses_nothing_duplicates_nothing_and_numbers_tickets_without_gaps(tmp_path: Path) -> None:
     seed = random.SystemRandom().randrange(2**32)
     lines: list[str] = []
-    result = chaos.run(seed, minutes=MINUTES, kiosks=KIOSKS, root=tmp_path, out=lines.append)
+    try:
+        result = chaos.run(seed, minutes=MINUTES, kiosks=KIOSKS, root=tmp_path, out=lines.append)
+    except Exception as exc:  # a run that raises before its report still names its seed
+        raise AssertionError(f"the chaos run raised; replay it: python -m bench.chaos --seed {seed}") from exc
     text = "\n".join([*lines, *chaos.report(result)])
 
     assert result.kinds >= set(chaos.KINDS), text

@@ -41,6 +41,10 @@ BACKOFF_S = 60.0
 RETRY_AFTER_S = 120  # the proxy's canned 503/429 ask for this; it outranks BACKOFF_S
 # A stalled server is given up on after this; the other faults fail at once.
 SHORT_TIMEOUTS = Timeouts(connect=5.0, read_write=0.5)
+# For the faults that end the exchange themselves: a lost answer waits for the server's own,
+# which a busy machine can take longer than half a second to give, and a read timeout there
+# would be a different fault from the one under test.
+PATIENT_TIMEOUTS = Timeouts(connect=5.0, read_write=30.0)
 SETUP_TRIES = 5
 # (rating, complaint): a rating of 1 and a complaint each make a ticket, a 4 does not.
 WAVE = ((4, False), (5, True), (1, False))
@@ -201,7 +205,7 @@ FAULTS = [
 def test_fault_keeps_the_batch_and_the_retry_delivers_it_exactly_once(
     fault: Fault, kiosk: Kiosk, make_worker: WorkerFactory, proxy: FaultProxy, conn: Conn
 ) -> None:
-    worker = make_worker()
+    worker = make_worker(timeouts=SHORT_TIMEOUTS if fault.mode is Mode.STALL else PATIENT_TIMEOUTS)
     submissions = queue_wave(kiosk)
     proxy.set_mode(fault.mode)
 
@@ -327,7 +331,7 @@ def test_a_lost_answer_then_a_lost_replay_still_stores_one_row(
 ) -> None:
     """The answer is lost twice over (dropped, then cut by a reset); the third try hears
     `duplicate` with the first try's feedback_id and ticket."""
-    worker = make_worker()
+    worker = make_worker(timeouts=PATIENT_TIMEOUTS)
     submissions = queue_wave(kiosk)
     answers: list[dict[str, tuple[int, str | None, int]]] = []
     for mode in (Mode.DROP_RESPONSE, Mode.RESET_MID_BODY):
