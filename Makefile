@@ -52,6 +52,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.desk
 	$(BIN)/python -m bench.sla_scan
 	$(BIN)/python -m bench.portal
+	$(BIN)/python -m bench.analytics
+	$(BIN)/python -m bench.chaos
+	$(BIN)/python -m bench.soak
 
 # Where the bundle and the package go (the packaging tests build theirs elsewhere).
 DIST ?= dist
