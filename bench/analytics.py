@@ -34,8 +34,12 @@ under 100 ms for every view at 1,000,000 rows.
 migration from head back to that one in the scratch database (e.g. --before v0008: the views
 and indexes as they were before 0008), so before and after come from one run. --explain
 prints EXPLAIN (ANALYZE, BUFFERS) of every query whose p95 passes 100 ms. --keep keeps the scratch database.
+--unfolded-days D (default 1) adds, before timing, D days of submissions and desk changes
+through the triggers, which append to the daily ticket counts what `gea-server maintenance`
+folds each night: the daily view is timed as it reads just before the nightly run.
 
     python -m bench.analytics [--rows N] [--runs R] [--before VERSION] [--explain] [--keep]
+                              [--unfolded-days D]
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from bench.desk import percentile
 from server_sync_api import migrate, schema
@@ -319,6 +324,7 @@ def generate(conninfo: str, rows: int) -> DataSet:
         with conn.transaction():
             # The triggers that keep these were off while the rows went in.
             conn.execute("SELECT rebuild_service_feedback_totals()")
+            conn.execute("SELECT rebuild_ticket_day_totals()")
         conn.execute("VACUUM ANALYZE")
         seconds = time.perf_counter() - started
         by_status = {
@@ -352,6 +358,65 @@ def generate(conninfo: str, rows: int) -> DataSet:
         seconds,
         float(counts[8]),
     )
+
+
+# Today's submissions since the last fold, through the triggers as the API writes them: a
+# service picked as the catalog's share of feedback goes, a rating like the year's.
+TODAYS_BATCH = """
+INSERT INTO service_feedback (client_uuid, channel, service_id, entity_id, rating, created_at)
+SELECT gen_random_uuid(), 'kiosk', f.service_id, f.entity_id, f.rating,
+       now() - random() * interval '8 hours'
+FROM service_feedback f TABLESAMPLE BERNOULLI (%(percent)s)
+LIMIT %(rows)s
+"""
+# The desk's day: one ticket a statement, Open -> In Progress -> Resolved -> Closed.
+NEXT_STATUS = {1: 2, 2: 4, 4: 5}
+
+
+@dataclass
+class Unfolded:
+    days: int
+    submissions: int
+    desk_changes: int
+    rows: int  # rows of ticket_day_deltas when measured
+    folded_rows: int  # of them, the folded (one per day) ones
+
+
+def days_of_changes(conninfo: str, feedback_rows: int, days: int) -> Unfolded:
+    """What reaches ticket_day_deltas between two nightly folds, `days` times over: a day's
+    share of the year's submissions in batches of 100, and as many desk changes as the day
+    makes tickets, twice over (a ticket moves about twice a day on average over its life)."""
+    per_day = max(100, feedback_rows // 365)
+    submitted = changed = 0
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        folded = count(conn, "ticket_day_deltas")
+        # A sample of a little more than a batch, cut to the batch.
+        percent = min(100.0, 100.0 * 150 / count(conn, "service_feedback"))
+        for _ in range(days):
+            before = count(conn, "tickets")
+            for _ in range(per_day // 100):
+                conn.execute(TODAYS_BATCH, {"rows": 100, "percent": percent})
+                submitted += 100
+            made = count(conn, "tickets") - before
+            moves = conn.execute(
+                "SELECT ticket_id, status_id FROM tickets WHERE status_id = ANY(%s) "
+                "ORDER BY random() LIMIT %s",
+                (list(NEXT_STATUS), 2 * made),
+            ).fetchall()
+            for ticket_id, status in moves:
+                conn.execute(
+                    "UPDATE tickets SET status_id = %s WHERE ticket_id = %s", (NEXT_STATUS[status], ticket_id)
+                )
+                changed += 1
+        conn.execute("ANALYZE ticket_day_deltas")
+        rows = count(conn, "ticket_day_deltas")
+    return Unfolded(days, submitted, changed, rows, folded)
+
+
+def count(conn: psycopg.Connection[Any], table: str) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 # -- The measured queries -------------------------------------------------------------------------
@@ -494,9 +559,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--before", metavar="VERSION", help="also measure after VERSION's down.sql")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE every query over 100 ms")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--unfolded-days",
+        type=int,
+        default=1,
+        metavar="DAYS",
+        help="days of submissions and desk changes made through the triggers and not yet folded by "
+        "maintenance, added before timing (default 1: the day before the nightly run; 0: none)",
+    )
     args = parser.parse_args(argv)
     if args.rows < 10_000 or args.runs < 3:
         parser.error("use at least 10,000 rows and 3 runs")
+    if args.unfolded_days < 0:
+        parser.error("--unfolded-days: give 0 or more days")
 
     pg.check_admin_connection()
     template = f"gea_bench_tpl_{uuid.uuid4().hex[:8]}"
@@ -516,6 +591,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{data.services} services, {data.kiosks} kiosks, {data.qr_codes} QR codes"
         )
         print(f"generated in {data.seconds:.0f} s; database {data.megabytes:,.0f} MB")
+        if args.unfolded_days:
+            day = days_of_changes(info, args.rows, args.unfolded_days)
+            print(
+                f"then {day.days} day(s) of changes before maintenance folds them: {day.submissions:,} "
+                f"submissions in batches of 100 and {day.desk_changes:,} desk status changes through the "
+                f"triggers; ticket_day_deltas holds {day.rows:,} rows ({day.folded_rows:,} folded)"
+            )
         # As the API's pool: no server-side prepared statements.
         with psycopg.connect(info, autocommit=True, prepare_threshold=None) as conn:
             plan = queries(conn)

@@ -18,6 +18,10 @@ What goes (the report is the caller's to print or log: the CLI prints it, the sc
 - `ticket_activities`: older than a year, moved (not deleted) to `ticket_activities_archive` by
   `archive_ticket_activities()`, the only path the audit trigger lets through (seed 6.1).
 
+What is folded: `ticket_day_deltas`, the rows the ticket triggers append to the daily counts
+v_daily_ticket_stats sums, each day's rows into one by `compact_ticket_day_totals()`, so the
+view reads about a row per day (docs/decisions.md, "The reporting views at a year of data").
+
 Safe while the API serves: every statement is its own short transaction touching at most
 `batch_rows` rows, walking the primary key so no batch rescans what an earlier one passed, and
 re-checking its rule as it deletes, so a row changed meanwhile (a session touched) is kept.
@@ -59,6 +63,7 @@ ANALYZE_LOCK_TIMEOUT = "10s"
 # GEA_SERVER_SESSION_IDLE_MINUTES' default; the CLI and the scheduler pass the setting.
 DEFAULT_SESSION_IDLE = timedelta(minutes=30)
 ARCHIVE_STEP = "archive ticket_activities"
+FOLD_STEP = "fold ticket_day_deltas"
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ class MaintenanceReport:
     ran: bool = True
     removed: dict[str, int] = field(default_factory=dict)
     archived: dict[str, int] = field(default_factory=dict)
+    # Rows folded away: a table's rows before, less its rows after.
+    folded: dict[str, int] = field(default_factory=dict)
     analysed: list[str] = field(default_factory=list)
     # Tables worth analysing that this role may not (or that were busy), and why: nothing to fix.
     left_to_autovacuum: dict[str, str] = field(default_factory=dict)
@@ -147,6 +154,8 @@ class MaintenanceReport:
             lines.append(_line(purge.table, self.removed.get(purge.table), "removed", purge.what))
         moved = self.archived.get("ticket_activities")
         lines.append(_line("ticket_activities", moved, "archived", "older than a year"))
+        folded = self.folded.get("ticket_day_deltas")
+        lines.append(_line("ticket_day_deltas", folded, "folded", "each day's counts into one row"))
         lines.append(f"Analysed: {', '.join(self.analysed) or 'none'}.")
         if self.left_to_autovacuum:
             why = "; ".join(f"{table} ({reason})" for table, reason in self.left_to_autovacuum.items())
@@ -160,6 +169,7 @@ class MaintenanceReport:
             "ran": self.ran,
             "removed": self.removed,
             "archived": self.archived,
+            "folded": self.folded,
             "analysed": self.analysed,
             "left_to_autovacuum": self.left_to_autovacuum,
             "skipped": [{"step": s.step, "reason": s.reason} for s in self.skipped],
@@ -200,7 +210,7 @@ def run(
 def _run_locked(conn: psycopg.Connection[Any], session_idle: timedelta, batch_rows: int) -> MaintenanceReport:
     started = time.monotonic()
     report = MaintenanceReport()
-    tables = [p.table for p in PURGES] + ["ticket_activities"]
+    tables = [p.table for p in PURGES] + ["ticket_activities", "ticket_day_deltas"]
     tables += [t for linked in _ANALYSED_WITH.values() for t in linked]
     stats = _table_stats(conn, tables)
     changed: dict[str, int] = {}
@@ -214,6 +224,11 @@ def _run_locked(conn: psycopg.Connection[Any], session_idle: timedelta, batch_ro
         changed["ticket_activities"] = moved
     except psycopg.errors.InsufficientPrivilege as exc:
         report.skipped.append(Skipped(ARCHIVE_STEP, _denied(exc, _grant_archive(conn))))
+    try:
+        folded = report.folded["ticket_day_deltas"] = int(_one(conn, "SELECT compact_ticket_day_totals()"))
+        changed["ticket_day_deltas"] = folded
+    except psycopg.errors.InsufficientPrivilege as exc:
+        report.skipped.append(Skipped(FOLD_STEP, _denied(exc, _grant_fold(conn))))
     for table, count in list(changed.items()):
         for linked in _ANALYSED_WITH.get(table, ()):
             changed[linked] = count
@@ -329,6 +344,13 @@ def _grant_archive(conn: psycopg.Connection[Any]) -> str:
         "Grant it (GRANT EXECUTE ON FUNCTION archive_ticket_activities(interval) TO "
         f"{_role(conn)}) or run gea-server maintenance as the database owner; "
         "docs/maintenance.md lists the grants."
+    )
+
+
+def _grant_fold(conn: psycopg.Connection[Any]) -> str:
+    return (
+        f"Grant it (GRANT EXECUTE ON FUNCTION compact_ticket_day_totals() TO {_role(conn)}) or run "
+        "gea-server maintenance as the database owner; docs/maintenance.md lists the grants."
     )
 
 

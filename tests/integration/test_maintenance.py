@@ -423,6 +423,31 @@ def test_without_execute_on_the_archive_that_step_is_skipped_and_the_rest_done(
     assert _count(conn, "submission_attempts") == 1
 
 
+def test_the_days_ticket_counts_are_folded_and_without_execute_that_step_is_skipped(
+    conn: Conn, limited_role: Callable[[str], Conn]
+) -> None:
+    for _ in range(3):  # on one day, whatever the time the test runs
+        insert_ticket(conn, created_at="2026-01-15 12:00:00+00")
+    rows = _count(conn, "ticket_day_deltas")
+    assert rows == 3  # a row per statement
+    fold = "GRANT EXECUTE ON FUNCTION compact_ticket_day_totals() TO gea_api;"
+    assert fold in documented_grants()
+    as_role = limited_role(documented_grants().replace(fold, ""))
+
+    report = maintenance.run(as_role, session_idle=IDLE)
+
+    assert "ticket_day_deltas" not in report.folded
+    (step,) = [s for s in report.skipped if s.step == maintenance.FOLD_STEP]
+    assert "GRANT EXECUTE ON FUNCTION compact_ticket_day_totals() TO gea_maint_" in step.reason
+    assert _count(conn, "ticket_day_deltas") == rows
+
+    report = maintenance.run(conn, session_idle=IDLE)
+
+    assert report.folded == {"ticket_day_deltas": rows - 1}
+    assert re.search(r"ticket_day_deltas +2 folded", report.summary()), report.summary()
+    assert _count(conn, "ticket_day_deltas") == 1
+
+
 # --- the command ---------------------------------------------------------------------------------
 
 

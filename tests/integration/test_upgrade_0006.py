@@ -17,6 +17,8 @@ OPERATIONS = Path(__file__).parents[2] / "docs" / "operations.md"
 # Lines for objects newer than 0005: 0006's grants, and later versions' tables.
 NEW_AT_0006 = (
     "service_feedback_totals",
+    "ticket_day_deltas",
+    "compact_ticket_day_totals",
     "web_reference_seq",
     "ON submission_rate_limit TO",
     "ON captcha_challenges TO",

@@ -1,0 +1,322 @@
+-- feedback_db, version 0010: ticket counts per day, kept by the triggers (issue 16).
+--
+-- v_daily_ticket_stats grouped every ticket three times (by the day it was created, closed and
+-- resolved) on each call: 0.4-0.6 s at a year of a national volume (300,000 tickets,
+-- bench/analytics.py), and a dashboard's "last 30 days" cost as much as the whole year, since
+-- the day is only known after the zone conversion. ticket_day_deltas holds what each change
+-- did to each day's counts, written in the same transaction as the tickets and breaches it
+-- counts, so the view sums a few rows per day and is as current as the rows themselves.
+--
+-- Append-only, never updated in place: a first version kept one row per day and upserted it,
+-- and every ticket made that day then waited for any open transaction that had made one (an
+-- officer's, an import) to end. Each statement adds its own rows instead, which nobody else
+-- locks; `gea-server maintenance` folds each day's rows into one (compact_ticket_day_totals()),
+-- so the view reads about a row per day plus the day's changes since the last run.
+--
+-- The invariant: per day, the sum of the rows is what the view's 0001 definition computes from
+-- the tickets and breaches as they stand. Each trigger adds the difference its own change
+-- makes, judged against the other table as it stands at that moment:
+-- - tickets inserted (per statement): their created, closed and resolved days;
+-- - a ticket's created_at, closed_at or resolved_at changed (per row, as the desk changes one
+--   ticket at a time): its old contribution out, its new one in. It fires before
+--   trg_check_sla_breach (AFTER triggers run in name order), so a breach that trigger records
+--   for the same change is counted by the breach trigger below, against the ticket as now;
+-- - breaches recorded, moved or removed (per statement): a resolved ticket whose "has a
+--   breach" changed moves between resolved in time and not; breaches truncated: counted again;
+-- - the server's zone changed: every day is different, so everything is counted again.
+
+CREATE TABLE ticket_day_deltas (
+    day               DATE NOT NULL,
+    delta_id          BIGINT GENERATED ALWAYS AS IDENTITY,
+    created           INT NOT NULL DEFAULT 0,
+    closed            INT NOT NULL DEFAULT 0,
+    resolved          INT NOT NULL DEFAULT 0,
+    -- The resolution times (resolved_at - created_at) of the tickets resolved that day, summed
+    -- (the view's average is this over `resolved`, the division avg() does), and how many of
+    -- them had no breach recorded.
+    resolution_time   INTERVAL NOT NULL DEFAULT interval '0',
+    resolved_in_time  INT NOT NULL DEFAULT 0,
+    -- Led by the day, so the key is also the index a filter on dates uses.
+    CONSTRAINT pk_ticket_day_deltas PRIMARY KEY (day, delta_id)
+);
+COMMENT ON TABLE ticket_day_deltas IS
+    'What each change to tickets and breaches did to the counts of the days of the server''s zone, '
+    'summed per day by v_daily_ticket_stats; appended by triggers on tickets, sla_breaches and '
+    'app_settings in the transaction of each change, folded per day by compact_ticket_day_totals(); '
+    'never written by hand.';
+
+-- Adds each given ticket state's contribution, signed: +1 for a state that now counts, -1 for
+-- one that no longer does, one row per day whose counts move.
+CREATE FUNCTION add_ticket_day_deltas(
+    p_sign INT[], p_created TIMESTAMPTZ[], p_closed TIMESTAMPTZ[], p_resolved TIMESTAMPTZ[],
+    p_breached BOOLEAN[]
+) RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_zone TEXT := app_timezone();
+BEGIN
+    WITH t AS (
+        SELECT * FROM unnest(p_sign, p_created, p_closed, p_resolved, p_breached)
+            AS t (sign, created_at, closed_at, resolved_at, breached)
+    ),
+    events AS (
+        SELECT (t.created_at AT TIME ZONE v_zone)::DATE AS day, t.sign AS created, 0 AS closed,
+               0 AS resolved, NULL::INTERVAL AS took, 0 AS in_time
+        FROM t WHERE t.created_at IS NOT NULL
+        UNION ALL
+        SELECT (t.closed_at AT TIME ZONE v_zone)::DATE, 0, t.sign, 0, NULL, 0
+        FROM t WHERE t.closed_at IS NOT NULL
+        UNION ALL
+        -- Negated, not multiplied: an interval's months, days and microseconds are summed
+        -- apart, and negation keeps each exactly.
+        SELECT (t.resolved_at AT TIME ZONE v_zone)::DATE, 0, 0, t.sign,
+               CASE WHEN t.sign > 0 THEN t.resolved_at - t.created_at
+                    ELSE -(t.resolved_at - t.created_at) END,
+               CASE WHEN t.breached THEN 0 ELSE t.sign END
+        FROM t WHERE t.resolved_at IS NOT NULL
+    ),
+    days AS (
+        SELECT e.day, sum(e.created) AS created, sum(e.closed) AS closed, sum(e.resolved) AS resolved,
+               coalesce(sum(e.took), interval '0') AS took, sum(e.in_time) AS in_time
+        FROM events e
+        GROUP BY e.day
+    )
+    INSERT INTO ticket_day_deltas (day, created, closed, resolved, resolution_time, resolved_in_time)
+    SELECT days.day, days.created, days.closed, days.resolved, days.took, days.in_time
+    FROM days
+    -- A day whose counts do not move (a ticket's created day when it is resolved) gets no row.
+    -- `took = '0'` compares normalised intervals; that is exact here because every resolution
+    -- time is justified (resolved_at - created_at) and a call's sum for a day is one ticket's
+    -- change or new tickets only.
+    WHERE (days.created, days.closed, days.resolved, days.in_time) <> (0, 0, 0, 0)
+       OR days.took <> interval '0';
+END
+$$;
+
+CREATE FUNCTION count_tickets_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- A new ticket has no breach yet (sla_breaches references it).
+    PERFORM add_ticket_day_deltas(array_agg(1), array_agg(t.created_at), array_agg(t.closed_at),
+                                  array_agg(t.resolved_at), array_agg(FALSE))
+    FROM new_tickets t
+    HAVING count(*) > 0;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION count_ticket_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_breached BOOLEAN := EXISTS (SELECT 1 FROM sla_breaches WHERE ticket_id = NEW.ticket_id);
+BEGIN
+    PERFORM add_ticket_day_deltas(
+        ARRAY[-1, 1], ARRAY[OLD.created_at, NEW.created_at], ARRAY[OLD.closed_at, NEW.closed_at],
+        ARRAY[OLD.resolved_at, NEW.resolved_at], ARRAY[v_breached, v_breached]);
+    RETURN NULL;
+END
+$$;
+
+-- A resolved ticket whose "has a breach" changed moves between resolved in time and not: it is
+-- counted out as it was and back in as it is (its days and resolution time cancel out).
+-- p_ticket and p_added: the ticket of each breach row added (+1) or removed (-1).
+CREATE FUNCTION count_ticket_breaches_changed(p_ticket INT[], p_added INT[]) RETURNS VOID
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM add_ticket_day_deltas(array_agg(x.sign), array_agg(c.created_at), array_agg(c.closed_at),
+                                  array_agg(c.resolved_at),
+                                  array_agg(CASE WHEN x.sign > 0 THEN c.now > 0 ELSE c.now - c.added > 0 END))
+    FROM (
+        SELECT t.created_at, t.closed_at, t.resolved_at, a.added,
+               (SELECT count(*) FROM sla_breaches b WHERE b.ticket_id = t.ticket_id) AS now
+        FROM (SELECT u.ticket_id, sum(u.added) AS added
+              FROM unnest(p_ticket, p_added) AS u (ticket_id, added)
+              GROUP BY u.ticket_id) a
+        JOIN tickets t ON t.ticket_id = a.ticket_id
+        WHERE t.resolved_at IS NOT NULL
+    ) c
+    CROSS JOIN (VALUES (-1), (1)) AS x (sign)
+    WHERE (c.now > 0) <> (c.now - c.added > 0)
+    HAVING count(*) > 0;
+END
+$$;
+
+CREATE FUNCTION count_breaches_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM count_ticket_breaches_changed(array_agg(n.ticket_id), array_agg(1)) FROM new_breaches n;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM count_ticket_breaches_changed(array_agg(o.ticket_id), array_agg(-1)) FROM old_breaches o;
+    ELSE
+        -- Judged once for the whole statement: a row trigger would see every move of the
+        -- statement already made but subtract only its own.
+        PERFORM count_ticket_breaches_changed(array_agg(m.ticket_id), array_agg(m.added))
+        FROM (SELECT o.ticket_id, -1 AS added
+              FROM old_breaches o JOIN new_breaches n USING (breach_id)
+              WHERE o.ticket_id IS DISTINCT FROM n.ticket_id
+              UNION ALL
+              SELECT n.ticket_id, 1
+              FROM old_breaches o JOIN new_breaches n USING (breach_id)
+              WHERE o.ticket_id IS DISTINCT FROM n.ticket_id) m
+        HAVING count(*) > 0;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Everything counted again from the rows: for the rows already stored when 0010 arrives, after
+-- the server's zone changes, and after a load that bypassed the triggers
+-- (session_replication_role = replica). Writers wait while it counts, and so does a
+-- compaction, whose folded rows this would otherwise not see to delete.
+CREATE FUNCTION rebuild_ticket_day_totals() RETURNS VOID
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_zone TEXT := app_timezone();
+BEGIN
+    LOCK TABLE tickets, sla_breaches IN SHARE MODE;
+    LOCK TABLE ticket_day_deltas IN EXCLUSIVE MODE;
+    DELETE FROM ticket_day_deltas;
+    INSERT INTO ticket_day_deltas (day, created, closed, resolved, resolution_time, resolved_in_time)
+    SELECT e.day, count(*) FILTER (WHERE e.kind = 1), count(*) FILTER (WHERE e.kind = 2),
+           count(*) FILTER (WHERE e.kind = 3), coalesce(sum(e.took), interval '0'),
+           count(*) FILTER (WHERE e.kind = 3 AND NOT e.breached)
+    FROM (
+        SELECT (t.created_at AT TIME ZONE v_zone)::DATE AS day, 1 AS kind, NULL::INTERVAL AS took,
+               NULL::BOOLEAN AS breached
+        FROM tickets t WHERE t.created_at IS NOT NULL
+        UNION ALL
+        SELECT (t.closed_at AT TIME ZONE v_zone)::DATE, 2, NULL, NULL
+        FROM tickets t WHERE t.closed_at IS NOT NULL
+        UNION ALL
+        -- EXISTS, a semi-join that can spill to disk: `IN (SELECT ...)` is hashed only while
+        -- the breaches fit in work_mem, and is a scan of them per ticket beyond that.
+        SELECT (t.resolved_at AT TIME ZONE v_zone)::DATE, 3, t.resolved_at - t.created_at,
+               EXISTS (SELECT 1 FROM sla_breaches b WHERE b.ticket_id = t.ticket_id)
+        FROM tickets t WHERE t.resolved_at IS NOT NULL
+    ) e
+    GROUP BY e.day;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION rebuild_ticket_day_totals() FROM PUBLIC;
+
+-- Folds each day's rows into one and returns how many rows went, so the view reads about a
+-- row per day. Writers carry on meanwhile: the rows a transaction adds while this runs are not
+-- among those it folds (its DELETE sees only rows committed before it began), and two
+-- compactions at once fold each row once (the second skips what the first deleted). A day that
+-- sums to nothing keeps no row. `gea-server maintenance` runs it, as the owner or granted.
+CREATE FUNCTION compact_ticket_day_totals() RETURNS BIGINT
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    v_before BIGINT;
+    v_after BIGINT;
+BEGIN
+    WITH gone AS (
+        DELETE FROM ticket_day_deltas
+        RETURNING day, created, closed, resolved, resolution_time, resolved_in_time
+    ),
+    days AS (
+        SELECT g.day, count(*) AS rows_in, sum(g.created) AS created, sum(g.closed) AS closed,
+               sum(g.resolved) AS resolved, sum(g.resolution_time) AS took,
+               sum(g.resolved_in_time) AS in_time
+        FROM gone g
+        GROUP BY g.day
+    ),
+    folded AS (
+        INSERT INTO ticket_day_deltas (day, created, closed, resolved, resolution_time, resolved_in_time)
+        SELECT d.day, d.created, d.closed, d.resolved, d.took, d.in_time
+        FROM days d
+        WHERE (d.created, d.closed, d.resolved, d.in_time) <> (0, 0, 0, 0) OR d.took <> interval '0'
+        RETURNING 1
+    )
+    SELECT (SELECT coalesce(sum(d.rows_in), 0) FROM days d), (SELECT count(*) FROM folded)
+    INTO v_before, v_after;
+    RETURN v_before - v_after;
+END
+$$;
+-- Maintenance, not application work: the owner runs it (gea-server maintenance) or grants it.
+REVOKE EXECUTE ON FUNCTION compact_ticket_day_totals() FROM PUBLIC;
+
+CREATE FUNCTION count_tickets_again() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM rebuild_ticket_day_totals();
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER trg_count_tickets_inserted
+    AFTER INSERT ON tickets
+    REFERENCING NEW TABLE AS new_tickets
+    FOR EACH STATEMENT EXECUTE FUNCTION count_tickets_inserted();
+-- Named to fire before trg_check_sla_breach (see the top of this file).
+-- No column list: set_ticket_status_times (BEFORE) sets resolved_at and closed_at on a status
+-- change, and a column list sees only the columns the UPDATE itself names.
+CREATE TRIGGER trg_add_ticket_days
+    AFTER UPDATE ON tickets
+    FOR EACH ROW
+    WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at OR OLD.closed_at IS DISTINCT FROM NEW.closed_at
+          OR OLD.resolved_at IS DISTINCT FROM NEW.resolved_at)
+    EXECUTE FUNCTION count_ticket_changed();
+CREATE TRIGGER trg_count_breaches_inserted
+    AFTER INSERT ON sla_breaches
+    REFERENCING NEW TABLE AS new_breaches
+    FOR EACH STATEMENT EXECUTE FUNCTION count_breaches_changed();
+CREATE TRIGGER trg_count_breaches_deleted
+    AFTER DELETE ON sla_breaches
+    REFERENCING OLD TABLE AS old_breaches
+    FOR EACH STATEMENT EXECUTE FUNCTION count_breaches_changed();
+CREATE TRIGGER trg_count_breaches_moved
+    AFTER UPDATE ON sla_breaches
+    REFERENCING OLD TABLE AS old_breaches NEW TABLE AS new_breaches
+    FOR EACH STATEMENT EXECUTE FUNCTION count_breaches_changed();
+-- Nothing references sla_breaches, so it can be truncated: everything is counted again.
+CREATE TRIGGER trg_count_breaches_truncated
+    AFTER TRUNCATE ON sla_breaches
+    FOR EACH STATEMENT EXECUTE FUNCTION count_tickets_again();
+CREATE TRIGGER trg_count_tickets_again
+    AFTER UPDATE ON app_settings
+    FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone)
+    EXECUTE FUNCTION count_tickets_again();
+
+SELECT rebuild_ticket_day_totals();
+
+-- Upgrading a running deployment: roles that write tickets or breaches (the API's) now add
+-- the day counts too, or their next ticket is refused; `gea-server migrate` says what it granted.
+DO $$
+DECLARE
+    v_role TEXT;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT g.grantee FROM information_schema.role_table_grants g
+        WHERE g.table_schema = current_schema() AND g.table_name IN ('tickets', 'sla_breaches')
+          AND g.privilege_type IN ('INSERT', 'UPDATE', 'DELETE') AND g.grantee <> 'PUBLIC'
+          AND NOT pg_has_role(g.grantee, (SELECT tableowner FROM pg_tables
+                                          WHERE schemaname = current_schema()
+                                            AND tablename = 'tickets'),
+                              'MEMBER')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('GRANT INSERT ON ticket_day_deltas TO %I', v_role);
+        RAISE NOTICE USING ERRCODE = '01GEA', MESSAGE = format(
+            'role %s writes tickets, and now adds to the daily ticket counts too: granted it INSERT '
+            'on ticket_day_deltas (docs/operations.md)', v_role);
+    END LOOP;
+END
+$$;
+
+-- The same columns and answers as before, from the rows of each day. The average is the sum
+-- over the count, the division avg() does on intervals. A filter on the date is pushed below
+-- the grouping, to the key's leading column.
+CREATE OR REPLACE VIEW v_daily_ticket_stats AS
+SELECT
+    d.day AS date,
+    sum(d.created)::INT AS tickets_created,
+    sum(d.closed)::INT AS tickets_closed,
+    sum(d.resolved)::INT AS tickets_resolved,
+    CASE WHEN sum(d.resolved) > 0 THEN sum(d.resolution_time) / sum(d.resolved)::DOUBLE PRECISION END
+        AS avg_resolution_time,
+    round(100.0 * sum(d.resolved_in_time) / nullif(sum(d.resolved), 0), 2) AS sla_compliance_rate
+FROM ticket_day_deltas d
+GROUP BY d.day
+HAVING sum(d.created) <> 0 OR sum(d.closed) <> 0 OR sum(d.resolved) <> 0;
