@@ -89,9 +89,10 @@ def test_feedback_sub_ratings_in_range_or_absent_are_accepted(conn: Conn) -> Non
 
 
 def test_feedback_for_unknown_service_is_refused(conn: Conn) -> None:
+    # By the (service, entity) pair's key since 0011: the pair must be a row of service_master.
     with pytest.raises(errors.ForeignKeyViolation) as exc_info:
         insert_feedback(conn, service_id="SVC-999", entity_id="DEPT-003")
-    assert _constraint(exc_info.value) == "fk_service_feedback_service"
+    assert _constraint(exc_info.value) == "fk_service_feedback_service_entity"
 
 
 def test_feedback_for_service_of_another_entity_is_refused(conn: Conn) -> None:

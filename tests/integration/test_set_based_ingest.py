@@ -291,3 +291,17 @@ def test_0007_downgrade_restores_0006_exactly_and_its_row_triggers_work(empty_db
     assert wanted is not None
     assert wanted[0] > 0
     assert made == wanted
+
+
+def test_0011_downgrade_restores_the_service_only_key_exactly(empty_db_url: URL) -> None:
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, revision="0010")
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        schema_0010 = _schema(conn)
+    migrate.upgrade(engine, revision="0011")
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        assert _schema(conn) != schema_0010
+    migrate.downgrade(engine, "0010")
+    engine.dispose()
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        assert _schema(conn) == schema_0010

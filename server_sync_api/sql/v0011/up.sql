@@ -1,0 +1,11 @@
+-- feedback_db, version 0011: one foreign-key check fewer per feedback row (issue 16).
+--
+-- fk_service_feedback_service_entity requires a row's (service_id, entity_id) to be a row of
+-- service_master, so a row that passes it names a service that exists: the service-only key
+-- checked the same thing a second time for every row. PostgreSQL checks a foreign key row by
+-- row, one index probe with its own executor each; this one was about a quarter of what a
+-- batch's rows cost beyond a trigger-free copy's (bench/db_ingest.py, backend CPU).
+-- An unknown service is still refused, now under the pair's key; the API names it
+-- unknown_service before it reaches the database (services/ingest.py checks the catalog), and
+-- names a refusal by the pair's key after it by whether the service exists.
+ALTER TABLE service_feedback DROP CONSTRAINT fk_service_feedback_service;
