@@ -21,6 +21,7 @@ from server_sync_api.core.db import make_engine
 from tests.helpers import pg
 from tests.helpers.feedback import insert_feedback
 from tests.helpers.roles import documented_grants, login_role
+from tests.helpers.views import as_counted, insert_columns, services_of
 from tests.integration.test_migrations import _schema
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -42,9 +43,7 @@ def performance(conn: Conn) -> list[tuple[Any, ...]]:
 
 
 def counted(conn: Conn) -> list[tuple[Any, ...]]:
-    with conn.transaction(force_rollback=True):
-        conn.execute(COUNTED.encode())
-        return performance(conn)
+    return as_counted(conn, COUNTED, performance)
 
 
 def assert_current(conn: Conn) -> None:
@@ -65,11 +64,7 @@ def random_rows(
 
 
 def insert_batch(conn: Conn, rows: Sequence[tuple[object, ...]]) -> None:
-    conn.execute(BATCH, [list(column) for column in zip(*rows, strict=True)])
-
-
-def services_of(conn: Conn) -> list[tuple[str, str]]:
-    return [(str(a), str(b)) for a, b in conn.execute("SELECT service_id, entity_id FROM service_master")]
+    insert_columns(conn, BATCH, rows)
 
 
 def test_the_view_reads_totals_as_current_as_the_rows(conn: Conn) -> None:

@@ -25,6 +25,7 @@ from server_sync_api.core.db import make_engine
 from tests.helpers import pg
 from tests.helpers.roles import documented_grants, login_role
 from tests.helpers.tickets import insert_ticket
+from tests.helpers.views import as_counted, insert_columns, services_of
 from tests.integration.test_migrations import _schema
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -44,9 +45,7 @@ def daily(conn: Conn) -> list[tuple[Any, ...]]:
 
 
 def counted(conn: Conn) -> list[tuple[Any, ...]]:
-    with conn.transaction(force_rollback=True):
-        conn.execute(COUNTED.encode())
-        return daily(conn)
+    return as_counted(conn, COUNTED, daily)
 
 
 def assert_current(conn: Conn) -> None:
@@ -71,11 +70,7 @@ def low_ratings(
 
 
 def insert_batch(conn: Conn, rows: Sequence[tuple[object, ...]]) -> None:
-    conn.execute(BATCH, [list(column) for column in zip(*rows, strict=True)])
-
-
-def services_of(conn: Conn) -> list[tuple[str, str]]:
-    return [(str(a), str(b)) for a, b in conn.execute("SELECT service_id, entity_id FROM service_master")]
+    insert_columns(conn, BATCH, rows)
 
 
 def ticket_ids(conn: Conn, status: int, count: int) -> list[int]:
