@@ -23,7 +23,9 @@ def get_settings(request: Request) -> ServerSettings:
     return settings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool[AsyncConnection[Any]]:
+async def get_pool(request: Request) -> AsyncConnectionPool[AsyncConnection[Any]]:
+    # async although it never waits: FastAPI runs a plain `def` dependency in its thread pool,
+    # a hand-over to another thread and back on every request that uses the pool.
     pool: AsyncConnectionPool[AsyncConnection[Any]] = request.app.state.pool
     return pool
 

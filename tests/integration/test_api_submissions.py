@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -633,6 +633,80 @@ def test_two_items_of_one_batch_sharing_a_reference_code_store_one_and_reject_th
     assert ticket_count(db) == 1
     assert only_row(db, winner["client_uuid"])["reference_code"] == a["reference_code"]
     assert stored(db, loser["client_uuid"]) is None
+
+
+def test_a_refusal_the_checks_did_not_foresee_rejects_that_item_alone_and_keeps_exactly_once(
+    client: httpx.Client, db: Db, items: ItemFactory, device: EnrolledDevice
+) -> None:
+    # A rule of the database's that the API does not know: the batch's one statement fails,
+    # its transaction is rolled back, and a new one replays the batch one item per savepoint.
+    db.execute(
+        "ALTER TABLE service_feedback ADD CONSTRAINT ck_test_refused "
+        "CHECK (feedback_text IS DISTINCT FROM 'refuse me')"
+    )
+    low, bad, happy = items(rating=1), items(rating=5, feedback_text="refuse me"), items(rating=5)
+    first = submit(client, low, bad, happy, status=device_status(queue_depth=3))
+    assert_created(first[0], low)
+    assert first[0]["ticket_number"]
+    assert_rejected(first[1], "invalid_item", bad["client_uuid"])
+    assert "ck_test_refused" in first[1]["error"]["message"]
+    assert_created(first[2], happy)
+    assert nothing_stored_for(db, bad)
+    assert feedback_count(db) == 2
+    assert ticket_count(db) == 1
+    # The device's health is recorded once, by the transaction that settled the batch.
+    assert device_row(db, device.device_code)["queue_depth"] == 3
+
+    again = submit(client, low, bad, happy)
+    assert [r["status"] for r in again] == ["duplicate", "rejected", "duplicate"]
+    assert (again[0]["feedback_id"], again[0]["ticket_number"]) == (
+        first[0]["feedback_id"],
+        first[0]["ticket_number"],
+    )
+    assert again[2]["feedback_id"] == first[2]["feedback_id"]
+    assert feedback_count(db) == 2
+
+
+def test_a_rejected_item_echoes_its_client_uuid_as_sent_even_in_an_otherwise_valid_batch(
+    client: httpx.Client, db: Db, items: ItemFactory
+) -> None:
+    # A batch whose every item passes the schema is validated whole, at once; one that breaks
+    # a rule after the schema still gets its own rejection, with its client_uuid as sent.
+    upper = str(uuid.uuid4()).upper()
+    good, foreign = items(rating=5), items(client_uuid=upper, channel="portal")
+    results = submit(client, good, foreign)
+    assert_created(results[0], good)
+    assert_rejected(results[1], "channel_not_allowed", upper)
+    # An accepted item's client_uuid is answered in its canonical form.
+    other = str(uuid.uuid4())
+    [created] = submit(client, items(client_uuid=other.upper()))
+    assert created["status"] == "created"
+    assert created["client_uuid"] == other
+    assert feedback_count(db) == 2
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        pytest.param(lambda text: b"\xef\xbb\xbf" + text.encode(), id="utf-8 with a byte-order mark"),
+        pytest.param(lambda text: text.encode("utf-16"), id="utf-16"),
+    ],
+)
+def test_json_that_only_the_item_by_item_path_reads_is_still_accepted(
+    client: httpx.Client, db: Db, items: ItemFactory, encode: Callable[[str], bytes]
+) -> None:
+    # json.loads reads these (RFC 8259 encodings); the whole-body validator does not, so such
+    # a batch takes the item-by-item path and is settled as before.
+    item = items(rating=1)
+    response = client.post(
+        SUBMISSIONS,
+        content=encode(json.dumps(batch([item]))),
+        headers={"Content-Type": "application/json"},
+    )
+    [result] = results_of(response, 1)
+    assert_created(result, item)
+    assert result["ticket_number"]
+    assert feedback_count(db) == 1
 
 
 # --- categories, priorities and tickets through the API -------------------------------------

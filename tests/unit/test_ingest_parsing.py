@@ -8,13 +8,17 @@ from typing import Any
 import pytest
 
 from server_sync_api.domain import Device
-from server_sync_api.protocol import DeviceStatus
+from server_sync_api.protocol import DeviceStatus, SubmissionBatch
 from server_sync_api.services import catalog
 from server_sync_api.services.ingest import (
     MAX_CLOCK_OFFSET_S,
+    TEXT_FIELDS,
+    _insert_params,
     _Rejected,
     clock_offset_seconds,
     parse_item,
+    screen_items,
+    screen_parsed_items,
 )
 
 DEVICE = Device(device_id=7, device_code="K0007", entity_id="AGY-002")
@@ -73,6 +77,52 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
 )
 def test_each_broken_rule_has_its_code(raw: Any, code: str) -> None:
     assert rejection(raw) == code
+
+
+def test_every_text_field_of_an_item_is_checked_for_characters_postgresql_cannot_store() -> None:
+    # In the model's order, so that the first bad field is the one named, as before.
+    full = parse_item(item(feedback_text="t", submitted_by="s", category_id=1, priority_id=1), DEVICE)
+    assert list(TEXT_FIELDS) == [name for name, value in full if isinstance(value, str)]
+
+
+def test_an_item_names_its_first_text_field_that_cannot_be_stored() -> None:
+    with pytest.raises(_Rejected, match="^service_id contains"):
+        parse_item(item(service_id="a\x00", feedback_text="b\x00"), DEVICE)
+
+
+def test_a_batch_validated_whole_is_screened_as_the_raw_items_are() -> None:
+    raws = [item(), item(client_uuid="1b6c2a52-8f59-4d5f-9a0b-1c1e2d3f4a5b", rating=1), item()]
+    parsed = SubmissionBatch.model_validate({"items": raws}).items
+    whole = screen_parsed_items(parsed, DEVICE)
+    assert whole is not None
+    by_item = screen_items(raws, DEVICE)
+    assert (whole.size, whole.results, whole.repeats) == (by_item.size, by_item.results, by_item.repeats)
+    assert whole.repeats == {2: 0}  # the third is a repeat of the first's client_uuid
+    assert [(c.index, c.item) for c in whole.candidates] == [(c.index, c.item) for c in by_item.candidates]
+
+
+def test_a_batch_validated_whole_with_a_broken_rule_goes_item_by_item() -> None:
+    # Only the raw item has its client_uuid as sent, which its rejection echoes.
+    parsed = SubmissionBatch.model_validate({"items": [item(), item(rating=6)]}).items
+    assert screen_parsed_items(parsed, DEVICE) is None
+    screened = screen_items(
+        [item(), item(client_uuid="0B6C2A52-8F59-4D5F-9A0B-1C1E2D3F4A5B", rating=6)], DEVICE
+    )
+    assert screened.results[1].client_uuid == "0B6C2A52-8F59-4D5F-9A0B-1C1E2D3F4A5B"
+
+
+def test_insert_columns_hold_each_item_in_order_with_times_in_utc() -> None:
+    first = parse_item(item(recorded_at="2026-11-22T10:00:00"), DEVICE)  # naive: taken as UTC
+    second = parse_item(item(rating=2, feedback_text="slow", recorded_at="2026-11-22T10:00:00-04:00"), DEVICE)
+    params = _insert_params([first, second], DEVICE, 30)
+    assert params["rating"] == [4, 2]
+    assert params["feedback_text"] == [None, "slow"]
+    assert params["recorded_at"] == [
+        datetime(2026, 11, 22, 10, tzinfo=UTC),
+        datetime(2026, 11, 22, 14, tzinfo=UTC),
+    ]
+    assert params["recorded_at"][1].utcoffset() is not None
+    assert (params["offset"], params["device_id"]) == (30, DEVICE.device_id)
 
 
 def test_missing_field_is_named() -> None:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from server_sync_api.api import bodies
 from server_sync_api.api.deps import POOL_TIMEOUT_S, AuthorizedDevice, Pool
 from server_sync_api.api.errors import ApiError, describe_validation_errors
+from server_sync_api.domain import Device
 from server_sync_api.protocol import (
     BATCH_MAX_BYTES,
     BATCH_MAX_ITEMS,
@@ -18,11 +19,12 @@ from server_sync_api.protocol import (
     SubmissionBatch,
     SubmissionResults,
 )
-from server_sync_api.services.ingest import ingest_batch
+from server_sync_api.services import ingest
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
 
-# The body is parsed here, item by item, so the schema is given to OpenAPI by hand.
+# The body is parsed here (whole when it is valid, else item by item), so the schema is given
+# to OpenAPI by hand.
 _BODY_SCHEMA = {
     "requestBody": {
         "required": True,
@@ -50,7 +52,34 @@ async def submit(request: Request, device: AuthorizedDevice, pool: Pool) -> Subm
     An empty `items` list is a heartbeat that only records the device's health.
     """
     received_at = datetime.now(UTC)
-    body = await _read_json(request)
+    body = await _read_body(request)
+    # The common case, a batch with nothing wrong in it, is validated whole in one call to
+    # pydantic's Rust core; anything amiss (a malformed item, a broken rule, a bad envelope)
+    # sends the batch down the item-by-item path, which settles each item on its own.
+    whole = _valid_batch(body)
+    screened = None if whole is None else ingest.screen_parsed_items(whole.items, device)
+    if whole is not None and screened is not None:
+        status = whole.device_status
+    else:
+        screened, status = _screen_item_by_item(_decode(body), device)
+    # Only now, with the whole body in hand, does the request take a database connection.
+    async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
+        results = await ingest.settle_batch(conn, device, screened, status, received_at)
+    return SubmissionResults(results=results)
+
+
+def _valid_batch(body: bytes) -> SubmissionBatch | None:
+    """The body as a SubmissionBatch when the whole of it is valid, else None. Where the
+    JSON parser used here is stricter than json.loads (a byte-order mark, UTF-16, a lone
+    surrogate, deep nesting), the answer is None too, and json.loads decides as before."""
+    try:
+        return SubmissionBatch.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+def _screen_item_by_item(body: Any, device: Device) -> tuple[ingest.ScreenedBatch, DeviceStatus | None]:
+    """The envelope checked (refused whole when wrong), then each item screened on its own."""
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         raise ApiError(422, "invalid_request", 'The body must be an object with an "items" list.')
     items: list[Any] = body["items"]
@@ -67,23 +96,23 @@ async def submit(request: Request, device: AuthorizedDevice, pool: Pool) -> Subm
     except ValidationError as exc:
         errors = [{**e, "loc": ("device_status", *e["loc"])} for e in exc.errors()]
         raise ApiError(422, "invalid_request", describe_validation_errors(errors)) from None
-    # Only now, with the whole body in hand, does the request take a database connection.
-    async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
-        results = await ingest_batch(conn, device, items, status, received_at)
-    return SubmissionResults(results=results)
+    return ingest.screen_items(items, device), status
 
 
-async def _read_json(request: Request) -> Any:
+async def _read_body(request: Request) -> bytes:
     if bodies.media_type(request) != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the batch as application/json.")
     try:
-        body = await bodies.read_bounded(request, BATCH_MAX_BYTES)
+        return await bodies.read_bounded(request, BATCH_MAX_BYTES)
     except bodies.BodyTooLarge:
         raise ApiError(
             413,
             "payload_too_large",
             f"A batch is at most {BATCH_MAX_BYTES:,} bytes. Send fewer items per batch.",
         ) from None
+
+
+def _decode(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
