@@ -22,10 +22,12 @@ What is folded: `ticket_day_deltas`, the rows the ticket triggers append to the 
 v_daily_ticket_stats sums, each day's rows into one by `compact_ticket_day_totals()`, so the
 view reads about a row per day (docs/decisions.md, "The reporting views at a year of data").
 
-Safe while the API serves: every statement is its own short transaction touching at most
+Safe while the API serves: every purge statement is its own short transaction touching at most
 `batch_rows` rows, walking the primary key so no batch rescans what an earlier one passed, and
 re-checking its rule as it deletes, so a row changed meanwhile (a session touched) is kept.
-Activities are archived `batch_rows` per call too, oldest first. A step the role may not run
+Activities are archived `batch_rows` per call too, oldest first. The fold is one statement over
+the days that have more than one row (a day's changes since the last run), which writers never
+wait on: they only append. A step the role may not run
 (`permission denied`) is skipped with the GRANT that fixes it; the others still run.
 
 ANALYZE where it pays: a table is analysed when the run changed at least ANALYZE_SHARE of the

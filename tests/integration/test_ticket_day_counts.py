@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from sqlalchemy.engine import URL
 
 from server_sync_api import demo, migrate, schema
 from server_sync_api.core.db import make_engine
 from tests.helpers import pg
+from tests.helpers.processes import wait_until
 from tests.helpers.roles import documented_grants, login_role
 from tests.helpers.tickets import insert_ticket
 from tests.helpers.views import as_counted, insert_columns, services_of
@@ -217,6 +219,116 @@ def test_folding_each_days_rows_into_one_changes_no_answer_even_beside_a_writer(
         assert_current(conn)
 
 
+BREACH = (
+    "INSERT INTO sla_breaches (ticket_id, breach_type, clock_started_at, expected_time, actual_time) "
+    "SELECT ticket_id, %s, created_at, created_at + interval '1 hour', now() "
+    "FROM tickets WHERE ticket_id = %s"
+)
+
+
+def resolved_ticket(conn: Conn) -> int:
+    """A ticket resolved in time (no breach), created and resolved on the same day whatever the
+    hour the test runs."""
+    return insert_ticket(
+        conn, created_at="2026-01-15 12:00:00+00", status_id=4, responded_at="2026-01-15 12:30:00+00",
+        resolved_at="2026-01-15 13:00:00+00", response_target="2026-01-15 16:00:00+00",
+        resolution_target="2026-01-16 12:00:00+00",
+    )  # fmt: skip
+
+
+def waits_on_the_day_counts(watcher: Conn, pid: int) -> None:
+    """Until the backend `pid` waits for another transaction's lock on a ticket's day counts."""
+    wait_until(
+        lambda: watcher.execute(
+            "SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted AND locktype = 'advisory' "
+            "AND classid = 116054645",
+            (pid,),
+        ).fetchone(),
+        "a wait on the ticket's day counts",
+    )
+
+
+def in_thread(conn: Conn, statement: str, params: tuple[object, ...]) -> threading.Thread:
+    def run() -> None:
+        with conn.transaction():
+            conn.execute(statement, params)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("second", ["breach", "resolve"])
+def test_changes_to_one_ticket_at_once_are_judged_one_after_the_other(db_url: URL, second: str) -> None:
+    """Each transaction judges "resolved in time" from what it sees. Two first breaches added at
+    once, or a breach added while another transaction resolves the ticket, each blind to the
+    other, counted it out twice or not at all; the second now waits for the first."""
+    info = pg.conninfo(db_url)
+    with (
+        psycopg.connect(info, autocommit=True) as conn,
+        psycopg.connect(info) as first,
+        psycopg.connect(info) as other,
+    ):
+        ticket = resolved_ticket(conn)
+        if second == "resolve":
+            conn.execute(
+                "UPDATE tickets SET status_id = 2, resolved_at = NULL WHERE ticket_id = %s", (ticket,)
+            )
+        before = daily(conn)
+        first.execute(BREACH, ("response_breach", ticket))  # not committed yet
+        if second == "breach":
+            thread = in_thread(other, BREACH, ("resolution_breach", ticket))
+        else:
+            thread = in_thread(
+                other,
+                "UPDATE tickets SET status_id = 4, resolved_at = '2026-01-15 13:00:00+00' "
+                "WHERE ticket_id = %s",
+                (ticket,),
+            )
+        waits_on_the_day_counts(conn, other.info.backend_pid)
+        first.commit()
+        thread.join()
+        assert daily(conn) != before
+        assert_current(conn)
+        assert daily(conn)[0][5] == 0  # resolved, with a breach: not in time
+
+
+def test_a_ticket_times_or_breaches_change_only_under_read_committed(db_url: URL) -> None:
+    with psycopg.connect(pg.conninfo(db_url)) as conn:
+        ticket = resolved_ticket(conn)
+        conn.commit()
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with pytest.raises(psycopg.errors.InvalidTransactionState, match="READ COMMITTED transaction") as exc:
+            conn.execute(BREACH, ("response_breach", ticket))
+        assert exc.value.diag.message_hint is not None
+        conn.rollback()
+        conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        with pytest.raises(psycopg.errors.InvalidTransactionState, match="this one is SERIALIZABLE"):
+            conn.execute("UPDATE tickets SET status_id = 5 WHERE ticket_id = %s", (ticket,))
+        conn.rollback()
+        conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        insert_ticket(conn, title="New tickets need no lock")  # a new ticket has no breaches to judge
+        conn.commit()
+
+
+def test_a_breach_moved_with_a_new_id_and_the_zones_row_replaced_are_counted(conn: Conn) -> None:
+    conn.autocommit = True
+    moved, target = resolved_ticket(conn), resolved_ticket(conn)
+    conn.execute(BREACH, ("response_breach", moved))
+    conn.execute(
+        "UPDATE sla_breaches SET breach_id = breach_id + 1000, ticket_id = %s WHERE ticket_id = %s",
+        (target, moved),
+    )
+    assert_current(conn)
+    # Without its row the zone is app_timezone()'s default; with a new one, whatever it says.
+    conn.execute("UPDATE app_settings SET timezone = 'Asia/Kolkata'")
+    insert_batch(conn, low_ratings(services_of(conn), 40, random.Random(12)))
+    conn.execute("DELETE FROM app_settings")
+    assert_current(conn)
+    conn.execute("INSERT INTO app_settings (timezone) VALUES ('Pacific/Kiritimati')")
+    assert_current(conn)
+
+
 def test_concurrent_writers_keep_exact_day_totals(db_url: URL) -> None:
     """Three writers adding tickets over the same days (a third of their batches rolled back)
     while a fourth resolves and closes them: the totals are the committed rows' counts, and no
@@ -281,11 +393,16 @@ def test_0010_counts_the_stored_rows_grants_the_api_role_and_downgrades_exactly(
         notes: list[str] = []
         migrate.upgrade(engine, revision="0010", on_notice=notes.append)
         assert any(str(as_api.username) in note and "ticket_day_deltas" in note for note in notes), notes
+        # It may archive activities (maintenance), so it may fold the day counts too.
+        assert any(
+            str(as_api.username) in note and "compact_ticket_day_totals()" in note for note in notes
+        ), notes
         with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
             assert daily(conn) == before  # the stored rows, counted by the migration
         with psycopg.connect(pg.conninfo(as_api), autocommit=True) as api:
             insert_batch(api, low_ratings(services_of(api), 10, random.Random(6)))
             api.execute("UPDATE tickets SET status_id = 4 WHERE ticket_id % 7 = 1")
+            api.execute("SELECT compact_ticket_day_totals()")
         with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
             assert_current(conn)
             assert daily(conn) != before

@@ -105,11 +105,38 @@ BEGIN
 END
 $$;
 
+-- The triggers below judge a ticket against its breaches (resolved in time or not), so two of
+-- them for one ticket must not judge at once, each blind to the other's uncommitted change: a
+-- breach added while another transaction resolves the ticket, or two first breaches added at
+-- once. Each takes a transaction-scoped advisory lock per ticket, in ticket order, and judges
+-- in its next statement, whose snapshot (READ COMMITTED) then includes what the transaction
+-- it waited for committed. Only changes to the same ticket's times or breaches wait on each
+-- other, never new tickets or another ticket's; the keys are (0x6EADA75, ticket_id) in
+-- pg_locks. Under REPEATABLE READ or SERIALIZABLE the snapshot would predate the wait, so such
+-- a change is refused with a clear error instead of counted wrong.
+CREATE FUNCTION lock_ticket_day_counts(p_tickets INT[]) RETURNS VOID
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'a ticket''s created, resolved or closed time or its SLA breaches can only '
+                        'change in a READ COMMITTED transaction (this one is %)',
+                        upper(current_setting('transaction_isolation'))
+            USING ERRCODE = 'invalid_transaction_state',
+                  HINT = 'The daily ticket counts judge each change against what is committed '
+                         'when it is made; use the default isolation level for such changes.';
+    END IF;
+    PERFORM pg_advisory_xact_lock(116054645, l.ticket_id)  -- 0x6EADA75
+    FROM (SELECT DISTINCT u.ticket_id FROM unnest(p_tickets) AS u (ticket_id) ORDER BY 1) l;
+END
+$$;
+
 CREATE FUNCTION count_ticket_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_breached BOOLEAN := EXISTS (SELECT 1 FROM sla_breaches WHERE ticket_id = NEW.ticket_id);
+    v_breached BOOLEAN;
 BEGIN
+    PERFORM lock_ticket_day_counts(ARRAY[NEW.ticket_id]);
+    v_breached := EXISTS (SELECT 1 FROM sla_breaches WHERE ticket_id = NEW.ticket_id);
     PERFORM add_ticket_day_deltas(
         ARRAY[-1, 1], ARRAY[OLD.created_at, NEW.created_at], ARRAY[OLD.closed_at, NEW.closed_at],
         ARRAY[OLD.resolved_at, NEW.resolved_at], ARRAY[v_breached, v_breached]);
@@ -119,19 +146,18 @@ $$;
 
 -- A resolved ticket whose "has a breach" changed moves between resolved in time and not: it is
 -- counted out as it was and back in as it is (its days and resolution time cancel out).
--- p_ticket and p_added: the ticket of each breach row added (+1) or removed (-1).
+-- p_ticket and p_added: each ticket whose breaches changed and by how many (+ added, - removed).
 CREATE FUNCTION count_ticket_breaches_changed(p_ticket INT[], p_added INT[]) RETURNS VOID
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM lock_ticket_day_counts(p_ticket);
     PERFORM add_ticket_day_deltas(array_agg(x.sign), array_agg(c.created_at), array_agg(c.closed_at),
                                   array_agg(c.resolved_at),
                                   array_agg(CASE WHEN x.sign > 0 THEN c.now > 0 ELSE c.now - c.added > 0 END))
     FROM (
         SELECT t.created_at, t.closed_at, t.resolved_at, a.added,
                (SELECT count(*) FROM sla_breaches b WHERE b.ticket_id = t.ticket_id) AS now
-        FROM (SELECT u.ticket_id, sum(u.added) AS added
-              FROM unnest(p_ticket, p_added) AS u (ticket_id, added)
-              GROUP BY u.ticket_id) a
+        FROM unnest(p_ticket, p_added) AS a (ticket_id, added)
         JOIN tickets t ON t.ticket_id = a.ticket_id
         WHERE t.resolved_at IS NOT NULL
     ) c
@@ -141,24 +167,29 @@ BEGIN
 END
 $$;
 
+-- Per statement: a row trigger would see every change of the statement already made but
+-- judge only its own. Each ticket's breaches are netted first (old rows out, new rows in), so
+-- an UPDATE that moves no breach to another ticket (the SLA scan's hours overdue) locks and
+-- judges nothing.
 CREATE FUNCTION count_breaches_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM count_ticket_breaches_changed(array_agg(n.ticket_id), array_agg(1)) FROM new_breaches n;
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM count_ticket_breaches_changed(array_agg(o.ticket_id), array_agg(-1)) FROM old_breaches o;
-    ELSE
-        -- Judged once for the whole statement: a row trigger would see every move of the
-        -- statement already made but subtract only its own.
         PERFORM count_ticket_breaches_changed(array_agg(m.ticket_id), array_agg(m.added))
-        FROM (SELECT o.ticket_id, -1 AS added
-              FROM old_breaches o JOIN new_breaches n USING (breach_id)
-              WHERE o.ticket_id IS DISTINCT FROM n.ticket_id
-              UNION ALL
-              SELECT n.ticket_id, 1
-              FROM old_breaches o JOIN new_breaches n USING (breach_id)
-              WHERE o.ticket_id IS DISTINCT FROM n.ticket_id) m
+        FROM (SELECT n.ticket_id, count(*)::INT AS added FROM new_breaches n GROUP BY 1) m
+        HAVING count(*) > 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM count_ticket_breaches_changed(array_agg(m.ticket_id), array_agg(m.added))
+        FROM (SELECT o.ticket_id, -count(*)::INT AS added FROM old_breaches o GROUP BY 1) m
+        HAVING count(*) > 0;
+    ELSE
+        PERFORM count_ticket_breaches_changed(array_agg(m.ticket_id), array_agg(m.added))
+        FROM (SELECT c.ticket_id, sum(c.added)::INT AS added
+              FROM (SELECT o.ticket_id, -1 AS added FROM old_breaches o
+                    UNION ALL
+                    SELECT n.ticket_id, 1 FROM new_breaches n) c
+              GROUP BY 1
+              HAVING sum(c.added) <> 0) m
         HAVING count(*) > 0;
     END IF;
     RETURN NULL;
@@ -201,10 +232,11 @@ $$;
 REVOKE EXECUTE ON FUNCTION rebuild_ticket_day_totals() FROM PUBLIC;
 
 -- Folds each day's rows into one and returns how many rows went, so the view reads about a
--- row per day. Writers carry on meanwhile: the rows a transaction adds while this runs are not
--- among those it folds (its DELETE sees only rows committed before it began), and two
--- compactions at once fold each row once (the second skips what the first deleted). A day that
--- sums to nothing keeps no row. `gea-server maintenance` runs it, as the owner or granted.
+-- row per day; days that already have one row are left alone. Writers carry on meanwhile: the
+-- rows a transaction adds while this runs are not among those it folds (its DELETE sees only
+-- rows committed before it began), and two folds at once fold each row once (the second skips
+-- what the first deleted). A day that sums to nothing keeps no row. `gea-server maintenance`
+-- runs it, as the owner or granted.
 CREATE FUNCTION compact_ticket_day_totals() RETURNS BIGINT
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -212,8 +244,9 @@ DECLARE
     v_after BIGINT;
 BEGIN
     WITH gone AS (
-        DELETE FROM ticket_day_deltas
-        RETURNING day, created, closed, resolved, resolution_time, resolved_in_time
+        DELETE FROM ticket_day_deltas d
+        WHERE d.day IN (SELECT x.day FROM ticket_day_deltas x GROUP BY x.day HAVING count(*) > 1)
+        RETURNING d.day, d.created, d.closed, d.resolved, d.resolution_time, d.resolved_in_time
     ),
     days AS (
         SELECT g.day, count(*) AS rows_in, sum(g.created) AS created, sum(g.closed) AS closed,
@@ -278,29 +311,51 @@ CREATE TRIGGER trg_count_tickets_again
     AFTER UPDATE ON app_settings
     FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone)
     EXECUTE FUNCTION count_tickets_again();
+-- Without its row the zone falls back to app_timezone()'s default, so adding or removing the
+-- row may change it too.
+CREATE TRIGGER trg_count_tickets_again_settings
+    AFTER INSERT OR DELETE OR TRUNCATE ON app_settings
+    FOR EACH STATEMENT EXECUTE FUNCTION count_tickets_again();
 
 SELECT rebuild_ticket_day_totals();
 
 -- Upgrading a running deployment: roles that write tickets or breaches (the API's) now add
--- the day counts too, or their next ticket is refused; `gea-server migrate` says what it granted.
+-- the day counts too, or their next ticket is refused, and a role that runs maintenance (it may
+-- archive ticket activities) now folds them; `gea-server migrate` says what it granted.
 DO $$
 DECLARE
+    v_owner TEXT := (SELECT tableowner FROM pg_tables
+                     WHERE schemaname = current_schema() AND tablename = 'tickets');
     v_role TEXT;
 BEGIN
     FOR v_role IN
-        SELECT DISTINCT g.grantee FROM information_schema.role_table_grants g
-        WHERE g.table_schema = current_schema() AND g.table_name IN ('tickets', 'sla_breaches')
+        SELECT DISTINCT g.grantee
+        FROM (SELECT t.grantee, t.table_name, t.privilege_type
+              FROM information_schema.role_table_grants t WHERE t.table_schema = current_schema()
+              UNION ALL
+              SELECT c.grantee, c.table_name, c.privilege_type
+              FROM information_schema.role_column_grants c WHERE c.table_schema = current_schema()) g
+        WHERE g.table_name IN ('tickets', 'sla_breaches')
           AND g.privilege_type IN ('INSERT', 'UPDATE', 'DELETE') AND g.grantee <> 'PUBLIC'
-          AND NOT pg_has_role(g.grantee, (SELECT tableowner FROM pg_tables
-                                          WHERE schemaname = current_schema()
-                                            AND tablename = 'tickets'),
-                              'MEMBER')
+          AND NOT pg_has_role(g.grantee, v_owner, 'MEMBER')
         ORDER BY 1
     LOOP
         EXECUTE format('GRANT INSERT ON ticket_day_deltas TO %I', v_role);
         RAISE NOTICE USING ERRCODE = '01GEA', MESSAGE = format(
             'role %s writes tickets, and now adds to the daily ticket counts too: granted it INSERT '
             'on ticket_day_deltas (docs/operations.md)', v_role);
+    END LOOP;
+    FOR v_role IN
+        SELECT DISTINCT r.grantee FROM information_schema.role_routine_grants r
+        WHERE r.routine_schema = current_schema() AND r.routine_name = 'archive_ticket_activities'
+          AND r.privilege_type = 'EXECUTE' AND r.grantee <> 'PUBLIC'
+          AND NOT pg_has_role(r.grantee, v_owner, 'MEMBER')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION compact_ticket_day_totals() TO %I', v_role);
+        RAISE NOTICE USING ERRCODE = '01GEA', MESSAGE = format(
+            'role %s runs maintenance, which now folds the daily ticket counts too: granted it '
+            'EXECUTE on compact_ticket_day_totals() (docs/maintenance.md)', v_role);
     END LOOP;
 END
 $$;
