@@ -16,7 +16,9 @@ Each run gets a fresh copy of a migrated template database, so feedback and tick
 empty, as on a new installation, and PostgreSQL has no statistics on them during the run (no
 autovacuum ANALYZE comes within a few seconds). Prints items/second, the CPU
 seconds the client, the API processes and the PostgreSQL backends spent (from /proc, Linux
-only), and the ratio HTTP / direct of the wall-clock times. Nothing here asserts on time.
+only), the API's and PostgreSQL's CPU microseconds per item (the figures to compare between
+runs on a busy machine, where wall-clock times move with whatever else runs), and the ratio
+HTTP / direct of the wall-clock times. Nothing here asserts on time.
 
 The API runs as a separate process, `gea-server serve --host 127.0.0.1 --port P --workers N`
 (N = the number of cores unless `--workers` says otherwise), started for each HTTP run and
@@ -26,7 +28,7 @@ thread would share this process's GIL with the httpx clients and run one worker 
 would measure the client's contention more than the server. Clients, API workers and
 PostgreSQL all share this machine's cores, as the direct insert's client does.
 
-    python -m bench.sync_server [--items N] [--workers N]
+    python -m bench.sync_server [--items N] [--workers N] [--batch 100|500]... [--clients 1|8]...
 """
 
 from __future__ import annotations
@@ -508,12 +510,14 @@ def demo_template() -> Iterator[tuple[str, list[tuple[str, str]]]]:
         pg.drop_database(template)
 
 
-def run(item_count: int, workers: int) -> list[Result]:
+def run(
+    item_count: int, workers: int, batch_sizes: Sequence[int], client_counts: Sequence[int]
+) -> list[Result]:
     with demo_template() as (template, services):
         specs = make_specs(item_count, services)
         results: list[Result] = []
-        for batch in BATCH_SIZES:
-            for clients in CLIENT_COUNTS:
+        for batch in batch_sizes:
+            for clients in client_counts:
                 parts = shares(specs, clients)
                 # Direct first, then HTTP, each in its own fresh copy.
                 results.append(run_direct(template, parts, batch))
@@ -528,6 +532,12 @@ def cpu_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def per_item_text(value: float | None, items: int) -> str:
+    """CPU microseconds per item: the figure to compare between runs on a busy machine, where
+    wall-clock times move with what else runs."""
+    return "-" if value is None else f"{value / items * 1e6:.0f}"
+
+
 def report(results: Sequence[Result], item_count: int, workers: int) -> None:
     tickets = sorted({r.tickets for r in results})
     made = ", ".join(f"{t:,}" for t in tickets)
@@ -539,17 +549,21 @@ def report(results: Sequence[Result], item_count: int, workers: int) -> None:
     )
     print()
     header = f"{'batch':>5} {'clients':>7}  {'path':<14} {'items/s':>8} {'seconds':>8}"
-    print(f"{header}   CPU seconds: {'client':>6} {'API':>6} {'PostgreSQL':>10}")
+    print(
+        f"{header}   CPU seconds: {'client':>6} {'API':>6} {'PostgreSQL':>10}"
+        f"   CPU µs per item: {'API':>4} {'PostgreSQL':>10}"
+    )
     by_key = {(r.path, r.batch, r.clients): r for r in results}
     labels = {"direct": "direct insert", "http": "HTTP API"}
-    for batch in BATCH_SIZES:
-        for clients in CLIENT_COUNTS:
+    for batch in sorted({r.batch for r in results}):
+        for clients in sorted({r.clients for r in results}):
             for path in ("direct", "http"):
                 r = by_key[(path, batch, clients)]
                 print(
                     f"{batch:>5} {clients:>7}  {labels[path]:<14} {r.items_per_second:>8,.0f} "
                     f"{r.seconds:>8.2f}   {'':>12} {cpu_text(r.client_cpu):>6} {cpu_text(r.api_cpu):>6} "
-                    f"{cpu_text(r.db_cpu):>10}"
+                    f"{cpu_text(r.db_cpu):>10}   {'':>16} {per_item_text(r.api_cpu, r.items):>4} "
+                    f"{per_item_text(r.db_cpu, r.items):>10}"
                 )
             ratio = by_key[("http", batch, clients)].seconds / by_key[("direct", batch, clients)].seconds
             print(f"{batch:>5} {clients:>7}  ratio HTTP / direct (time): {ratio:.2f}x")
@@ -567,12 +581,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=os.cpu_count() or 1,
         help="API worker processes (default: one per core)",
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        action="append",
+        choices=BATCH_SIZES,
+        help="only this batch size (repeat for several; default: all)",
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        action="append",
+        choices=CLIENT_COUNTS,
+        help="only this many concurrent clients (repeat for several; default: all)",
+    )
     args = parser.parse_args(argv)
     if not max(CLIENT_COUNTS) <= args.items <= MAX_ITEMS:
         parser.error(f"--items must be between {max(CLIENT_COUNTS)} and {MAX_ITEMS:,}")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    results = run(args.items, args.workers)
+    batch_sizes = sorted(set(args.batch or BATCH_SIZES))
+    client_counts = sorted(set(args.clients or CLIENT_COUNTS))
+    results = run(args.items, args.workers, batch_sizes, client_counts)
     report(results, args.items, args.workers)
 
 

@@ -251,8 +251,10 @@ async def _check_catalog(
         )
         for sid, category_id in await cursor.fetchall():
             chains[sid].add(category_id)
-    cursor = await conn.execute("SELECT priority_id FROM priority_levels")
-    priorities = {row[0] for row in await cursor.fetchall()}
+    priorities: set[int] = set()
+    if any(c.item.priority_id is not None for c in candidates):  # kiosks' ratings carry none
+        cursor = await conn.execute("SELECT priority_id FROM priority_levels")
+        priorities = {row[0] for row in await cursor.fetchall()}
 
     for c in candidates:
         item, uid = c.item, str(c.item.client_uuid)
