@@ -1,6 +1,11 @@
 """Opening the kiosk's SQLite file: pragmas for durability, migrations at start-up.
 
-WAL with synchronous=FULL: once a write transaction commits, it survives a power cut.
+WAL with synchronous=FULL: once a write transaction commits, it survives a power cut. The
+sync worker's own bookkeeping (claiming a batch, settling its answers) says it may commit with
+synchronous=NORMAL (`resendable(engine)`): still atomic and safe from corruption, and kept if
+only the process dies, but a power cut may undo the last such commits, which costs a resend
+(the server answers `duplicate`), never a submission. A submission's own writes stay FULL,
+and each FULL commit syncs the log with every commit before it.
 Transactions start with BEGIN IMMEDIATE, so two processes never both read and then both try
 to write (which SQLite would refuse with "database is locked"); the busy timeout makes the
 second one wait instead. Units that only read say so (`reader(engine)`) and take no lock.
@@ -46,6 +51,10 @@ SCRIPT_LOCATION = "kiosk.local_db:migrations"
 BEGIN_OPTION = "sqlite_begin"
 # Where a pooled connection remembers the busy timeout it was last given.
 _BUSY_INFO = "gea_busy_timeout_s"
+# Each transaction's synchronous setting: FULL unless a unit says it may be undone by a power
+# cut (`resendable`); where a pooled connection remembers the one it was last given.
+SYNCHRONOUS_OPTION = "gea_synchronous"
+_SYNCHRONOUS_INFO = "gea_synchronous"
 
 
 def database_path(data_dir: Path) -> Path:
@@ -89,6 +98,7 @@ def make_engine(
         cursor = dbapi_connection.cursor()
         _switch_to_wal(cursor, busy_timeout_s)
         cursor.execute("PRAGMA synchronous=FULL")
+        record.info[_SYNCHRONOUS_INFO] = "FULL"
         cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -102,7 +112,15 @@ def make_engine(
             if info.get(_BUSY_INFO) != wanted:
                 connection.exec_driver_sql(f"PRAGMA busy_timeout={round(wanted * 1000)}")
                 info[_BUSY_INFO] = wanted
-        mode = connection.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
+        options = connection.get_execution_options()
+        # Set for every transaction, not left from the last one: a connection back in the pool
+        # after a resendable unit must not commit a submission with NORMAL.
+        synchronous = options.get(SYNCHRONOUS_OPTION, "FULL")
+        info = connection.connection.info
+        if info.get(_SYNCHRONOUS_INFO) != synchronous:
+            connection.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
+            info[_SYNCHRONOUS_INFO] = synchronous
+        mode = options.get(BEGIN_OPTION, "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     @event.listens_for(engine, "handle_error")
@@ -140,6 +158,14 @@ def reader(engine: Engine) -> Engine:
     """The same engine for units that only read: a deferred BEGIN takes no write lock, so a
     long read never holds up the sync worker or another process's insert."""
     return engine.execution_options(**{BEGIN_OPTION: "DEFERRED"})
+
+
+def resendable(engine: Engine) -> Engine:
+    """The same engine for the sync worker's bookkeeping (claim, settle, release): its commits
+    skip the fsync (synchronous=NORMAL). A power cut may undo the last of them, which puts a
+    batch back to `pending` or `sending`, and the next start-up sends it again; the server
+    answers `duplicate`. Never for a write that records or changes a submission itself."""
+    return engine.execution_options(**{SYNCHRONOUS_OPTION: "NORMAL"})
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

@@ -7,6 +7,7 @@ lock claims rows for sending and runs `recover()`.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import uuid
@@ -242,6 +243,22 @@ def finish_abandoned(engine: Engine, older_than: timedelta | None, now: datetime
         )
 
 
+# claim()'s statement: one UPDATE that picks the batch itself (the claim index read in
+# order, stopping at the batch) and returns the rows it changed, in place of a SELECT, an
+# UPDATE by the selected ids and the IN list SQLAlchemy compiled for them each batch. Plain
+# SQL for the same reason as settle's. RETURNING gives the rows in no set order (sorted
+# below) and `attempts` as the UPDATE left it.
+_CLAIM = (
+    f"UPDATE outbox SET state = '{OutboxState.SENDING.value}', state_changed_at = ?,"
+    " attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox"
+    f" WHERE state = '{OutboxState.PENDING.value}'{{due}} ORDER BY sequence LIMIT ?)"
+    " RETURNING sequence, client_uuid, reference_code, payload, recorded_at, attempts,"
+    " next_attempt_at, error_code, last_error, feedback_id, ticket_number, kiosk_version"
+)
+_DUE = " AND (next_attempt_at IS NULL OR next_attempt_at <= ?{later})"
+_CLOCK_SET_BACK = " OR next_attempt_at > ?"
+
+
 def claim(
     engine: Engine,
     limit: int,
@@ -255,55 +272,45 @@ def claim(
     worker ever sets) when its backoff ends further ahead than that: the clock was set back
     since (a fast clock put right by NTP), and waiting for it would hold the row for days."""
     now = now or utcnow()
-    with Session(engine) as session, session.begin():
-        # Plain rows and one UPDATE for the batch, not ORM objects changed one by one: a drain
-        # claims every row once, and the ORM's bookkeeping was a large share of it.
-        query = select(
-            OutboxItem.id,
-            OutboxItem.client_uuid,
-            OutboxItem.reference_code,
-            OutboxItem.payload,
-            OutboxItem.recorded_at,
-            OutboxItem.attempts,
-            OutboxItem.next_attempt_at,
-            OutboxItem.error_code,
-            OutboxItem.last_error,
-            OutboxItem.feedback_id,
-            OutboxItem.ticket_number,
-            OutboxItem.kiosk_version,
-        ).where(OutboxItem.state == OutboxState.PENDING)
-        if not ignore_backoff:
-            due = OutboxItem.next_attempt_at.is_(None) | (OutboxItem.next_attempt_at <= now)
-            if longest_wait is not None:
-                due = due | (OutboxItem.next_attempt_at > now + longest_wait)
-            query = query.where(due)
-        rows = session.execute(query.order_by(OutboxItem.sequence).limit(limit)).all()
-        if not rows:
-            return []
-        session.execute(
-            update(OutboxItem)
-            .where(OutboxItem.id.in_([row.id for row in rows]))
-            .values(state=OutboxState.SENDING, state_changed_at=now, attempts=OutboxItem.attempts + 1)
-            .execution_options(synchronize_session=False)  # no object of this session is loaded
+    stamp = _stored_time(engine, now)
+    due = ""
+    params: list[object] = [stamp]
+    if not ignore_backoff:
+        due = _DUE.format(later=_CLOCK_SET_BACK if longest_wait is not None else "")
+        params.append(stamp)
+        if longest_wait is not None:
+            params.append(_stored_time(engine, now + longest_wait))
+    params.append(limit)
+    # A claim a power cut undoes leaves the batch pending: it is sent again, or answered duplicate.
+    with database.resendable(engine).begin() as connection:
+        rows = connection.exec_driver_sql(_CLAIM.format(due=due), tuple(params)).all()
+    return [
+        OutboxRow(
+            client_uuid=row.client_uuid,
+            reference_code=row.reference_code,
+            payload=json.loads(row.payload),
+            recorded_at=datetime.fromisoformat(row.recorded_at),
+            state=OutboxState.SENDING,
+            state_changed_at=now,
+            attempts=row.attempts,
+            next_attempt_at=_time_or_none(row.next_attempt_at),
+            error_code=row.error_code,
+            last_error=row.last_error,
+            feedback_id=row.feedback_id,
+            ticket_number=row.ticket_number,
+            kiosk_version=row.kiosk_version,
         )
-        return [
-            OutboxRow(
-                client_uuid=row.client_uuid,
-                reference_code=row.reference_code,
-                payload=row.payload,
-                recorded_at=row.recorded_at,
-                state=OutboxState.SENDING,
-                state_changed_at=now,
-                attempts=row.attempts + 1,
-                next_attempt_at=row.next_attempt_at,
-                error_code=row.error_code,
-                last_error=row.last_error,
-                feedback_id=row.feedback_id,
-                ticket_number=row.ticket_number,
-                kiosk_version=row.kiosk_version,
-            )
-            for row in rows
-        ]
+        for row in sorted(rows, key=lambda row: int(row.sequence))
+    ]
+
+
+def _stored_time(engine: Engine, at: datetime) -> str | None:
+    """A time as the outbox stores it (UTCDateTime), for plain SQL."""
+    return UTCDateTime().process_bind_param(at, engine.dialect)
+
+
+def _time_or_none(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 # What the server answered for one item: (client_uuid, feedback_id, ticket_number) for an
@@ -351,7 +358,7 @@ def settle(engine: Engine, synced: Iterable[Synced] = (), rejected: Iterable[Rej
     server can never accept them) keep the code and message, shown to staff, and are never
     claimed again. Only rows not settled yet (`pending` or `sending`: a row released after a
     lost answer is the server's all the same) change (see Settlement.ignored)."""
-    at = UTCDateTime().process_bind_param(utcnow(), engine.dialect)
+    at = _stored_time(engine, utcnow())
     synced_rows = [
         (at, feedback_id, ticket_number, client_uuid) for client_uuid, feedback_id, ticket_number in synced
     ]
@@ -359,7 +366,9 @@ def settle(engine: Engine, synced: Iterable[Synced] = (), rejected: Iterable[Rej
     if not synced_rows and not rejected_rows:
         return Settlement(0, 0, 0)
     done = done_rejected = 0
-    with engine.begin() as connection:
+    # Undone by a power cut, the rows go back to pending at start-up and the server answers
+    # duplicate (or rejects them again): a resend, never a lost submission.
+    with database.resendable(engine).begin() as connection:
         if synced_rows:
             done = _rowcount(connection.exec_driver_sql(_SETTLE_SYNCED, synced_rows))
         if rejected_rows:
@@ -385,7 +394,7 @@ def release(engine: Engine, client_uuids: Sequence[str], error: str, next_attemp
     backoff. Only rows still `sending` (halves of a split batch already settled stay so);
     returns how many."""
     now = utcnow()
-    with Session(engine) as session, session.begin():
+    with Session(database.resendable(engine)) as session, session.begin():
         return _rowcount(
             session.execute(
                 update(OUTBOX)
@@ -407,7 +416,7 @@ def unclaim(engine: Engine, client_uuids: Sequence[str]) -> int:
     `sending`; returns how many."""
     if not client_uuids:
         return 0
-    with Session(engine) as session, session.begin():
+    with Session(database.resendable(engine)) as session, session.begin():
         return _rowcount(
             session.execute(
                 update(OUTBOX)

@@ -20,6 +20,9 @@ lock (`kiosk.local_db.lock.acquire`), after that process has run `outbox.recover
 Observers (`add_observer`) receive a `SyncState` after every change. They are called on the
 worker thread (or on the thread calling `drain_once`/`reauthorize`), one at a time: keep them
 quick and non-blocking; a UI must hand the state to its own thread (e.g. a queued signal).
+Mid-drain, a state's counts are the worker's tally (kiosk.sync.tally: its own moves, and the
+outbox read again each second), so rows other processes add show within a second; the state
+published when a drain ends reads the outbox.
 
 Backoff is computed by `backoff_delay` below, a small function rather than tenacity: the
 worker's retries are not a blocking retry loop but state persisted per row (`next_attempt_at`)
@@ -44,9 +47,11 @@ from sqlalchemy import Engine
 
 from kiosk import __version__
 from kiosk.local_db import catalog_cache, outbox
-from kiosk.local_db.outbox import OutboxRow, utcnow
+from kiosk.local_db.models import OutboxState
+from kiosk.local_db.outbox import OutboxRow, Settlement, utcnow
 from kiosk.sync.client import SyncClient
 from kiosk.sync.errors import BatchTooLarge, NotAuthorized, RetryLater, SyncError
+from kiosk.sync.tally import QueueStatus, QueueTally
 
 log = logging.getLogger("kiosk.sync")
 
@@ -186,9 +191,6 @@ class _Status:
     catalog_updated_at: datetime | None = None
 
 
-QueueStatus = tuple[int, datetime | None]  # outbox.queue_status(): depth, oldest recorded_at
-
-
 @dataclass
 class _Ahead:
     """The next batch, claimed while a push was in flight, and the queue it reports."""
@@ -237,6 +239,8 @@ class SyncWorker(threading.Thread):
         self._publish_lock = threading.RLock()  # observers see states in order
         self._observers: list[Callable[[SyncState], None]] = []
         self._published: SyncState | None = None
+        # The outbox's counts mid-drain, kept by the draining thread (see kiosk.sync.tally).
+        self._tally = QueueTally(engine)
         self._woken = threading.Event()
         self._stopping = threading.Event()
 
@@ -440,9 +444,19 @@ class SyncWorker(threading.Thread):
         return timedelta(seconds=longest + 60)
 
     def _claim(self, limit: int, ignore_backoff: bool) -> list[OutboxRow]:
-        return outbox.claim(
+        rows = outbox.claim(
             self._engine, limit, ignore_backoff=ignore_backoff, longest_wait=self._longest_wait
         )
+        self._tally.moved(OutboxState.PENDING, OutboxState.SENDING, len(rows))
+        return rows
+
+    def _settle(
+        self, synced: list[outbox.Synced] | None = None, rejected: list[outbox.Rejected] | None = None
+    ) -> Settlement:
+        settled = outbox.settle(self._engine, synced or (), rejected or ())
+        self._tally.moved(OutboxState.SENDING, OutboxState.SYNCED, settled.synced)
+        self._tally.moved(OutboxState.SENDING, OutboxState.REJECTED, settled.rejected)
+        return settled
 
     def _drain(self, report: DrainReport, ignore_backoff: bool) -> None:
         """Claim and push batches until none is due; raises the first SyncError.
@@ -452,13 +466,14 @@ class SyncWorker(threading.Thread):
         the server and the observers see keeps its order: a batch is settled, and the
         observers told, before the next one is sent."""
         limit = self.settings.batch_size
+        self._tally.forget()  # others wrote since the last drain
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-push") as poster:
                 rows = [] if self._stopping.is_set() else self._claim(limit, ignore_backoff)
                 queue: QueueStatus | None = None
                 while rows:
                     # A retry during an outage stays OFFLINE until the server answers (_note_contact).
-                    self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE,))
+                    self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE,), tallied=True)
                     limit, ahead = self._push_batch(rows, queue, report, limit, poster, ignore_backoff)
                     rows, queue = ahead.rows, ahead.queue
                     if not rows and not self._stopping.is_set():
@@ -487,7 +502,7 @@ class SyncWorker(threading.Thread):
             if ahead.rows:
                 # This batch's answer settles it (synced or rejected): it is not in the queue
                 # the next push reports.
-                ahead.queue = outbox.queue_status(self._engine, excluding=[row.client_uuid for row in rows])
+                ahead.queue = self._tally.queue(in_flight=[row.client_uuid for row in rows])
 
         try:
             limit = self._send(rows, report, limit, queue, _Overlap(poster, prepare_next))
@@ -504,7 +519,9 @@ class SyncWorker(threading.Thread):
                 delay = self.settings.backoff_max_s  # a bug or a disk error: do not spin
             message = exc.message if isinstance(exc, SyncError) else f"internal error: {type(exc).__name__}"
             next_attempt = None if delay is None else utcnow() + timedelta(seconds=delay)
-            report.released += outbox.release(self._engine, uuids, message, next_attempt)
+            released = outbox.release(self._engine, uuids, message, next_attempt)
+            self._tally.moved(OutboxState.SENDING, OutboxState.PENDING, released)
+            report.released += released
             if isinstance(exc, NotAuthorized):
                 self._note_failure(exc)
             if isinstance(exc, SyncError):
@@ -519,10 +536,12 @@ class SyncWorker(threading.Thread):
         if not rows:
             return
         try:
-            outbox.unclaim(self._engine, [row.client_uuid for row in rows])
+            unclaimed = outbox.unclaim(self._engine, [row.client_uuid for row in rows])
         except Exception:
             # They stay `sending` until the next start-up's recovery, which sends them again.
             log.warning("%d rows claimed ahead could not be put back", len(rows), exc_info=True)
+            return
+        self._tally.moved(OutboxState.SENDING, OutboxState.PENDING, unclaimed)
 
     def _send(
         self,
@@ -543,7 +562,7 @@ class SyncWorker(threading.Thread):
                 # One item over the server's byte limit can never be sent: it is kept and
                 # shown to staff like any rejected item instead of blocking the queue.
                 reason = "This submission is larger than the server accepts; it cannot be sent."
-                outbox.settle(self._engine, rejected=[(rows[0].client_uuid, "payload_too_large", reason)])
+                self._settle(rejected=[(rows[0].client_uuid, "payload_too_large", reason)])
                 report.sent += 1
                 report.rejected += 1
                 return limit
@@ -563,7 +582,7 @@ class SyncWorker(threading.Thread):
             for row, result in zip(rows, results, strict=True)
             if result["status"] == "rejected"
         ]
-        outbox.settle(self._engine, synced, rejected)
+        self._settle(synced, rejected)
         duplicates = sum(1 for result in results if result["status"] == "duplicate")
         report.sent += len(rows)
         report.synced += len(synced)
@@ -577,7 +596,7 @@ class SyncWorker(threading.Thread):
             _ms(started),
         )
         self._note_contact(pushed=True)
-        self._publish()
+        self._publish(tallied=True)
         return limit
 
     def _submit(
@@ -672,13 +691,13 @@ class SyncWorker(threading.Thread):
             status.retry_at = time.monotonic() + delay + RETRY_TIMER_MARGIN_S
             return delay
 
-    def _set_phase(self, phase: Phase, only_from: tuple[Phase, ...]) -> None:
+    def _set_phase(self, phase: Phase, only_from: tuple[Phase, ...], *, tallied: bool = False) -> None:
         with self._lock:
             changed = self._status.phase in only_from and self._status.phase is not phase
             if changed:
                 self._status.phase = phase
         if changed:
-            self._publish()
+            self._publish(tallied=tallied)
 
     def _snapshot(self, counts: dict[str, int]) -> SyncState:
         with self._lock:
@@ -692,11 +711,13 @@ class SyncWorker(threading.Thread):
                 catalog_updated_at=status.catalog_updated_at,
             )
 
-    def _publish(self) -> None:
-        """Tell observers, if anything they can see changed."""
+    def _publish(self, *, tallied: bool = False) -> None:
+        """Tell observers, if anything they can see changed. `tallied`: mid-drain, on the
+        draining thread, the counts come from the worker's tally instead of a read of the
+        outbox (kiosk.sync.tally); every drain ends with a publish that reads it."""
         with self._publish_lock:
             try:
-                counts = outbox.counts(self._engine)
+                counts = self._tally.counts() if tallied else outbox.counts(self._engine)
             except Exception:  # a busy or failing disk: publish the rest, counts as last seen
                 log.warning("outbox counts unavailable", exc_info=True)
                 counts = dict(self._published.counts) if self._published else {}

@@ -372,8 +372,9 @@ def test_the_claim_reads_its_batch_off_the_state_sequence_index_without_sorting_
     bare_engine: Engine, data_dir: Path
 ) -> None:
     """Why 0002 added the index: the worker's claim, the very statement outbox.claim sends
-    with its own parameters, is planned as one ordered index range (no temporary B-tree to
-    sort every pending row), on a file without ANALYZE statistics, as every kiosk's is."""
+    with its own parameters (one UPDATE whose subquery picks the batch), picks its batch with
+    one ordered index range (no temporary B-tree to sort every pending row) and changes those
+    rows by their ids, on a file without ANALYZE statistics, as every kiosk's is."""
     database.migrate(bare_engine)
     path = database.database_path(data_dir)
     # A month of synced rows with an offline backlog among and after them.
@@ -398,27 +399,29 @@ def test_the_claim_reads_its_batch_off_the_state_sequence_index_without_sorting_
     connection.close()
     statements: list[tuple[str, Sequence[object]]] = []
 
-    def note_select(
+    def note_claim(
         conn: object, cursor: object, statement: str, parameters: Sequence[object], *args: object
     ) -> None:
         del conn, cursor, args
-        if statement.lstrip().startswith("SELECT"):
+        if statement.lstrip().startswith(("SELECT", "UPDATE")):
             statements.append((statement, parameters))
 
-    event.listen(bare_engine, "before_cursor_execute", note_select)
+    event.listen(bare_engine, "before_cursor_execute", note_claim)
     try:
         claimed = outbox.claim(bare_engine, 100)
     finally:
-        event.remove(bare_engine, "before_cursor_execute", note_select)
+        event.remove(bare_engine, "before_cursor_execute", note_claim)
 
     pending = [n for n, state in enumerate(states, start=1) if state == "pending"]
     assert [r.reference_code for r in claimed] == [f"K0007-{n:06d}-7QX4" for n in pending[:100]]
     [(statement, parameters)] = statements
     plan = [str(row[3]) for row in rows_of(path, "EXPLAIN QUERY PLAN " + statement, parameters)]
-    # One step, an index range in claim order ("SEARCH TABLE" in SQLite before 3.36); no
-    # "USE TEMP B-TREE FOR ORDER BY", which the (state) index of 0001 needed.
-    assert len(plan) == 1, plan
-    assert re.fullmatch(r"SEARCH (TABLE )?outbox USING INDEX ix_outbox_state_sequence \(state=\?\)", plan[0])
+    # The rows by id, and the batch one index range in claim order ("SEARCH TABLE" in SQLite
+    # before 3.36); no "USE TEMP B-TREE FOR ORDER BY", which the (state) index of 0001 needed.
+    assert len(plan) == 3, plan
+    assert re.fullmatch(r"SEARCH (TABLE )?outbox USING INTEGER PRIMARY KEY \(rowid=\?\)", plan[0])
+    assert plan[1] == "LIST SUBQUERY 1"
+    assert re.fullmatch(r"SEARCH (TABLE )?outbox USING INDEX ix_outbox_state_sequence \(state=\?\)", plan[2])
 
 
 def test_an_upgrade_reads_the_revision_and_applies_every_step_in_one_write_transaction(
