@@ -52,16 +52,7 @@ async def submit(request: Request, device: AuthorizedDevice, pool: Pool) -> Resp
     An empty `items` list is a heartbeat that only records the device's health.
     """
     received_at = datetime.now(UTC)
-    body = await _read_body(request)
-    # The common case, a batch with nothing wrong in it, is validated whole in one call to
-    # pydantic's Rust core; anything amiss (a malformed item, a broken rule, a bad envelope)
-    # sends the batch down the item-by-item path, which settles each item on its own.
-    whole = _valid_batch(body)
-    screened = None if whole is None else ingest.screen_parsed_items(whole.items, device)
-    if whole is not None and screened is not None:
-        status = whole.device_status
-    else:
-        screened, status = _screen_item_by_item(_decode(body), device)
+    screened, status = _screen(await _read_body(request), device)
     # Only now, with the whole body in hand, does the request take a database connection.
     async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
         results = await ingest.settle_batch(conn, device, screened, status, received_at)
@@ -69,6 +60,18 @@ async def submit(request: Request, device: AuthorizedDevice, pool: Pool) -> Resp
     # results it was just given once more before serializing them (response_model stays for
     # OpenAPI).
     return Response(SubmissionResults(results=results).model_dump_json(), media_type="application/json")
+
+
+def _screen(body: bytes, device: Device) -> tuple[ingest.ScreenedBatch, DeviceStatus | None]:
+    """The common case, a batch with nothing wrong in it, is validated whole in one call to
+    pydantic's Rust core; anything amiss (a malformed item, a broken rule, a bad envelope)
+    sends the batch down the item-by-item path, which settles each item on its own."""
+    whole = _valid_batch(body)
+    if whole is not None:
+        screened = ingest.screen_parsed_items(whole.items, device)
+        if screened is not None:
+            return screened, whole.device_status
+    return _screen_item_by_item(_decode(body), device)
 
 
 def _valid_batch(body: bytes) -> SubmissionBatch | None:
