@@ -59,7 +59,7 @@ class KioskSettings(BaseSettings):
     idle_timeout_s: int = Field(default=30, ge=5, le=600)
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
     read_timeout_s: float = Field(default=30.0, gt=0, le=600)
-    batch_size: int = Field(default=100, ge=1, le=500)
+    batch_size: int = Field(default=250, ge=1, le=500)
     # Receipts: the Qt printer's name (empty: the system default), or a folder to write PDFs to
     # instead (a kiosk with no printer, tests, the demo). Paper is an 80 mm thermal roll or A4.
     printer: str | None = None

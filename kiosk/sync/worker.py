@@ -70,7 +70,7 @@ RETRY_TIMER_MARGIN_S: Final = 0.25
 class SyncSettings:
     """The worker's tunables, in seconds unless named otherwise."""
 
-    batch_size: int = 100  # items per push; the server takes up to 500 and 2 MiB
+    batch_size: int = 250  # items per push; the server takes up to 500 and 2 MiB
     backoff_initial_s: float = 2.0  # wait after the first failure
     backoff_max_s: float = 300.0  # the doubling stops here (ARCHITECTURE 5: "capped, e.g. 5 min")
     backoff_jitter: float = 0.5  # each wait is cut by up to this fraction, so kiosks spread out
