@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server_sync_api import __version__, migrate
 from server_sync_api.api import errors
@@ -31,6 +33,33 @@ from server_sync_api.public import web as public_web
 from server_sync_api.services.scheduler import Scheduler
 
 log = logging.getLogger("server_sync_api")
+
+
+class RequestIdMiddleware:
+    """Every request gets an id (the client's X-Request-ID, else a new one), kept in
+    `request.state.request_id` for the logs and error pages and sent back in X-Request-ID.
+
+    A plain ASGI middleware: Starlette's `@app.middleware("http")` runs each request in a task
+    of its own and streams the answer through it: about 0.4 ms of the API's CPU a request, a
+    quarter of what a kiosk's heartbeat cost it (bench/sync_server.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = Headers(scope=scope).get("x-request-id", "")[:64] or uuid.uuid4().hex
+        # request.state is this per-request dict (uvicorn copies the app's state into each scope).
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = rid
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -72,13 +101,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.head_revision = migrate.head_revision()
     errors.install(app, html=[(desk.handles, desk.error_page), (public_web.handles, public_web.error_page)])
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-        request.state.request_id = rid
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     for module in (devices, submissions, catalog, status, public, health):
         app.include_router(module.router)
