@@ -60,6 +60,8 @@ CONSTRAINT_REJECTIONS = {
     "ck_service_feedback_cleanliness_range": "rating_out_of_range",
     "ck_service_feedback_text_length": "text_too_long",
     "ck_service_feedback_category_in_chain": "category_not_allowed",
+    # Before 0011. Since, the pair's key refuses an unknown service too, but only after the
+    # catalog check passed it: the replay checks the catalog again and names it unknown_service.
     "fk_service_feedback_service": "unknown_service",
     "fk_service_feedback_service_entity": "entity_mismatch",
     "fk_service_feedback_category": "category_not_allowed",

@@ -10,6 +10,7 @@ start is corrected and clamped as ARCHITECTURE 4.4 says. An empty batch is a hea
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from server_sync_api.protocol import BATCH_MAX_BYTES, BATCH_MAX_ITEMS, COMMENT_H
 from server_sync_api.services import devices
 from tests.helpers import pg
 from tests.helpers.items import Item, ItemFactory, batch, device_status, iso, utc_now
+from tests.helpers.processes import wait_until
 from tests.helpers.server import EnrolledDevice, LiveServer, enroll
 
 SUBMISSIONS = "/api/v1/submissions"
@@ -510,6 +512,38 @@ def test_comment_over_the_hard_cap_is_rejected_and_one_at_the_cap_is_accepted(
 def test_unknown_service_is_rejected(client: httpx.Client, db: Db, items: ItemFactory) -> None:
     bad = items(service_id="SVC-999", entity_id="AGY-002")
     assert_rejected_alone(client, db, items, bad, "unknown_service", bad["client_uuid"])
+
+
+def test_a_service_removed_after_the_catalog_check_is_named_unknown_not_moved(
+    client: httpx.Client, db: Db, db_url: URL, items: ItemFactory
+) -> None:
+    """Since 0011 the pair's key refuses an unknown service and another entity's alike; the
+    batch the database refused is replayed after a new catalog check, which names the service
+    unknown. The race is made by holding the batch's insert on a lock while the service goes."""
+    db.execute(
+        "INSERT INTO service_master (service_id, service_name, entity_id) "
+        "VALUES ('SVC-GONE', 'Gone', 'AGY-002')"
+    )
+    gone, happy = items(service_id="SVC-GONE", entity_id="AGY-002"), items(rating=5)
+    answer: list[list[dict[str, Any]]] = []
+    with psycopg.connect(pg.conninfo(db_url)) as holder:
+        holder.execute("LOCK TABLE service_feedback IN SHARE MODE")
+        sender = threading.Thread(target=lambda: answer.append(submit(client, gone, happy)))
+        sender.start()
+        wait_until(
+            lambda: db.execute(
+                "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE c.relname = 'service_feedback' AND NOT l.granted"
+            ).fetchone(),
+            "the batch's insert waits for the lock",
+        )
+        db.execute("DELETE FROM service_master WHERE service_id = 'SVC-GONE'")
+        holder.commit()
+        sender.join()
+    [gone_result, happy_result] = answer[0]
+    assert_rejected(gone_result, "unknown_service", gone["client_uuid"])
+    assert_created(happy_result, happy)
+    assert nothing_stored_for(db, gone)
 
 
 @pytest.mark.parametrize(

@@ -7,5 +7,6 @@
 -- batch's rows cost beyond a trigger-free copy's (bench/db_ingest.py, backend CPU).
 -- An unknown service is still refused, now under the pair's key; the API names it
 -- unknown_service before it reaches the database (services/ingest.py checks the catalog), and
--- names a refusal by the pair's key after it by whether the service exists.
+-- a service removed after that check makes the database refuse the batch, whose replay checks
+-- the catalog again and names it so.
 ALTER TABLE service_feedback DROP CONSTRAINT fk_service_feedback_service;
