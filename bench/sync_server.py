@@ -6,11 +6,15 @@ ways, in batches of 100 and 500, from 1 and from 8 concurrent clients:
 - **HTTP API**: each client is an enrolled kiosk with its own device code and token, posting
   its share of the items with httpx, one batch per request, each with its `device_status`
   (what a kiosk's sync worker sends). The bodies are encoded before the clock starts.
-- **direct insert** (the baseline of ARCHITECTURE section 8): the same rows inserted straight
-  into `service_feedback` through the same triggers with the API's own statement (one
-  `INSERT ... SELECT FROM unnest(...)` per batch, services/ingest.py), in batches of the same
-  size, one transaction per batch, from this machine; with 8 clients, 8 threads each insert
-  their share.
+- **direct insert**: the same rows inserted straight into `service_feedback` through the
+  same triggers with the API's own statement (one `INSERT ... SELECT FROM unnest(...)` per
+  batch, services/ingest.py), in batches of the same size, one transaction per batch, from
+  this machine; with 8 clients, 8 threads each insert their share. The ratio HTTP / direct is
+  against this, the fastest way there is (docs/decisions.md, "The direct-insert baseline is
+  the API's own statement").
+- **row by row**: ARCHITECTURE section 8's baseline, the same batches by psycopg's pipelined
+  `executemany`, one INSERT per row; since the triggers run per statement (0007) it pays them
+  per row. Its ratio is printed too, for comparison with that section's definition.
 
 Each run gets a fresh copy of a migrated template database, so feedback and tickets start
 empty, as on a new installation, and PostgreSQL has no statistics on them during the run (no
@@ -325,7 +329,8 @@ def run_threads(workers: Sequence[Callable[[], None]]) -> float:
     return seconds
 
 
-def run_direct(template: str, parts: list[list[Spec]], batch: int) -> Result:
+def run_direct(template: str, parts: list[list[Spec]], batch: int, path: str = "direct") -> Result:
+    """`path` "direct": the API's statement per batch; "rows": one INSERT per row, pipelined."""
     with pg.fresh_database(template, prefix="gea_bench") as url, ExitStack() as stack:
         info = pg.conninfo(url)
         added = add_devices(info, len(parts))
@@ -344,7 +349,10 @@ def run_direct(template: str, parts: list[list[Spec]], batch: int) -> Result:
                 with conn.cursor() as cur:
                     for start in range(0, len(rows), batch):
                         with conn.transaction():
-                            insert_as_the_api_does(cur, rows[start : start + batch])
+                            if path == "rows":
+                                cur.executemany(INSERT, rows[start : start + batch])
+                            else:
+                                insert_as_the_api_does(cur, rows[start : start + batch])
 
             work.append(insert)
         db_before, client_before = sample(pids), time.process_time()
@@ -353,9 +361,9 @@ def run_direct(template: str, parts: list[list[Spec]], batch: int) -> Result:
         for conn in conns:
             conn.close()
         feedback, tickets = count_tickets(info)
-    check_count("direct", feedback, sum(map(len, parts)))
+    check_count(path, feedback, sum(map(len, parts)))
     return Result(
-        "direct", batch, len(parts), feedback, seconds, tickets, client_cpu, None, spent(db_before, db_after)
+        path, batch, len(parts), feedback, seconds, tickets, client_cpu, None, spent(db_before, db_after)
     )
 
 
@@ -522,6 +530,7 @@ def run(
                 # Direct first, then HTTP, each in its own fresh copy.
                 results.append(run_direct(template, parts, batch))
                 results.append(run_http(template, parts, batch, workers))
+                results.append(run_direct(template, parts, batch, "rows"))
         return results
 
 
@@ -554,10 +563,10 @@ def report(results: Sequence[Result], item_count: int, workers: int) -> None:
         f"   CPU µs per item: {'API':>4} {'PostgreSQL':>10}"
     )
     by_key = {(r.path, r.batch, r.clients): r for r in results}
-    labels = {"direct": "direct insert", "http": "HTTP API"}
+    labels = {"direct": "direct insert", "http": "HTTP API", "rows": "row by row"}
     for batch in sorted({r.batch for r in results}):
         for clients in sorted({r.clients for r in results}):
-            for path in ("direct", "http"):
+            for path in ("direct", "http", "rows"):
                 r = by_key[(path, batch, clients)]
                 print(
                     f"{batch:>5} {clients:>7}  {labels[path]:<14} {r.items_per_second:>8,.0f} "
@@ -565,8 +574,13 @@ def report(results: Sequence[Result], item_count: int, workers: int) -> None:
                     f"{cpu_text(r.db_cpu):>10}   {'':>16} {per_item_text(r.api_cpu, r.items):>4} "
                     f"{per_item_text(r.db_cpu, r.items):>10}"
                 )
-            ratio = by_key[("http", batch, clients)].seconds / by_key[("direct", batch, clients)].seconds
-            print(f"{batch:>5} {clients:>7}  ratio HTTP / direct (time): {ratio:.2f}x")
+            http = by_key[("http", batch, clients)].seconds
+            ratio = http / by_key[("direct", batch, clients)].seconds
+            by_rows = http / by_key[("rows", batch, clients)].seconds
+            print(
+                f"{batch:>5} {clients:>7}  ratio HTTP / direct (time): {ratio:.2f}x; "
+                f"HTTP / row by row (ARCHITECTURE 8): {by_rows:.2f}x"
+            )
         print()
 
 
