@@ -552,8 +552,15 @@ async def _settle(
     item_by_item: bool,
 ) -> dict[int, ItemResult]:
     results = await _check_catalog(conn, device, candidates)
-    valid = sorted((c for c in candidates if c.index not in results), key=lambda c: c.item.client_uuid)
+    resent = await _stored_among(conn, [c for c in candidates if c.index in results]) if results else []
+    for c in resent:
+        # Stored already (the kiosk lost its settle and sends it again): the first answer
+        # stands, whatever changed in the catalog or the device's scope since.
+        del results[c.index]
+    settled = results.keys() | {c.index for c in resent}
+    valid = sorted((c for c in candidates if c.index not in settled), key=lambda c: c.item.client_uuid)
     if not valid:
+        results.update(await _classify(conn, resent, {}))
         return results
     if item_by_item:
         refused, inserted = await _insert_one_by_one(conn, valid, device, offset)
@@ -569,8 +576,20 @@ async def _settle(
                 exc.diag.constraint_name,
             )
             raise _BatchRefused from exc
-    results.update(await _classify(conn, valid, inserted))
+    results.update(await _classify(conn, valid + resent, inserted))
     return results
+
+
+async def _stored_among(conn: AsyncConnection[Any], candidates: list[_Candidate]) -> list[_Candidate]:
+    """The candidates whose client_uuid is stored already."""
+    if not candidates:
+        return []
+    cursor = await conn.execute(
+        "SELECT client_uuid FROM service_feedback WHERE client_uuid = ANY(%s)",
+        ([c.item.client_uuid for c in candidates],),
+    )
+    stored = {row[0] for row in await cursor.fetchall()}
+    return [c for c in candidates if c.item.client_uuid in stored]
 
 
 async def _classify(

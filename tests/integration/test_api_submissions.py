@@ -283,6 +283,26 @@ def test_replaying_a_whole_batch_answers_the_same_and_stores_each_item_once(
     assert stored_tickets - {None} == ticketed
 
 
+def test_a_stored_item_sent_again_is_a_duplicate_even_after_the_device_moved(
+    client: httpx.Client, db: Db, items: ItemFactory, device: EnrolledDevice
+) -> None:
+    """A kiosk whose settle was lost (a power cut after the answer) sends the item again; the
+    first answer stands even if the device's scope changed in between, where a new item for
+    the same service is now refused."""
+    low = items(rating=1)
+    [first] = submit(client, low)
+    assert_created(first, low)
+    db.execute(
+        "UPDATE kiosk_devices SET entity_id = 'DEPT-001' WHERE device_code = %s", (device.device_code,)
+    )
+    fresh = items(rating=1)
+    again, refused = submit(client, low, fresh)
+    assert again["status"] == "duplicate"
+    assert (again["feedback_id"], again["ticket_number"]) == (first["feedback_id"], first["ticket_number"])
+    assert_rejected(refused, "service_not_allowed", fresh["client_uuid"])
+    assert feedback_count(db) == 1
+
+
 def test_in_batch_repeat_of_a_rejected_item_is_rejected_the_same_way(
     client: httpx.Client, db: Db, items: ItemFactory
 ) -> None:
