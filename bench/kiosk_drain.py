@@ -7,7 +7,7 @@ A fresh kiosk data directory, enrolled against the real API (`gea-server serve` 
 stores for a finished tap: about 30% of them rated 1-2 or marked a complaint, with a comment,
 half of the sub-ratings given (bench/sync_server.py's mix). Then, each in a fresh database:
 
-- **kiosk drain**: `SyncWorker.drain_once()` with its default batch size (100), the worker
+- **kiosk drain**: `SyncWorker.drain_once()` with its default batch size (250), the worker
   built as `gea-kiosk sync --once` builds it (`kiosk.bootstrap.sync_session`: the lock, the
   start-up recovery, the sync-health observer) on a copy of the queued kiosk, enrolled anew
   under the same device code: claim a batch in SQLite (one UPDATE ... RETURNING), POST it

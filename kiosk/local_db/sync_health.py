@@ -46,18 +46,23 @@ def record_success(engine: Engine, at: datetime) -> None:
     )
 
 
-def record_offline(engine: Engine, since: datetime, error: str) -> None:
-    """Keeps the first moment of an outage: `since` only counts if none is recorded yet."""
+def record_offline(engine: Engine, since: datetime, error: str, last_success: datetime | None = None) -> None:
+    """Keeps the first moment of an outage: `since` only counts if none is recorded yet.
+    `last_success`: a success not written yet (held back mid-drain), stored with it."""
     current = load(engine)
     start = current.offline_since or since
-    _write(engine, {OFFLINE_SINCE: start.isoformat(), LAST_ERROR: error[:500]})
+    _write(engine, {OFFLINE_SINCE: start.isoformat(), LAST_ERROR: error[:500], **_success(last_success)})
 
 
-def record_not_authorized(engine: Engine, error: str) -> None:
+def record_not_authorized(engine: Engine, error: str, last_success: datetime | None = None) -> None:
     """Keeps the first refusal's time, as record_offline keeps the first failure's."""
     current = load(engine)
     start = current.not_authorized_since or datetime.now(UTC)
-    _write(engine, {NOT_AUTHORIZED: start.isoformat(), LAST_ERROR: error[:500]})
+    _write(engine, {NOT_AUTHORIZED: start.isoformat(), LAST_ERROR: error[:500], **_success(last_success)})
+
+
+def _success(at: datetime | None) -> dict[str, str | None]:
+    return {} if at is None else {LAST_SUCCESS: at.isoformat()}
 
 
 def clear_not_authorized(engine: Engine) -> None:

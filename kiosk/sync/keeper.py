@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -84,15 +85,19 @@ class HealthRecorder:
         self._clock = clock
         self._last: tuple[object, ...] | None = None
         self._written_at: float | None = None  # clock(): when the last write committed
+        self._success_written: datetime | None = None
 
     def __call__(self, state: SyncState) -> None:
         key = (state.phase, state.last_success_at, state.offline_since)
         if key == self._last or self._held_back(state):
             return
+        # A success held back mid-drain goes with the state that ends the drain.
+        unwritten = state.last_success_at if state.last_success_at != self._success_written else None
         if state.phase is Phase.NOT_AUTHORIZED:
-            sync_health.record_not_authorized(self._engine, state.last_error or "not authorized")
+            sync_health.record_not_authorized(self._engine, state.last_error or "not authorized", unwritten)
         elif state.phase is Phase.OFFLINE and state.offline_since is not None:
-            sync_health.record_offline(self._engine, state.offline_since, state.last_error or "offline")
+            error = state.last_error or "offline"
+            sync_health.record_offline(self._engine, state.offline_since, error, unwritten)
         elif state.last_success_at is not None:
             sync_health.record_success(self._engine, state.last_success_at)
         else:
@@ -101,6 +106,7 @@ class HealthRecorder:
         # Only once written: a write refused (a full disk) is tried again at the next state.
         self._last = key
         self._written_at = self._clock()
+        self._success_written = state.last_success_at
 
     def _held_back(self, state: SyncState) -> bool:
         """A success mid-drain, too soon after the last write: the next write carries it."""

@@ -50,6 +50,11 @@ class QueueTally:
         """The worker moved `rows` rows from one state to another (already committed)."""
         if self._counts is None or rows <= 0:
             return  # the next read sees it
+        if self._counts[source.value] < rows:
+            # Rows another thread or process added since the last read (a citizen's tap just
+            # before the claim): the figures are behind, so read them again.
+            self._counts = None
+            return
         self._counts[source.value] -= rows
         self._counts[target.value] += rows
 

@@ -124,6 +124,7 @@ def test_the_workers_bookkeeping_skips_the_fsync_and_every_submission_write_keep
 
     first = outbox.begin(engine, payload())
     assert commits(lambda: outbox.finish(engine, first.client_uuid)) == [2]
+    assert commits(lambda: outbox.begin(engine, payload())) == [2]  # a citizen's first tap
     assert commits(lambda: outbox.claim(engine, limit=5)) == [1]
     assert commits(lambda: outbox.enqueue(engine, payload())) == [2]
     assert commits(lambda: outbox.unclaim(engine, [first.client_uuid])) == [1]
@@ -169,6 +170,44 @@ def test_the_tally_follows_the_workers_own_moves_and_reads_the_outbox_once_they_
     outbox.enqueue(engine, payload())
     tally.forget()
     assert tally.counts()["pending"] == 5
+
+
+def test_rows_added_since_the_last_read_and_claimed_at_once_send_the_tally_back_to_the_outbox(
+    engine: Engine,
+) -> None:
+    """A citizen's submission queued just before a claim, within the same second: the claim
+    moves more rows than the tally knew were pending, which must not leave it below zero."""
+    outbox.enqueue(engine, payload())
+    clock = Clock()
+    tally = QueueTally(engine, max_age_s=1.0, clock=clock)
+    assert tally.counts()["pending"] == 1
+    outbox.enqueue(engine, payload())
+    claimed = outbox.claim(engine, limit=5)
+    tally.moved(OutboxState.PENDING, OutboxState.SENDING, len(claimed))
+    assert tally.counts() == outbox.counts(engine)
+    assert tally.counts()["sending"] == 2
+
+
+def test_a_success_held_back_mid_drain_is_written_with_the_outage_that_ends_it(engine: Engine) -> None:
+    clock = Clock()
+    recorder = HealthRecorder(engine, throttle_s=1.0, clock=clock)
+    recorder(state(Phase.SYNCING, T0))
+    clock.now += 0.3
+    recorder(state(Phase.SYNCING, T0 + timedelta(seconds=0.3)))  # held back
+    assert sync_health.load(engine).last_success_at == T0
+    recorder(state(Phase.OFFLINE, T0 + timedelta(seconds=0.3), offline_since=T0 + timedelta(seconds=1)))
+    stored = sync_health.load(engine)
+    assert stored.last_success_at == T0 + timedelta(seconds=0.3)
+    assert stored.offline_since == T0 + timedelta(seconds=1)
+
+    clock.now += 5
+    recorder(state(Phase.SYNCING, T0 + timedelta(seconds=6)))
+    clock.now += 0.2
+    recorder(state(Phase.SYNCING, T0 + timedelta(seconds=6.2)))  # held back
+    recorder(state(Phase.NOT_AUTHORIZED, T0 + timedelta(seconds=6.2)))
+    stored = sync_health.load(engine)
+    assert stored.last_success_at == T0 + timedelta(seconds=6.2)
+    assert not stored.authorized
 
 
 # --- drains against the server ------------------------------------------------------------
