@@ -236,15 +236,17 @@ def resolved_ticket(conn: Conn) -> int:
     )  # fmt: skip
 
 
-def waits_on_the_day_counts(watcher: Conn, pid: int) -> None:
-    """Until the backend `pid` waits for another transaction's lock on a ticket's day counts."""
+def waits_on_the_ticket(watcher: Conn, pid: int) -> None:
+    """Until the backend `pid` waits for another transaction's lock on a ticket's row."""
     wait_until(
         lambda: watcher.execute(
-            "SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted AND locktype = 'advisory' "
-            "AND classid = 116054645",
-            (pid,),
+            "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.pid = %s AND NOT l.granted AND l.locktype = 'tuple' AND c.relname = 'tickets' "
+            "UNION ALL "
+            "SELECT 1 FROM pg_stat_activity a WHERE a.pid = %s AND a.wait_event = 'transactionid'",
+            (pid, pid),
         ).fetchone(),
-        "a wait on the ticket's day counts",
+        "a wait on the ticket's row",
     )
 
 
@@ -285,12 +287,37 @@ def test_changes_to_one_ticket_at_once_are_judged_one_after_the_other(db_url: UR
                 "WHERE ticket_id = %s",
                 (ticket,),
             )
-        waits_on_the_day_counts(conn, other.info.backend_pid)
+        waits_on_the_ticket(conn, other.info.backend_pid)
         first.commit()
         thread.join()
         assert daily(conn) != before
         assert_current(conn)
         assert daily(conn)[0][5] == 0  # resolved, with a breach: not in time
+
+
+def test_a_statement_changing_many_tickets_takes_no_lock_per_ticket(conn: Conn) -> None:
+    """Row locks, not lock-table entries: resolving 400 late tickets at once (a breach recorded
+    for each, by statements of their own) holds no more of PostgreSQL's shared lock table
+    (max_locks_per_transaction per connection) than resolving 20."""
+    conn.autocommit = True
+    insert_batch(conn, low_ratings(services_of(conn), 400, random.Random(21)))
+
+    def locks_held_resolving(count: int) -> int:
+        with conn.transaction(force_rollback=True):
+            conn.execute(
+                "UPDATE tickets SET response_target = now() - interval '3 hours', "
+                "resolution_target = now() - interval '2 hours' WHERE ticket_id <= %s",
+                (count,),
+            )
+            conn.execute("UPDATE tickets SET status_id = 4 WHERE ticket_id <= %s", (count,))
+            breached = conn.execute("SELECT count(DISTINCT ticket_id) FROM sla_breaches").fetchone()
+            assert breached == (count,)
+            held = conn.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()").fetchone()
+            assert held is not None
+            return int(held[0])
+
+    assert locks_held_resolving(400) <= locks_held_resolving(20) + 5
+    assert_current(conn)
 
 
 def test_a_ticket_times_or_breaches_change_only_under_read_committed(db_url: URL) -> None:

@@ -28,6 +28,7 @@ FROM (
 ) e
 GROUP BY e.day;
 
+DROP TRIGGER trg_count_tickets_again_truncated ON app_settings;
 DROP TRIGGER trg_count_tickets_again_settings ON app_settings;
 DROP TRIGGER trg_count_tickets_again ON app_settings;
 DROP TRIGGER trg_count_breaches_truncated ON sla_breaches;
@@ -42,7 +43,7 @@ DROP FUNCTION rebuild_ticket_day_totals();
 DROP FUNCTION count_breaches_changed();
 DROP FUNCTION count_ticket_breaches_changed(INT[], INT[]);
 DROP FUNCTION count_ticket_changed();
-DROP FUNCTION lock_ticket_day_counts(INT[]);
+DROP FUNCTION require_read_committed();
 DROP FUNCTION count_tickets_inserted();
 DROP FUNCTION add_ticket_day_deltas(INT[], TIMESTAMPTZ[], TIMESTAMPTZ[], TIMESTAMPTZ[], BOOLEAN[]);
 DROP TABLE ticket_day_deltas;

@@ -108,16 +108,25 @@ $$;
 -- The triggers below judge a ticket against its breaches (resolved in time or not), so two of
 -- them for one ticket must not judge at once, each blind to the other's uncommitted change: a
 -- breach added while another transaction resolves the ticket, or two first breaches added at
--- once. Each takes a transaction-scoped advisory lock per ticket, in ticket order, and judges
--- in its next statement, whose snapshot (READ COMMITTED) then includes what the transaction
--- it waited for committed. Only changes to the same ticket's times or breaches wait on each
--- other, never new tickets or another ticket's; the keys are (0x6EADA75, ticket_id) in
--- pg_locks. Under REPEATABLE READ or SERIALIZABLE the snapshot would predate the wait, so such
--- a change is refused with a clear error instead of counted wrong.
-CREATE FUNCTION lock_ticket_day_counts(p_tickets INT[]) RETURNS VOID
+-- once. They serialise on the ticket's row. A change to a ticket's times holds its row lock
+-- already (the UPDATE's). A change to its breaches locks the ticket's row before judging, in
+-- ticket order: FOR SHARE while the ticket is unresolved (its counts do not depend on its
+-- breaches; the lock only makes it wait for, or hold back, a transaction resolving it) and
+-- FOR NO KEY UPDATE once it is resolved (two breach writers then wait for each other too).
+-- The SLA scan writes breaches of unresolved tickets only, holding them FOR SHARE already, so
+-- concurrent scans never upgrade a lock the other holds. Each trigger judges in a statement
+-- of its own, whose snapshot (READ COMMITTED) includes what the transaction it waited for
+-- committed; these functions must stay VOLATILE for that. Only changes to the same ticket
+-- wait on each other, never new tickets or another ticket's, and row locks live in the rows,
+-- not in PostgreSQL's shared lock table, so a statement may change any number of tickets.
+-- Under REPEATABLE READ or SERIALIZABLE the snapshot would predate the wait, so such a change
+-- is refused with a clear error instead of counted wrong. A tool that writes breaches itself
+-- should lock their tickets first (FOR SHARE, as the SLA scan does), or it can deadlock with
+-- the desk resolving one of them.
+CREATE FUNCTION require_read_committed() RETURNS VOID
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
+    IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
         RAISE EXCEPTION 'a ticket''s created, resolved or closed time or its SLA breaches can only '
                         'change in a READ COMMITTED transaction (this one is %)',
                         upper(current_setting('transaction_isolation'))
@@ -125,8 +134,6 @@ BEGIN
                   HINT = 'The daily ticket counts judge each change against what is committed '
                          'when it is made; use the default isolation level for such changes.';
     END IF;
-    PERFORM pg_advisory_xact_lock(116054645, l.ticket_id)  -- 0x6EADA75
-    FROM (SELECT DISTINCT u.ticket_id FROM unnest(p_tickets) AS u (ticket_id) ORDER BY 1) l;
 END
 $$;
 
@@ -135,7 +142,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_breached BOOLEAN;
 BEGIN
-    PERFORM lock_ticket_day_counts(ARRAY[NEW.ticket_id]);
+    PERFORM require_read_committed();
     v_breached := EXISTS (SELECT 1 FROM sla_breaches WHERE ticket_id = NEW.ticket_id);
     PERFORM add_ticket_day_deltas(
         ARRAY[-1, 1], ARRAY[OLD.created_at, NEW.created_at], ARRAY[OLD.closed_at, NEW.closed_at],
@@ -150,7 +157,11 @@ $$;
 CREATE FUNCTION count_ticket_breaches_changed(p_ticket INT[], p_added INT[]) RETURNS VOID
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM lock_ticket_day_counts(p_ticket);
+    PERFORM require_read_committed();
+    PERFORM 1 FROM tickets WHERE ticket_id = ANY(p_ticket) AND resolved_at IS NULL
+    ORDER BY ticket_id FOR SHARE;
+    PERFORM 1 FROM tickets WHERE ticket_id = ANY(p_ticket) AND resolved_at IS NOT NULL
+    ORDER BY ticket_id FOR NO KEY UPDATE;
     PERFORM add_ticket_day_deltas(array_agg(x.sign), array_agg(c.created_at), array_agg(c.closed_at),
                                   array_agg(c.resolved_at),
                                   array_agg(CASE WHEN x.sign > 0 THEN c.now > 0 ELSE c.now - c.added > 0 END))
@@ -312,9 +323,12 @@ CREATE TRIGGER trg_count_tickets_again
     FOR EACH ROW WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone)
     EXECUTE FUNCTION count_tickets_again();
 -- Without its row the zone falls back to app_timezone()'s default, so adding or removing the
--- row may change it too.
+-- row may change it too (per row: a statement that touches no row counts nothing again).
 CREATE TRIGGER trg_count_tickets_again_settings
-    AFTER INSERT OR DELETE OR TRUNCATE ON app_settings
+    AFTER INSERT OR DELETE ON app_settings
+    FOR EACH ROW EXECUTE FUNCTION count_tickets_again();
+CREATE TRIGGER trg_count_tickets_again_truncated
+    AFTER TRUNCATE ON app_settings
     FOR EACH STATEMENT EXECUTE FUNCTION count_tickets_again();
 
 SELECT rebuild_ticket_day_totals();
