@@ -56,6 +56,7 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                message.setdefault("headers", [])  # optional in ASGI; MutableHeaders needs it
                 MutableHeaders(scope=message)["X-Request-ID"] = rid
             await send(message)
 

@@ -144,8 +144,12 @@ def install(app: FastAPI, html: Sequence[HtmlErrors] = ()) -> None:
         log.error("unexpected error (request %s)", rid, exc_info=exc)
         if (page := as_page(request, 500, exc)) is not None:
             return page
+        # This handler answers outside the app's middleware, so the id is added here.
         return error_response(
-            500, "internal_error", f"Something went wrong on the server. Quote request id {rid} to IT."
+            500,
+            "internal_error",
+            f"Something went wrong on the server. Quote request id {rid} to IT.",
+            {"X-Request-ID": rid},
         )
 
 

@@ -552,7 +552,8 @@ async def _settle(
     item_by_item: bool,
 ) -> dict[int, ItemResult]:
     results = await _check_catalog(conn, device, candidates)
-    resent = await _stored_among(conn, [c for c in candidates if c.index in results]) if results else []
+    turned_down = [c for c in candidates if c.index in results]
+    resent = await _stored_among(conn, device, turned_down) if turned_down else []
     for c in resent:
         # Stored already (the kiosk lost its settle and sends it again): the first answer
         # stands, whatever changed in the catalog or the device's scope since.
@@ -580,13 +581,14 @@ async def _settle(
     return results
 
 
-async def _stored_among(conn: AsyncConnection[Any], candidates: list[_Candidate]) -> list[_Candidate]:
-    """The candidates whose client_uuid is stored already."""
-    if not candidates:
-        return []
+async def _stored_among(
+    conn: AsyncConnection[Any], device: Device, candidates: list[_Candidate]
+) -> list[_Candidate]:
+    """The candidates this device has stored already (a resend comes from the kiosk that sent
+    it first; another device's client_uuid gets the checks' answer, not that row's ids)."""
     cursor = await conn.execute(
-        "SELECT client_uuid FROM service_feedback WHERE client_uuid = ANY(%s)",
-        ([c.item.client_uuid for c in candidates],),
+        "SELECT client_uuid FROM service_feedback WHERE client_uuid = ANY(%s) AND device_id = %s",
+        ([c.item.client_uuid for c in candidates], device.device_id),
     )
     stored = {row[0] for row in await cursor.fetchall()}
     return [c for c in candidates if c.item.client_uuid in stored]

@@ -303,6 +303,24 @@ def test_a_stored_item_sent_again_is_a_duplicate_even_after_the_device_moved(
     assert feedback_count(db) == 1
 
 
+def test_another_devices_stored_item_is_not_answered_with_its_ids(
+    client: httpx.Client, db: Db, items: ItemFactory, live_server: LiveServer, db_url: URL
+) -> None:
+    """Only a resend from the kiosk that stored an item is a duplicate whatever the checks say
+    now; another device sending the same client_uuid for a service outside its scope gets the
+    checks' answer, not the stored row's feedback id and ticket number."""
+    low = items(rating=1)
+    [first] = submit(client, low)
+    assert_created(first, low)
+    traffic = enroll(live_server, db_url, "AGY-003")
+    copy = {**ItemFactory(traffic.device_code)(rating=1), "client_uuid": low["client_uuid"]}
+    copy.update(service_id=low["service_id"], entity_id=low["entity_id"])
+    with live_server.client(traffic.token) as http:
+        [answer] = submit(http, copy)
+    assert_rejected(answer, "service_not_allowed", low["client_uuid"])
+    assert feedback_count(db) == 1
+
+
 def test_in_batch_repeat_of_a_rejected_item_is_rejected_the_same_way(
     client: httpx.Client, db: Db, items: ItemFactory
 ) -> None:

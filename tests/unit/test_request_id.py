@@ -8,11 +8,13 @@ import re
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from server_sync_api.api import errors
 from server_sync_api.main import RequestIdMiddleware
 
 
@@ -61,3 +63,22 @@ async def test_a_long_id_is_cut_and_the_error_handler_quotes_it() -> None:
         response = await client.get("/fail", headers={"X-Request-ID": "x" * 100})
     assert response.status_code == 500
     assert response.json() == {"quote": "x" * 64}
+
+
+@pytest.mark.anyio
+async def test_the_apis_own_500_answer_carries_the_id_too() -> None:
+    """errors.install's handler for the unexpected answers outside the middleware."""
+    app = FastAPI()
+    errors.install(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/fail")
+    async def fail() -> None:
+        raise RuntimeError("boom")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://kiosk.test") as client:
+        response = await client.get("/fail", headers={"X-Request-ID": "req-500"})
+    assert response.status_code == 500
+    assert response.headers["X-Request-ID"] == "req-500"
+    assert "Quote request id req-500 to IT." in response.json()["error"]["message"]
