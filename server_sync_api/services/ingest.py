@@ -462,18 +462,6 @@ async def record_device_status(
     )
 
 
-async def ingest_batch(
-    conn: AsyncConnection[Any],
-    device: Device,
-    raw_items: Sequence[Any],
-    status: DeviceStatus | None,
-    received_at: datetime,
-) -> list[ItemResult]:
-    """Settle every item of a batch of raw (decoded JSON) items; returns one result per item,
-    in request order."""
-    return await settle_batch(conn, device, screen_items(raw_items, device), status, received_at)
-
-
 async def settle_batch(
     conn: AsyncConnection[Any],
     device: Device,
@@ -560,14 +548,12 @@ async def _settle(
         del results[c.index]
     settled = results.keys() | {c.index for c in resent}
     valid = sorted((c for c in candidates if c.index not in settled), key=lambda c: c.item.client_uuid)
-    if not valid:
-        results.update(await _classify(conn, resent, {}))
-        return results
-    if item_by_item:
+    inserted: dict[UUID, int] = {}  # none when every item was settled by the checks
+    if valid and item_by_item:
         refused, inserted = await _insert_one_by_one(conn, valid, device, offset)
         results.update(refused)
         valid = [c for c in valid if c.index not in refused]
-    else:
+    elif valid:
         try:
             inserted = await _insert(conn, [c.item for c in valid], device, offset)
         except (errors.IntegrityError, errors.DataError) as exc:
