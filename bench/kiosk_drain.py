@@ -165,6 +165,14 @@ def pending_items(engine: Engine) -> list[Item]:
         return [outbox.OutboxRow.of(row).wire_item() for row in rows]
 
 
+def save_enrollment(
+    engine: Engine, data_dir: Path, enrolled: sync_client.Enrollment, server_url: str
+) -> None:
+    """The kiosk's identity as `gea-kiosk enroll` saves it."""
+    me = identity.Identity(enrolled.device_code, enrolled.entity_id, server_url, enrolled.public_base_url)
+    identity.save(engine, data_dir, me, enrolled.device_token)
+
+
 def queue_kiosk(template: str, specs: Sequence[Spec], data_dir: Path) -> Queued:
     """A kiosk enrolled against a fresh copy of the template (its device code is the first
     a fresh copy gives), with `specs` queued offline in `data_dir`; the file is closed."""
@@ -173,10 +181,7 @@ def queue_kiosk(template: str, specs: Sequence[Spec], data_dir: Path) -> Queued:
         enrolled = sync_client.enroll(api.base_url, new.enrollment_code)
         engine = open_database(data_dir)
         try:
-            me = identity.Identity(
-                enrolled.device_code, enrolled.entity_id, api.base_url, enrolled.public_base_url
-            )
-            identity.save(engine, data_dir, me, enrolled.device_token)
+            save_enrollment(engine, data_dir, enrolled, api.base_url)
             queue_seconds = queue_offline(engine, specs)
             queued = Queued(enrolled.device_code, pending_items(engine), queue_seconds)
         finally:
@@ -200,10 +205,7 @@ def run_drain(
         enrolled = sync_client.enroll(api.base_url, new.enrollment_code)
         engine = open_database(data_dir)
         try:
-            me = identity.Identity(
-                enrolled.device_code, enrolled.entity_id, api.base_url, enrolled.public_base_url
-            )
-            identity.save(engine, data_dir, me, enrolled.device_token)
+            save_enrollment(engine, data_dir, enrolled, api.base_url)
         finally:
             engine.dispose()
         # The worker as `gea-kiosk sync --once` builds it: the lock, the start-up recovery and
