@@ -305,3 +305,65 @@ def test_0011_downgrade_restores_the_service_only_key_exactly(empty_db_url: URL)
     engine.dispose()
     with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
         assert _schema(conn) == schema_0010
+
+
+def _sla_trigger_calls(conn: Conn) -> int:
+    """Calls of trg_calculate_sla's function so far in this transaction."""
+    row = conn.execute(
+        "SELECT pg_stat_get_xact_function_calls('set_ticket_sla_targets()'::regprocedure)"
+    ).fetchone()
+    assert row is not None
+    return int(row[0] or 0)
+
+
+def test_the_row_sla_trigger_skips_only_the_tickets_a_feedback_statement_completed(db_url: URL) -> None:
+    """0012: a batch's tickets come with every SLA column given, so trg_calculate_sla does not
+    run for them (the same rows, test_a_batch_makes_the_same_rows_the_row_triggers_made); any
+    other ticket, in the same transaction too, still gets its calendar and targets."""
+    with psycopg.connect(pg.conninfo(db_url)) as conn:
+        conn.execute("SET track_functions = 'pl'")
+        prepare(conn)
+        rows = varied_rows(conn, 100, datetime.now(UTC))
+        insert_batch(conn, rows)
+        made = conn.execute("SELECT count(*) FROM tickets").fetchone()
+        assert made is not None
+        assert made[0] > 10
+        assert _sla_trigger_calls(conn) == 0
+        flag = conn.execute("SELECT current_setting('feedback_db.ticket_targets_set', TRUE)").fetchone()
+        assert flag == ("",)  # off again once the statement's tickets are in
+
+        # A walk-in ticket of an entity under the calendar, nothing given: filled as ever.
+        ticket = conn.execute(
+            "INSERT INTO tickets (entity_id, service_id, title) "
+            "SELECT entity_id, service_id, 'Walk-in' FROM service_master "
+            "WHERE entity_sla_calendar(entity_id) IS NOT NULL ORDER BY service_id LIMIT 1 "
+            "RETURNING sla_calendar_id = entity_sla_calendar(entity_id), "
+            "response_target IS NOT NULL, resolution_target IS NOT NULL"
+        ).fetchone()
+        assert ticket == (True, True, True)
+        assert _sla_trigger_calls(conn) == 1
+
+        # The flag set by hand skips nothing a row lacks: its targets are still computed.
+        conn.execute("SELECT set_config('feedback_db.ticket_targets_set', 'on', TRUE)")
+        ticket = conn.execute(
+            "INSERT INTO tickets (entity_id, service_id, title) "
+            "SELECT entity_id, service_id, 'Walk-in' FROM service_master ORDER BY service_id LIMIT 1 "
+            "RETURNING response_target IS NOT NULL, resolution_target IS NOT NULL"
+        ).fetchone()
+        assert ticket == (True, True)
+        assert _sla_trigger_calls(conn) == 2
+        conn.rollback()
+
+
+def test_0012_downgrade_restores_0011_exactly(empty_db_url: URL) -> None:
+    engine = make_engine(empty_db_url)
+    migrate.upgrade(engine, revision="0011")
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        schema_0011 = _schema(conn)
+    migrate.upgrade(engine, revision="0012")
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        assert _schema(conn) != schema_0011
+    migrate.downgrade(engine, "0011")
+    engine.dispose()
+    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
+        assert _schema(conn) == schema_0011
