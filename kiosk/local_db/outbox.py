@@ -14,7 +14,8 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from operator import itemgetter
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -252,8 +253,24 @@ _CLAIM = (
     f"UPDATE outbox SET state = '{OutboxState.SENDING.value}', state_changed_at = ?,"
     " attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox"
     f" WHERE state = '{OutboxState.PENDING.value}'{{due}} ORDER BY sequence LIMIT ?)"
-    " RETURNING sequence, client_uuid, reference_code, payload, recorded_at, attempts,"
+    " RETURNING {returning}"
+)
+_CLAIM_ROWS = (
+    "sequence, client_uuid, reference_code, payload, recorded_at, attempts,"
     " next_attempt_at, error_code, last_error, feedback_id, ticket_number, kiosk_version"
+)
+# claim_wire()'s rows: SQLite writes each item's JSON as OutboxRow.wire_item() gives it
+# (json_set replaces a key the payload has, else appends it, as the dict's update does), so
+# the worker builds no Python object per item's field. recorded_at is stored as UTCDateTime
+# writes it (UTC, always six fractional digits); the wire has datetime.isoformat()'s text
+# of it, which leaves out a fraction of .000000.
+_WIRE_RECORDED_AT = (
+    "CASE WHEN substr(recorded_at, 20, 7) = '.000000'"
+    " THEN substr(recorded_at, 1, 19) || substr(recorded_at, 27) ELSE recorded_at END"
+)
+_CLAIM_WIRE = (
+    "sequence, client_uuid, json_set(payload, '$.client_uuid', client_uuid,"
+    f" '$.reference_code', reference_code, '$.recorded_at', {_WIRE_RECORDED_AT})"
 )
 _DUE = " AND (next_attempt_at IS NULL OR next_attempt_at <= ?{later})"
 _CLOCK_SET_BACK = " OR next_attempt_at > ?"
@@ -272,18 +289,7 @@ def claim(
     worker ever sets) when its backoff ends further ahead than that: the clock was set back
     since (a fast clock put right by NTP), and waiting for it would hold the row for days."""
     now = now or utcnow()
-    stamp = _stored_time(engine, now)
-    due = ""
-    params: list[object] = [stamp]
-    if not ignore_backoff:
-        due = _DUE.format(later=_CLOCK_SET_BACK if longest_wait is not None else "")
-        params.append(stamp)
-        if longest_wait is not None:
-            params.append(_stored_time(engine, now + longest_wait))
-    params.append(limit)
-    # A claim a power cut undoes leaves the batch pending: it is sent again, or answered duplicate.
-    with database.resendable(engine).begin() as connection:
-        rows = connection.exec_driver_sql(_CLAIM.format(due=due), tuple(params)).all()
+    rows = _claim(engine, _CLAIM_ROWS, limit, now, ignore_backoff, longest_wait)
     return [
         OutboxRow(
             client_uuid=row.client_uuid,
@@ -302,6 +308,50 @@ def claim(
         )
         for row in sorted(rows, key=lambda row: int(row.sequence))
     ]
+
+
+class WireItem(NamedTuple):
+    """A claimed row as the worker sends it: its client_uuid, and the item as
+    POST /api/v1/submissions takes it, as JSON text (the same object as OutboxRow.wire_item())."""
+
+    client_uuid: str
+    json: str
+
+
+def claim_wire(
+    engine: Engine,
+    limit: int,
+    now: datetime | None = None,
+    ignore_backoff: bool = False,
+    longest_wait: timedelta | None = None,
+) -> list[WireItem]:
+    """claim(), for sending: the same rows, changed the same way, each as its wire JSON."""
+    rows = _claim(engine, _CLAIM_WIRE, limit, now or utcnow(), ignore_backoff, longest_wait)
+    rows.sort(key=itemgetter(0))
+    return [WireItem(client_uuid, wire) for _, client_uuid, wire in rows]
+
+
+def _claim(
+    engine: Engine,
+    returning: str,
+    limit: int,
+    now: datetime,
+    ignore_backoff: bool,
+    longest_wait: timedelta | None,
+) -> list[Any]:
+    """claim()'s statement, returning `returning` for each row it claimed, in no set order."""
+    stamp = _stored_time(engine, now)
+    due = ""
+    params: list[object] = [stamp]
+    if not ignore_backoff:
+        due = _DUE.format(later=_CLOCK_SET_BACK if longest_wait is not None else "")
+        params.append(stamp)
+        if longest_wait is not None:
+            params.append(_stored_time(engine, now + longest_wait))
+    params.append(limit)
+    # A claim a power cut undoes leaves the batch pending: it is sent again, or answered duplicate.
+    with database.resendable(engine).begin() as connection:
+        return list(connection.exec_driver_sql(_CLAIM.format(due=due, returning=returning), tuple(params)))
 
 
 def _stored_time(engine: Engine, at: datetime) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import json
 import logging
 import os
 import ssl
@@ -32,7 +33,7 @@ from sqlalchemy import Engine
 
 from kiosk import __version__
 from kiosk.local_db import identity as identity_store
-from kiosk.local_db.outbox import NotEnrolled
+from kiosk.local_db.outbox import NotEnrolled, WireItem
 from kiosk.sync.errors import (
     BatchTooLarge,
     EnrollmentRefused,
@@ -56,6 +57,7 @@ READ_WRITE_TIMEOUT_S: Final = 30.0
 MAX_MESSAGE_CHARS: Final = 300
 RESULT_STATUSES: Final = frozenset({"created", "duplicate", "rejected"})
 CATALOG_LISTS: Final = ("entities", "services", "categories", "priorities")
+JSON_CONTENT: Final = {"Content-Type": "application/json"}
 
 Verify = bool | str | os.PathLike[str]
 
@@ -175,6 +177,11 @@ def _contract_breach(what: str, reason: str, response: httpx.Response | None = N
     if response is not None:
         error.__cause__ = httpx.HTTPStatusError(reason, request=response.request, response=response)
     return error
+
+
+def _json_bytes(value: Mapping[str, Any]) -> bytes:
+    """JSON as httpx encodes a request's `json=` (compact, UTF-8, no NaN)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _json_body(response: httpx.Response, what: str) -> Any:
@@ -317,18 +324,37 @@ class SyncClient:
     ) -> list[dict[str, Any]]:
         """POST a batch (empty: a heartbeat). Returns one result dict per item, in order:
         {client_uuid, status: created|duplicate|rejected, feedback_id, ticket_number, error}."""
-        what = "push"
         body = {"items": [dict(item) for item in items], "device_status": dict(device_status)}
-        response = _send(self._http, what, "POST", "/submissions", json=body)
+        return self._push({"json": body}, [item.get("client_uuid") for item in items])
+
+    def submit_wire(
+        self, items: Sequence[WireItem], device_status: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """submit() for items encoded already (outbox.claim_wire): the body is their JSON
+        joined as they are, not decoded and encoded again; the same JSON as submit() sends."""
+        body = b"".join(
+            (
+                b'{"items":[',
+                ",".join([item.json for item in items]).encode(),
+                b'],"device_status":',
+                _json_bytes(device_status),
+                b"}",
+            )
+        )
+        return self._push({"content": body, "headers": JSON_CONTENT}, [item.client_uuid for item in items])
+
+    def _push(self, request: dict[str, Any], client_uuids: Sequence[Any]) -> list[dict[str, Any]]:
+        what = "push"
+        response = _send(self._http, what, "POST", "/submissions", **request)
         raise_for_response(response, what)
         answer = _json_body(response, what)
         results = answer.get("results") if isinstance(answer, dict) else None
         if not isinstance(results, list):
             raise _contract_breach(what, "no results list", response)
-        if len(results) != len(items):
-            raise _contract_breach(what, f"{len(results)} results for {len(items)} items", response)
-        for item, result in zip(items, results, strict=True):
-            problem = _result_problem(result, item.get("client_uuid"))
+        if len(results) != len(client_uuids):
+            raise _contract_breach(what, f"{len(results)} results for {len(client_uuids)} items", response)
+        for client_uuid, result in zip(client_uuids, results, strict=True):
+            problem = _result_problem(result, client_uuid)
             if problem:
                 raise _contract_breach(what, problem, response)
         return results

@@ -48,7 +48,7 @@ from sqlalchemy import Engine
 from kiosk import __version__
 from kiosk.local_db import catalog_cache, outbox
 from kiosk.local_db.models import OutboxState
-from kiosk.local_db.outbox import OutboxRow, Settlement, utcnow
+from kiosk.local_db.outbox import Settlement, WireItem, utcnow
 from kiosk.sync.client import SyncClient
 from kiosk.sync.errors import BatchTooLarge, NotAuthorized, RetryLater, SyncError
 from kiosk.sync.tally import QueueStatus, QueueTally
@@ -195,7 +195,7 @@ class _Status:
 class _Ahead:
     """The next batch, claimed while a push was in flight, and the queue it reports."""
 
-    rows: list[OutboxRow] = field(default_factory=list)
+    rows: list[WireItem] = field(default_factory=list)
     queue: QueueStatus | None = None
 
 
@@ -443,8 +443,8 @@ class SyncWorker(threading.Thread):
         longest = max(self.settings.backoff_max_s, self.settings.retry_after_max_s)
         return timedelta(seconds=longest + 60)
 
-    def _claim(self, limit: int, ignore_backoff: bool) -> list[OutboxRow]:
-        rows = outbox.claim(
+    def _claim(self, limit: int, ignore_backoff: bool) -> list[WireItem]:
+        rows = outbox.claim_wire(
             self._engine, limit, ignore_backoff=ignore_backoff, longest_wait=self._longest_wait
         )
         self._tally.moved(OutboxState.PENDING, OutboxState.SENDING, len(rows))
@@ -483,7 +483,7 @@ class SyncWorker(threading.Thread):
 
     def _push_batch(
         self,
-        rows: list[OutboxRow],
+        rows: list[WireItem],
         queue: QueueStatus | None,
         report: DrainReport,
         limit: int,
@@ -532,7 +532,7 @@ class SyncWorker(threading.Thread):
             ahead = _Ahead()
         return limit, ahead
 
-    def _unclaim(self, rows: list[OutboxRow]) -> None:
+    def _unclaim(self, rows: list[WireItem]) -> None:
         if not rows:
             return
         try:
@@ -545,7 +545,7 @@ class SyncWorker(threading.Thread):
 
     def _send(
         self,
-        rows: list[OutboxRow],
+        rows: list[WireItem],
         report: DrainReport,
         limit: int,
         queue: QueueStatus | None = None,
@@ -554,7 +554,7 @@ class SyncWorker(threading.Thread):
         started = time.monotonic()
         report.batches += 1
         try:
-            results = self._submit([row.wire_item() for row in rows], self._device_status(queue), overlap)
+            results = self._submit(rows, self._device_status(queue), overlap)
         except BatchTooLarge:
             halves = split_batch(rows)
             log.info("push: %d items, too large (413) after %.0f ms; splitting", len(rows), _ms(started))
@@ -572,18 +572,19 @@ class SyncWorker(threading.Thread):
         except SyncError as exc:
             log.info("push: %d items not sent (%s) after %.0f ms", len(rows), _describe(exc), _ms(started))
             raise
-        synced = [
-            (row.client_uuid, result.get("feedback_id"), result.get("ticket_number"))
-            for row, result in zip(rows, results, strict=True)
-            if result["status"] != "rejected"
-        ]
-        rejected = [
-            (row.client_uuid, str(result["error"]["code"]), str(result["error"].get("message") or ""))
-            for row, result in zip(rows, results, strict=True)
-            if result["status"] == "rejected"
-        ]
+        synced: list[outbox.Synced] = []
+        rejected: list[outbox.Rejected] = []
+        duplicates = 0
+        for row, result in zip(rows, results, strict=True):
+            status = result["status"]
+            if status == "rejected":
+                error = result["error"]
+                rejected.append((row.client_uuid, str(error["code"]), str(error.get("message") or "")))
+            else:
+                synced.append((row.client_uuid, result.get("feedback_id"), result.get("ticket_number")))
+                if status == "duplicate":
+                    duplicates += 1
         self._settle(synced, rejected)
-        duplicates = sum(1 for result in results if result["status"] == "duplicate")
         report.sent += len(rows)
         report.synced += len(synced)
         report.rejected += len(rejected)
@@ -600,12 +601,12 @@ class SyncWorker(threading.Thread):
         return limit
 
     def _submit(
-        self, items: list[dict[str, Any]], status: dict[str, Any], overlap: _Overlap | None
+        self, items: list[WireItem], status: dict[str, Any], overlap: _Overlap | None
     ) -> list[dict[str, Any]]:
         """POST the batch; with `overlap`, on its helper thread while this one prepares the next."""
         if overlap is None:
-            return self._client.submit(items, status)
-        pushed = overlap.poster.submit(self._client.submit, items, status)
+            return self._client.submit_wire(items, status)
+        pushed = overlap.poster.submit(self._client.submit_wire, items, status)
         try:
             overlap.meanwhile()
         except Exception:

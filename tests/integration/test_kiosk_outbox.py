@@ -4,12 +4,13 @@ the device token file and the data directory's sync lock."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import stat
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -356,6 +357,42 @@ def test_claim_takes_the_oldest_pending_rows_first_marks_them_sending_and_counts
     again = outbox.claim(engine, limit=10)
     assert [r.attempts for r in again] == [2] * 5
     assert [r.wire_item()["client_uuid"] for r in again] == [s.client_uuid for s in queued]
+
+
+def test_claim_wire_claims_as_claim_does_and_gives_each_item_as_wire_item_would(engine: Engine) -> None:
+    on_the_second = datetime(2026, 3, 1, 9, 30, 0, tzinfo=UTC)
+    payloads_and_times = [
+        (kiosk_payload(rating=1), on_the_second),  # isoformat() leaves out a .000000 fraction
+        (kiosk_payload(rating=2), on_the_second.replace(microsecond=1)),
+        (
+            kiosk_payload(rating=3),
+            datetime(2026, 3, 1, 12, 0, 0, 500000, tzinfo=timezone(timedelta(hours=3))),
+        ),
+        (kiosk_payload(feedback_text='Ç\'est "lent" \\ 窓口 😀\n', service_quality=None), on_the_second),
+        # A key the protocol sets itself: the row's value wins, where the payload had it.
+        (kiosk_payload(client_uuid="not-mine", recorded_at="never"), on_the_second),
+    ]
+    queued = [outbox.enqueue(engine, payload, recorded_at=at) for payload, at in payloads_and_times]
+    still_open = outbox.begin(engine, kiosk_payload())
+    expected = [row(engine, s).wire_item() for s in queued]
+    now = outbox.utcnow()
+
+    first = outbox.claim_wire(engine, limit=2, now=now)
+    rest = outbox.claim_wire(engine, limit=10, now=now)
+
+    claimed = first + rest
+    assert [c.client_uuid for c in first] == [s.client_uuid for s in queued[:2]]
+    assert [c.client_uuid for c in claimed] == [s.client_uuid for s in queued]
+    for item, wire in zip(claimed, expected, strict=True):
+        decoded = json.loads(item.json)
+        assert decoded == wire
+        assert list(decoded) == list(wire)  # the keys in the same order too
+        stored = row(engine, outbox.Submission(item.client_uuid, wire["reference_code"]))
+        assert (stored.state, stored.attempts, stored.state_changed_at) == (OutboxState.SENDING, 1, now)
+    assert expected[0]["recorded_at"] == "2026-03-01T09:30:00+00:00"
+    assert expected[2]["recorded_at"] == "2026-03-01T09:00:00.500000+00:00"
+    assert state_of(engine, still_open) is OutboxState.OPEN
+    assert outbox.claim_wire(engine, limit=10, now=now) == []
 
 
 def test_claim_skips_rows_whose_next_attempt_is_later_unless_told_to_ignore_backoff(engine: Engine) -> None:

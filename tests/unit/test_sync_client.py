@@ -104,6 +104,44 @@ def test_submit_sends_token_user_agent_and_batch() -> None:
     assert [r["client_uuid"] for r in results] == [i["client_uuid"] for i in items]
 
 
+def test_submit_wire_sends_the_bytes_submit_sends_for_the_same_items() -> None:
+    items = [item(), {**item(), "feedback_text": 'Ç\'est "lent" 窓口 😀', "grievance_flag": True}]
+    status = {"queue_depth": 2, "oldest_pending_at": None, "last_error": {"code": "x", "message": "é"}}
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        body = json.loads(request.content)
+        return httpx.Response(200, json={"results": [result(i["client_uuid"]) for i in body["items"]]})
+
+    wire = [outbox.WireItem(i["client_uuid"], json.dumps(i)) for i in items]
+    with client_for(handler) as client:
+        assert client.submit(items, status) == client.submit_wire(wire, status)
+        client.submit_wire([], status)
+    by_submit, by_wire, empty = sent
+    # The item texts are the outbox's (json.dumps'), joined as they are: the same JSON.
+    assert json.loads(by_wire.content) == json.loads(by_submit.content)
+    assert json.loads(empty.content) == {"items": [], "device_status": status}
+    assert by_wire.headers["Content-Type"] == by_submit.headers["Content-Type"] == "application/json"
+    assert by_wire.headers["Content-Length"] == str(len(by_wire.content))
+    compact = [
+        outbox.WireItem(i["client_uuid"], json.dumps(i, ensure_ascii=False, separators=(",", ":")))
+        for i in items
+    ]
+    with client_for(handler) as client:
+        client.submit_wire(compact, status)
+    assert sent[-1].content == by_submit.content  # byte for byte, given compact item texts
+
+
+def test_submit_wire_checks_the_results_against_its_items() -> None:
+    sent = item()
+    client = answering(httpx.Response(200, json={"results": [result(str(uuid.uuid4()))]}))
+    with pytest.raises(RetryLater, match="order"):
+        client.submit_wire([outbox.WireItem(sent["client_uuid"], json.dumps(sent))], {})
+    with pytest.raises(RetryLater, match="1 results for 0 items"):
+        client.submit_wire([], {})
+
+
 def test_set_token_replaces_the_bearer() -> None:
     seen: list[str] = []
 
@@ -501,6 +539,50 @@ def test_worker_splits_on_413_until_batches_fit(engine: Engine) -> None:
     assert sizes == [5, 3, 2, 1, 2]
     assert report == DrainReport(batches=5, sent=5, synced=5, rejected=0, released=0, last_error=None)
     assert outbox.counts(engine)["synced"] == 5
+
+
+def test_worker_sends_each_row_as_wire_item_gives_it_and_settles_by_its_result(engine: Engine) -> None:
+    """The worker sends the outbox's own item texts (outbox.claim_wire): the server gets the
+    items OutboxRow.wire_item() describes, in queue order, in one body with the device's status."""
+    on_the_second = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    queued = [
+        outbox.enqueue(
+            engine, {**payload(1), "feedback_text": 'Ç\'est "lent" 窓口'}, recorded_at=on_the_second
+        ),
+        outbox.enqueue(engine, payload(2)),
+        outbox.enqueue(engine, payload(3)),
+    ]
+    expected = []
+    for submission in queued:
+        found = outbox.find(engine, submission.reference_code)
+        assert found is not None
+        expected.append(found.wire_item())
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        uuids = [i["client_uuid"] for i in body["items"]]
+        rejected = result(
+            uuids[2], "rejected", feedback_id=None, error={"code": "invalid_item", "message": "m"}
+        )
+        answers = [result(uuids[0]), result(uuids[1], "duplicate", feedback_id=2), rejected]
+        return httpx.Response(200, json={"results": answers[: len(uuids)]})
+
+    report = SyncWorker(engine, client_for(handler)).drain_once()
+    [body] = bodies
+    assert body["items"] == expected
+    assert [list(item) for item in body["items"]] == [list(item) for item in expected]
+    assert body["items"][0]["recorded_at"] == "2026-03-01T09:30:00+00:00"
+    assert body["device_status"]["queue_depth"] == 3
+    assert report == DrainReport(batches=1, sent=3, synced=2, rejected=1, released=0, last_error=None)
+    assert outbox.counts(engine) == {
+        "open": 0,
+        "pending": 0,
+        "sending": 0,
+        "synced": 2,
+        "rejected": 1,
+    }
 
 
 def test_worker_rejects_a_single_item_that_is_too_large(engine: Engine) -> None:
