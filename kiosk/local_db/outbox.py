@@ -268,9 +268,12 @@ _WIRE_RECORDED_AT = (
     "CASE WHEN substr(recorded_at, 20, 7) = '.000000'"
     " THEN substr(recorded_at, 1, 19) || substr(recorded_at, 27) ELSE recorded_at END"
 )
+# A payload SQLite does not read as JSON (NaN or Infinity, which Python's json writes) gives
+# NULL, not an error: one such row must not fail the claim of every batch after it.
 _CLAIM_WIRE = (
-    "sequence, client_uuid, json_set(payload, '$.client_uuid', client_uuid,"
-    f" '$.reference_code', reference_code, '$.recorded_at', {_WIRE_RECORDED_AT})"
+    "sequence, client_uuid, CASE WHEN json_valid(payload) THEN json_set(payload,"
+    " '$.client_uuid', client_uuid, '$.reference_code', reference_code,"
+    f" '$.recorded_at', {_WIRE_RECORDED_AT}) END"
 )
 _DUE = " AND (next_attempt_at IS NULL OR next_attempt_at <= ?{later})"
 _CLOCK_SET_BACK = " OR next_attempt_at > ?"
@@ -312,10 +315,13 @@ def claim(
 
 class WireItem(NamedTuple):
     """A claimed row as the worker sends it: its client_uuid, and the item as
-    POST /api/v1/submissions takes it, as JSON text (the same object as OutboxRow.wire_item())."""
+    POST /api/v1/submissions takes it, as JSON text (the same object as OutboxRow.wire_item());
+    None when the stored payload is not JSON SQLite reads (NaN, say): such an item cannot be
+    sent, and its batch fails when it is (SyncClient.submit_wire), as it did when httpx
+    refused to encode it."""
 
     client_uuid: str
-    json: str
+    json: str | None
 
 
 def claim_wire(

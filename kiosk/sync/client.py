@@ -331,11 +331,15 @@ class SyncClient:
         self, items: Sequence[WireItem], device_status: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
         """submit() for items encoded already (outbox.claim_wire): the body is their JSON
-        joined as they are, not decoded and encoded again; the same JSON as submit() sends."""
+        joined as they are, not decoded and encoded again; the same JSON as submit() sends.
+        Raises ValueError, before sending anything, for an item whose payload is not JSON."""
+        unreadable = [item.client_uuid for item in items if item.json is None]
+        if unreadable:
+            raise ValueError(f"queued submission {unreadable[0]} is not valid JSON (NaN or Infinity?)")
         body = b"".join(
             (
                 b'{"items":[',
-                ",".join([item.json for item in items]).encode(),
+                ",".join([item.json for item in items if item.json is not None]).encode(),
                 b'],"device_status":',
                 _json_bytes(device_status),
                 b"}",

@@ -207,6 +207,38 @@ def test_each_batch_is_settled_and_observed_before_the_next_leaves_with_the_queu
     assert outbox.counts(kiosk.engine) == {"open": 0, "pending": 0, "sending": 0, "synced": 7, "rejected": 0}
 
 
+def test_a_payload_that_is_not_json_fails_its_batch_alone_and_the_queue_moves_on(
+    kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn
+) -> None:
+    """A NaN in a stored payload (Python's json writes it; it is not JSON) cannot be sent: its
+    batch is put back with the error and the longest backoff, as when httpx refused to encode
+    it, and the batches after it still go."""
+    good = outbox.enqueue(kiosk.engine, payload(4))
+    bad = outbox.enqueue(kiosk.engine, payload(2))
+    later = outbox.enqueue(kiosk.engine, payload(5))
+    with kiosk.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE outbox SET payload = ? WHERE client_uuid = ?",
+            (json.dumps({**payload(2), "waiting_minutes": float("nan")}), bad.client_uuid),
+        )
+    worker = make_worker(SyncSettings(batch_size=1))
+
+    with pytest.raises(ValueError, match="not valid JSON"):
+        worker.drain_once(ignore_backoff=False)
+    assert row_of(kiosk.engine, good).state is OutboxState.SYNCED
+    held = row_of(kiosk.engine, bad)
+    assert held.state is OutboxState.PENDING
+    assert held.last_error == "internal error: ValueError"
+    assert held.next_attempt_at is not None
+
+    report = worker.drain_once(ignore_backoff=False)
+    assert (report.synced, report.rejected) == (1, 0)
+    assert row_of(kiosk.engine, later).state is OutboxState.SYNCED
+    assert row_of(kiosk.engine, bad).state is OutboxState.PENDING
+    assert outbox.counts(kiosk.engine)["sending"] == 0
+    assert set(stored(conn, [good, bad, later])) == {good.client_uuid, later.client_uuid}
+
+
 def test_rejected_item_is_kept_with_its_code_and_not_retried(
     kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn
 ) -> None:

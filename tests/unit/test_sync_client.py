@@ -609,3 +609,17 @@ def test_worker_honours_retry_after(engine: Engine) -> None:
     assert report.released == 1
     assert report.last_error is not None
     assert worker.state.phase is Phase.OFFLINE
+
+
+def test_submit_wire_refuses_an_item_without_text_before_sending_anything() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"results": []})
+
+    good = item()
+    wire = [outbox.WireItem(good["client_uuid"], json.dumps(good)), outbox.WireItem(str(uuid.uuid4()), None)]
+    with client_for(handler) as client, pytest.raises(ValueError, match="not valid JSON"):
+        client.submit_wire(wire, {"queue_depth": 2})
+    assert sent == []
