@@ -22,10 +22,11 @@ import re
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
-from typing import Any
+from itertools import chain
+from operator import attrgetter, methodcaller
+from typing import Any, Literal
 from uuid import UUID
 
 from psycopg import AsyncConnection, errors
@@ -70,6 +71,23 @@ CONSTRAINT_REJECTIONS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The result of an item the database holds, created or duplicate: ItemResult's fields in
+    its order, built without ItemResult's validation (the server made every value: the UUID
+    parsed, the ids read from the database), for the route to serialise as ItemResult is."""
+
+    client_uuid: UUID
+    status: Literal["created", "duplicate"]
+    feedback_id: int
+    ticket_number: str | None
+    error: None = None
+
+
+# One item's answer: a Stored item, or an ItemResult (a rejection).
+Result = ItemResult | Stored
+
+
 @dataclass
 class _Candidate:
     index: int
@@ -83,7 +101,7 @@ class ScreenedBatch:
     batch (index -> index of the first copy)."""
 
     size: int
-    results: dict[int, ItemResult]
+    results: dict[int, Result]
     candidates: list[_Candidate]
     repeats: dict[int, int]
 
@@ -195,15 +213,43 @@ def screen_parsed_items(items: Sequence[SubmissionItem], device: Device) -> Scre
     """The same checks for items the schema already accepted (the whole body validated at
     once). None when an item breaks a rule: its rejection echoes the client_uuid exactly as
     sent, which only the raw item has, so the caller screens the raw items instead."""
+    if not all_pass_check_item(items, device):
+        return None
     batch = ScreenedBatch(len(items), {}, [], {})
     first_index: dict[UUID, int] = {}
     for index, item in enumerate(items):
-        try:
-            check_item(item, device)
-        except _Rejected:
-            return None
         _add_candidate(batch, first_index, index, item)
     return batch
+
+
+_TEXTS = attrgetter(*TEXT_FIELDS)
+_SUB_RATING_VALUES = attrgetter(*SUB_RATINGS)
+_DEVICE_CHANNEL_SET = frozenset(DEVICE_CHANNELS)
+_RATINGS = frozenset(range(1, 6))
+
+
+def all_pass_check_item(items: Sequence[SubmissionItem], device: Device) -> bool:
+    """Whether check_item passes every item, found by whole-batch checks (loops in C) rather
+    than item by item: each line asks one of check_item's questions of all the items at once.
+    It only says yes or no; which rule an item breaks, and its message, is check_item's."""
+    texts: list[str] = list(filter(None, chain.from_iterable(map(_TEXTS, items))))  # the text fields set
+    joined = "".join(texts)  # a lone surrogate stays one when joined: Python never pairs them
+    if "\x00" in joined or not (joined.isascii() or _encodable(joined)):
+        return False
+    if not set(map(attrgetter("channel"), items)) <= _DEVICE_CHANNEL_SET:
+        return False
+    ratings = set(map(attrgetter("rating"), items))
+    ratings.update(chain.from_iterable(map(_SUB_RATING_VALUES, items)))
+    ratings.discard(None)
+    if not ratings <= _RATINGS:
+        return False
+    comments: filter[str] = filter(None, map(attrgetter("feedback_text"), items))
+    if max(map(len, comments), default=0) > COMMENT_HARD_CAP:
+        return False
+    codes = list(map(attrgetter("reference_code"), items))
+    return all(map(_REFERENCE_CODE.fullmatch, codes)) and all(
+        map(methodcaller("startswith", device.device_code + "-"), codes)
+    )
 
 
 def _add_candidate(
@@ -226,9 +272,9 @@ def _encodable(value: str) -> bool:
 
 async def _check_catalog(
     conn: AsyncConnection[Any], device: Device, candidates: list[_Candidate]
-) -> dict[int, ItemResult]:
+) -> dict[int, Result]:
     """Service, entity, category and priority rules, one query each for the whole batch."""
-    rejections: dict[int, ItemResult] = {}
+    rejections: dict[int, Result] = {}
     if not candidates:
         return rejections
     service_ids = sorted({c.item.service_id for c in candidates})
@@ -344,9 +390,9 @@ async def _insert(
 
 async def _insert_one_by_one(
     conn: AsyncConnection[Any], candidates: list[_Candidate], device: Device, offset: int | None
-) -> tuple[dict[int, ItemResult], dict[UUID, int]]:
+) -> tuple[dict[int, Result], dict[UUID, int]]:
     """The slow path: each item in its own savepoint, database refusals mapped to codes."""
-    rejections: dict[int, ItemResult] = {}
+    rejections: dict[int, Result] = {}
     inserted: dict[UUID, int] = {}
     for c in candidates:
         try:
@@ -468,7 +514,7 @@ async def settle_batch(
     batch: ScreenedBatch,
     status: DeviceStatus | None,
     received_at: datetime,
-) -> list[ItemResult]:
+) -> list[Result]:
     """Settle a screened batch in the database; returns one result per item, in request order."""
     started = time.perf_counter()
     offset = clock_offset_seconds(received_at, status)
@@ -485,10 +531,8 @@ async def settle_batch(
 
     for index, first in batch.repeats.items():
         original = results[first]
-        if original.status == "rejected":
-            results[index] = original
-        else:
-            results[index] = original.model_copy(update={"status": "duplicate"})
+        # A rejection is repeated as it is; a stored item is a duplicate the second time.
+        results[index] = replace(original, status="duplicate") if isinstance(original, Stored) else original
     ordered = [results[i] for i in range(batch.size)]
     counts = Counter(r.status for r in ordered)
     log.info(
@@ -513,7 +557,7 @@ async def _settle_in_transaction(
     batch: ScreenedBatch,
     status: DeviceStatus | None,
     offset: int | None,
-) -> dict[int, ItemResult]:
+) -> dict[int, Result]:
     """The batch in one statement, in one transaction with the device's health. The insert has
     no savepoint of its own (two round trips on every batch), so when the database refuses it
     the transaction is rolled back and a second one replays the batch one item per savepoint,
@@ -538,7 +582,7 @@ async def _settle(
     offset: int | None,
     *,
     item_by_item: bool,
-) -> dict[int, ItemResult]:
+) -> dict[int, Result]:
     results = await _check_catalog(conn, device, candidates)
     turned_down = [c for c in candidates if c.index in results]
     resent = await _stored_among(conn, device, turned_down) if turned_down else []
@@ -547,7 +591,8 @@ async def _settle(
         # stands, whatever changed in the catalog or the device's scope since.
         del results[c.index]
     settled = results.keys() | {c.index for c in resent}
-    valid = sorted((c for c in candidates if c.index not in settled), key=lambda c: c.item.client_uuid)
+    # By the UUID's int: the same order as the UUIDs', compared in C rather than by UUID.__lt__.
+    valid = sorted((c for c in candidates if c.index not in settled), key=lambda c: c.item.client_uuid.int)
     inserted: dict[UUID, int] = {}  # none when every item was settled by the checks
     if valid and item_by_item:
         refused, inserted = await _insert_one_by_one(conn, valid, device, offset)
@@ -582,21 +627,18 @@ async def _stored_among(
 
 async def _classify(
     conn: AsyncConnection[Any], valid: list[_Candidate], inserted: dict[UUID, int]
-) -> dict[int, ItemResult]:
+) -> dict[int, Result]:
     if not valid:
         return {}
     by_uuid, by_code = await _stored(conn, valid, inserted)
-    results: dict[int, ItemResult] = {}
+    results: dict[int, Result] = {}
     for c in valid:
         uid = c.item.client_uuid
         stored = by_uuid.get(uid)
         if stored is not None:
             feedback_id, ticket_number = stored
-            results[c.index] = ItemResult(
-                client_uuid=str(uid),
-                status="created" if uid in inserted else "duplicate",
-                feedback_id=feedback_id,
-                ticket_number=ticket_number,
+            results[c.index] = Stored(
+                uid, "created" if uid in inserted else "duplicate", feedback_id, ticket_number
             )
         else:
             # Skipped by ON CONFLICT, yet no row has this client_uuid: the code is taken.

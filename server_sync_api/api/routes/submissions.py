@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from server_sync_api.api import bodies
 from server_sync_api.api.deps import POOL_TIMEOUT_S, AuthorizedDevice, Pool
@@ -16,12 +17,24 @@ from server_sync_api.protocol import (
     BATCH_MAX_ITEMS,
     DeviceStatus,
     ErrorResponse,
+    ItemResult,
     SubmissionBatch,
     SubmissionResults,
 )
 from server_sync_api.services import ingest
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
+
+
+@dataclass(slots=True)
+class _Results:
+    """SubmissionResults with a stored item's result as ingest.Stored (ItemResult's fields, in
+    its order, not validated again): the same JSON, serialised by pydantic's Rust core."""
+
+    results: list[ItemResult | ingest.Stored]
+
+
+_RESULTS: TypeAdapter[_Results] = TypeAdapter(_Results)
 
 # The body is parsed here (whole when it is valid, else item by item), so the schema is given
 # to OpenAPI by hand.
@@ -59,7 +72,12 @@ async def submit(request: Request, device: AuthorizedDevice, pool: Pool) -> Resp
     # Serialized here by pydantic's Rust core: returned as a model, FastAPI would validate the
     # results it was just given once more before serializing them (response_model stays for
     # OpenAPI).
-    return Response(SubmissionResults(results=results).model_dump_json(), media_type="application/json")
+    return Response(results_json(results), media_type="application/json")
+
+
+def results_json(results: list[ingest.Result]) -> bytes:
+    """The body of the answer, as SubmissionResults(results=...).model_dump_json() gives it."""
+    return _RESULTS.dump_json(_Results(results))
 
 
 def _screen(body: bytes, device: Device) -> tuple[ingest.ScreenedBatch, DeviceStatus | None]:
