@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import logging
 import re
-import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from itertools import chain, repeat
-from operator import attrgetter, floordiv, methodcaller, sub
+from itertools import chain
+from operator import attrgetter, methodcaller
 from typing import Any, Literal
 from uuid import UUID
 
-from psycopg import AsyncConnection, errors, pq
-from psycopg.adapt import Dumper
-from psycopg.postgres import types as pg_types
+from psycopg import AsyncConnection, errors
 from pydantic import ValidationError
 
 from server_sync_api.domain import Device
@@ -383,103 +380,11 @@ def _insert_params(items: Sequence[SubmissionItem], device: Device, offset: int 
     return params
 
 
-class _BinaryArray:
-    """A column already written in PostgreSQL's binary array format (what array_send writes)."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-class _BinaryArrayDumper(Dumper):
-    # oid 0 (unknown): PostgreSQL takes the parameter's type from the statement's cast
-    # (%(rating)b::int[] is an int[]), as it does for psycopg's own str parameters.
-    format = pq.Format.BINARY
-
-    def dump(self, obj: Any) -> bytes:
-        data: bytes = obj.data
-        return data
-
-
-_HEAD = struct.Struct("!iiiii").pack  # dimensions (1), has nulls, element type, length, lower bound
-_EMPTY_HEAD = struct.Struct("!iii").pack  # no dimensions, no nulls, element type
-_LENGTH = struct.Struct("!i").pack
-_NULL = _LENGTH(-1)
-_INT4 = struct.Struct("!i").pack  # struct.error beyond int4: such a column goes as a list
-_UUID_ELEMENT = struct.Struct("!i16s").pack  # length 16, the UUID's bytes
-_TIMESTAMPTZ_ELEMENT = struct.Struct("!iq").pack  # length 8, microseconds since 2000-01-01 UTC
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_BOOL = {True: b"\x01", False: b"\x00"}.__getitem__
-_TYPE_OID = {name: pg_types[name].oid for name in ("uuid", "varchar", "text", "int4", "bool", "timestamptz")}
-# Each column's element type as INSERT_BATCH casts it.
-_COLUMN_TYPES = {
-    "client_uuid": "uuid", "reference_code": "varchar", "channel": "varchar",
-    "service_id": "varchar", "entity_id": "varchar", "rating": "int4",
-    "service_quality": "int4", "staff_behavior": "int4", "waiting_time": "int4",
-    "cleanliness": "int4", "grievance_flag": "bool", "feedback_text": "text",
-    "category_id": "int4", "priority_id": "int4", "misuse_suspected": "bool",
-    "submitted_by": "varchar", "recorded_at": "timestamptz",
-}  # fmt: skip
-
-
-def _binary_array(element_type: str, values: list[Any], encoding: str) -> _BinaryArray:
-    """One column as a one-dimensional binary array, each element as its length and its bytes
-    (a NULL as length -1), every loop over the elements in C. UUIDs and times (never NULL, and
-    nearly all distinct) are written in a row; any other column's distinct values are written
-    once each (most columns hold a handful: ratings, flags, services), then looked up."""
-    oid = _TYPE_OID[element_type]
-    if not values:
-        return _BinaryArray(_EMPTY_HEAD(0, 0, oid))
-    elements: Iterable[bytes]
-    has_null = False
-    if element_type == "uuid":
-        elements = map(
-            _UUID_ELEMENT, repeat(16), map(int.to_bytes, map(attrgetter("int"), values), repeat(16))
-        )
-    elif element_type == "timestamptz":  # aware (_insert_params)
-        micros = map(floordiv, map(sub, values, repeat(_PG_EPOCH)), repeat(_MICROSECOND))
-        elements = map(_TIMESTAMPTZ_ELEMENT, repeat(8), micros)
-    else:
-        write: Callable[[Any], bytes] = (
-            _INT4
-            if element_type == "int4"
-            else _BOOL
-            if element_type == "bool"
-            else methodcaller("encode", encoding)
-        )
-        written = {
-            value: _NULL if value is None else _LENGTH(len(data := write(value))) + data
-            for value in set(values)
-        }
-        has_null = None in written
-        elements = map(written.__getitem__, values)
-    return _BinaryArray(_HEAD(1, has_null, oid, len(values), 1) + b"".join(elements))
-
-
-def _binary_params(params: dict[str, Any], encoding: str) -> dict[str, Any]:
-    """_insert_params' columns as binary arrays of the types INSERT_BATCH casts them to,
-    written here rather than by psycopg's list dumper (a Python loop over the elements after a
-    scan of the list for their type). An int beyond int4 leaves its column a list for psycopg,
-    so that the database refuses it as before."""
-    binary = dict(params)
-    for name, element_type in _COLUMN_TYPES.items():
-        try:
-            binary[name] = _binary_array(element_type, params[name], encoding)
-        except struct.error:
-            pass
-    return binary
-
-
 async def _insert(
     conn: AsyncConnection[Any], items: Sequence[SubmissionItem], device: Device, offset: int | None
 ) -> dict[UUID, int]:
     """Insert what is new; returns the feedback id of each client_uuid actually inserted."""
-    params = _binary_params(_insert_params(items, device, offset), conn.info.encoding)
-    cursor = conn.cursor()
-    cursor.adapters.register_dumper(_BinaryArray, _BinaryArrayDumper)
-    await cursor.execute(INSERT_BATCH, params)
+    cursor = await conn.execute(INSERT_BATCH, _insert_params(items, device, offset))
     return {row[0]: row[1] for row in await cursor.fetchall()}
 
 
