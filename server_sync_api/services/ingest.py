@@ -156,7 +156,9 @@ def parse_item(raw: Any, device: Device) -> SubmissionItem:
 
 
 def check_item(item: SubmissionItem, device: Device) -> None:
-    """The rules the schema does not state, each with its own code; raises _Rejected."""
+    """The rules the schema does not state, each with its own code; raises _Rejected.
+    all_pass_check_item() asks the same questions of a whole batch: a rule added here goes
+    there too, and a bad item for it into tests/unit/test_ingest_fast_paths.py."""
     for name in TEXT_FIELDS:
         value = getattr(item, name)
         # PostgreSQL text holds neither NUL nor lone surrogates; say so instead of failing.
