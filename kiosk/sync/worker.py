@@ -37,9 +37,10 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -71,6 +72,9 @@ class SyncSettings:
     """The worker's tunables, in seconds unless named otherwise."""
 
     batch_size: int = 250  # items per push; the server takes up to 500 and 2 MiB
+    # Pushes a drain keeps on their way at once: while the server's database works on one
+    # batch, its API reads the next (see _drain). 1: one after the other.
+    pushes_in_flight: int = 2
     backoff_initial_s: float = 2.0  # wait after the first failure
     backoff_max_s: float = 300.0  # the doubling stops here (ARCHITECTURE 5: "capped, e.g. 5 min")
     backoff_jitter: float = 0.5  # each wait is cut by up to this fraction, so kiosks spread out
@@ -82,6 +86,8 @@ class SyncSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 500:
             raise ValueError("batch_size must be between 1 and 500 (the server's limit)")
+        if self.pushes_in_flight < 1:
+            raise ValueError("pushes_in_flight must be at least 1")
         if not 0 <= self.backoff_jitter < 1:
             raise ValueError("backoff_jitter must be at least 0 and below 1")
         for name in ("backoff_initial_s", "backoff_max_s", "heartbeat_interval_s", "catalog_refresh_s"):
@@ -191,20 +197,13 @@ class _Status:
     catalog_updated_at: datetime | None = None
 
 
-@dataclass
-class _Ahead:
-    """The next batch, claimed while a push was in flight, and the queue it reports."""
-
-    rows: list[WireItem] = field(default_factory=list)
-    queue: QueueStatus | None = None
-
-
 @dataclass(frozen=True)
-class _Overlap:
-    """Where a push runs (a one-thread executor) and what this thread does meanwhile."""
+class _Flight:
+    """A push on its way: the batch, the server's answer to come, and when it left."""
 
-    poster: Executor
-    meanwhile: Callable[[], None]
+    rows: list[WireItem]
+    answer: Future[list[dict[str, Any]]]
+    started: float
 
 
 class SyncWorker(threading.Thread):
@@ -461,76 +460,107 @@ class SyncWorker(threading.Thread):
     def _drain(self, report: DrainReport, ignore_backoff: bool) -> None:
         """Claim and push batches until none is due; raises the first SyncError.
 
-        While a push is in flight (on a helper thread), this thread claims the next batch and
-        reads the queue it will leave, so the kiosk's own work hides behind the server's. What
-        the server and the observers see keeps its order: a batch is settled, and the
-        observers told, before the next one is sent."""
+        Two pushes (settings.pushes_in_flight) are on their way at once, each on a helper
+        thread: while the server's database works on one batch, its API reads and checks the
+        next, and this thread claims batches and settles answers in between. Answers are
+        settled in the order their batches were claimed, and the observers told after each.
+        Each push reports the queue the kiosk holds as it leaves, batches on their way
+        included. When a push fails, the other on its way is awaited and settled by its own
+        answer (see _put_back); a stop lets the pushes on their way land."""
         limit = self.settings.batch_size
         self._tally.forget()  # others wrote since the last drain
+        flights: deque[_Flight] = deque()
+        rows: list[WireItem] = []
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-push") as poster:
-                rows = [] if self._stopping.is_set() else self._claim(limit, ignore_backoff)
-                queue: QueueStatus | None = None
-                while rows:
-                    # A retry during an outage stays OFFLINE until the server answers (_note_contact).
-                    self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE,), tallied=True)
-                    limit, ahead = self._push_batch(rows, queue, report, limit, poster, ignore_backoff)
-                    rows, queue = ahead.rows, ahead.queue
-                    if not rows and not self._stopping.is_set():
-                        rows = self._claim(limit, ignore_backoff)  # rows queued during the push
+            with ThreadPoolExecutor(
+                max_workers=self.settings.pushes_in_flight, thread_name_prefix=f"{self.name}-push"
+            ) as poster:
+                if not self._stopping.is_set():
+                    rows = self._claim(limit, ignore_backoff)
+                while rows or flights:
+                    if rows:
+                        if self._stopping.is_set():
+                            self._unclaim(rows)  # claimed, never sent: back as it was
+                            rows = []
+                        else:
+                            # A retry during an outage stays OFFLINE until the server answers.
+                            self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE,), tallied=True)
+                            flights.append(self._post(poster, rows, report))
+                            rows = []
+                    if len(flights) < self.settings.pushes_in_flight and not self._stopping.is_set():
+                        rows = self._claim(limit, ignore_backoff)
+                        if rows:
+                            continue
+                    if flights:
+                        limit = self._land(flights[0], report, limit)
+                        flights.popleft()
+                        if not flights and not self._stopping.is_set():
+                            rows = self._claim(limit, ignore_backoff)  # queued during the pushes
+        except BaseException as exc:
+            self._put_back(flights, rows, exc, report)
+            raise
         finally:
             self._set_phase(Phase.IDLE, only_from=(Phase.SYNCING,))
 
-    def _push_batch(
-        self,
-        rows: list[WireItem],
-        queue: QueueStatus | None,
-        report: DrainReport,
-        limit: int,
-        poster: Executor,
-        ignore_backoff: bool,
-    ) -> tuple[int, _Ahead]:
-        """Push one claimed batch; on failure put its unsettled rows back to `pending` and
-        raise. Returns the batch size to use next (smaller after a 413) and the next batch,
-        claimed while this one was in flight (none when the worker is stopping)."""
-        ahead = _Ahead()
+    def _post(self, poster: Executor, rows: list[WireItem], report: DrainReport) -> _Flight:
+        report.batches += 1
+        status = self._device_status(self._tally.queue(in_flight=()))
+        return _Flight(rows, poster.submit(self._client.submit_wire, rows, status), time.monotonic())
 
-        def prepare_next() -> None:
-            if self._stopping.is_set():
-                return
-            ahead.rows = self._claim(limit, ignore_backoff)
-            if ahead.rows:
-                # This batch's answer settles it (synced or rejected): it is not in the queue
-                # the next push reports.
-                ahead.queue = self._tally.queue(in_flight=[row.client_uuid for row in rows])
-
+    def _land(self, flight: _Flight, report: DrainReport, limit: int) -> int:
+        """Settle a push by its answer (waiting for it); returns the batch size to use next
+        (smaller after a 413). Raises what the push raised."""
         try:
-            limit = self._send(rows, report, limit, queue, _Overlap(poster, prepare_next))
-        except BaseException as exc:
-            # Rows claimed ahead were never sent: back as they were, without an attempt.
-            self._unclaim(ahead.rows)
-            # release() only touches rows still `sending`: halves already settled stay so.
-            uuids = [row.client_uuid for row in rows]
-            if isinstance(exc, NotAuthorized):
-                delay: float | None = None
-            elif isinstance(exc, SyncError):
-                delay = self._note_failure(exc)
-            else:
-                delay = self.settings.backoff_max_s  # a bug or a disk error: do not spin
-            message = exc.message if isinstance(exc, SyncError) else f"internal error: {type(exc).__name__}"
-            next_attempt = None if delay is None else utcnow() + timedelta(seconds=delay)
+            results = flight.answer.result()
+        except BatchTooLarge:
+            return self._split(flight.rows, report, limit, flight.started)
+        except SyncError as exc:
+            log.info(
+                "push: %d items not sent (%s) after %.0f ms",
+                len(flight.rows),
+                _describe(exc),
+                _ms(flight.started),
+            )
+            raise
+        self._settle_answer(flight.rows, results, report, flight.started)
+        return limit
+
+    def _put_back(
+        self, flights: deque[_Flight], unsent: list[WireItem], exc: BaseException, report: DrainReport
+    ) -> None:
+        """After `exc` ended a drain: rows claimed but not sent go back untouched; every push
+        still on its way is awaited, and one the server answered is settled by its answer (its
+        items are stored; sent again they would only be answered duplicate); the others' rows
+        wait out the backoff with the error, which is noted last, so that an answer settled
+        here does not clear it. release() only touches rows still `sending`: halves of a
+        split batch already settled stay so."""
+        self._unclaim(unsent)
+        unanswered: list[_Flight] = []
+        for flight in flights:
+            if flight.answer.exception() is None:
+                try:
+                    self._settle_answer(flight.rows, flight.answer.result(), report, flight.started)
+                    continue
+                except Exception:  # the disk that failed the drain, say: sent again later
+                    log.warning("an answered push could not be settled", exc_info=True)
+            unanswered.append(flight)
+        if isinstance(exc, NotAuthorized):
+            delay: float | None = None
+        elif isinstance(exc, SyncError):
+            delay = self._note_failure(exc)
+        else:
+            delay = self.settings.backoff_max_s  # a bug or a disk error: do not spin
+        message = exc.message if isinstance(exc, SyncError) else f"internal error: {type(exc).__name__}"
+        next_attempt = None if delay is None else utcnow() + timedelta(seconds=delay)
+        for flight in unanswered:
+            uuids = [row.client_uuid for row in flight.rows]
             released = outbox.release(self._engine, uuids, message, next_attempt)
             self._tally.moved(OutboxState.SENDING, OutboxState.PENDING, released)
             report.released += released
-            if isinstance(exc, NotAuthorized):
-                self._note_failure(exc)
-            if isinstance(exc, SyncError):
-                report.last_error = exc.message
-            raise
-        if self._stopping.is_set():
-            self._unclaim(ahead.rows)
-            ahead = _Ahead()
-        return limit, ahead
+        if isinstance(exc, NotAuthorized):
+            self._note_failure(exc)
+        if isinstance(exc, SyncError):
+            report.last_error = exc.message
 
     def _unclaim(self, rows: list[WireItem]) -> None:
         if not rows:
@@ -539,39 +569,43 @@ class SyncWorker(threading.Thread):
             unclaimed = outbox.unclaim(self._engine, [row.client_uuid for row in rows])
         except Exception:
             # They stay `sending` until the next start-up's recovery, which sends them again.
-            log.warning("%d rows claimed ahead could not be put back", len(rows), exc_info=True)
+            log.warning("%d rows claimed but not sent could not be put back", len(rows), exc_info=True)
             return
         self._tally.moved(OutboxState.SENDING, OutboxState.PENDING, unclaimed)
 
-    def _send(
-        self,
-        rows: list[WireItem],
-        report: DrainReport,
-        limit: int,
-        queue: QueueStatus | None = None,
-        overlap: _Overlap | None = None,
-    ) -> int:
+    def _send(self, rows: list[WireItem], report: DrainReport, limit: int) -> int:
+        """Push a batch and settle it, on this thread (a half of a split batch)."""
         started = time.monotonic()
         report.batches += 1
         try:
-            results = self._submit(rows, self._device_status(queue), overlap)
+            results = self._client.submit_wire(rows, self._device_status())
         except BatchTooLarge:
-            halves = split_batch(rows)
-            log.info("push: %d items, too large (413) after %.0f ms; splitting", len(rows), _ms(started))
-            if halves is None:
-                # One item over the server's byte limit can never be sent: it is kept and
-                # shown to staff like any rejected item instead of blocking the queue.
-                reason = "This submission is larger than the server accepts; it cannot be sent."
-                self._settle(rejected=[(rows[0].client_uuid, "payload_too_large", reason)])
-                report.sent += 1
-                report.rejected += 1
-                return limit
-            for half in halves:
-                limit = self._send(half, report, min(limit, len(halves[0])))
-            return min(limit, len(halves[0]))
+            return self._split(rows, report, limit, started)
         except SyncError as exc:
             log.info("push: %d items not sent (%s) after %.0f ms", len(rows), _describe(exc), _ms(started))
             raise
+        self._settle_answer(rows, results, report, started)
+        return limit
+
+    def _split(self, rows: list[WireItem], report: DrainReport, limit: int, started: float) -> int:
+        """A batch the server found too large (413): its halves, one after the other."""
+        halves = split_batch(rows)
+        log.info("push: %d items, too large (413) after %.0f ms; splitting", len(rows), _ms(started))
+        if halves is None:
+            # One item over the server's byte limit can never be sent: it is kept and
+            # shown to staff like any rejected item instead of blocking the queue.
+            reason = "This submission is larger than the server accepts; it cannot be sent."
+            self._settle(rejected=[(rows[0].client_uuid, "payload_too_large", reason)])
+            report.sent += 1
+            report.rejected += 1
+            return limit
+        for half in halves:
+            limit = self._send(half, report, min(limit, len(halves[0])))
+        return min(limit, len(halves[0]))
+
+    def _settle_answer(
+        self, rows: list[WireItem], results: list[dict[str, Any]], report: DrainReport, started: float
+    ) -> None:
         synced: list[outbox.Synced] = []
         rejected: list[outbox.Rejected] = []
         duplicates = 0
@@ -598,22 +632,6 @@ class SyncWorker(threading.Thread):
         )
         self._note_contact(pushed=True)
         self._publish(tallied=True)
-        return limit
-
-    def _submit(
-        self, items: list[WireItem], status: dict[str, Any], overlap: _Overlap | None
-    ) -> list[dict[str, Any]]:
-        """POST the batch; with `overlap`, on its helper thread while this one prepares the next."""
-        if overlap is None:
-            return self._client.submit_wire(items, status)
-        pushed = overlap.poster.submit(self._client.submit_wire, items, status)
-        try:
-            overlap.meanwhile()
-        except Exception:
-            # A disk fault, say: the next claim meets it again in the open; this push's answer
-            # is still settled.
-            log.warning("the next batch could not be prepared during a push", exc_info=True)
-        return pushed.result()
 
     def _heartbeat(self) -> None:
         started = time.monotonic()

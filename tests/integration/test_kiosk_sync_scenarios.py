@@ -199,8 +199,15 @@ def test_database_lost_mid_drain_then_back_every_submission_is_stored_once_with_
         client = open_client(kiosk.engine, kiosk.data_dir, transport=answers)
         # The server asks for Retry-After: 5; honouring at most 1 s keeps the test short and
         # makes every backoff exactly 1 s (the doubling is capped there too).
+        # One push at a time: the database stops once the first batch is settled, and the
+        # second must not have reached the server before that.
         settings = SyncSettings(
-            batch_size=BATCH, backoff_initial_s=0.5, backoff_max_s=1.0, retry_after_max_s=1.0, idle_poll_s=0.5
+            batch_size=BATCH,
+            backoff_initial_s=0.5,
+            backoff_max_s=1.0,
+            retry_after_max_s=1.0,
+            idle_poll_s=0.5,
+            pushes_in_flight=1,
         )
         worker = SyncWorker(kiosk.engine, client, settings)
         cut = StopDatabaseAfterFirstBatch(cluster)

@@ -158,53 +158,145 @@ def test_drain_once_delivers_each_submission_exactly_once(
     assert worker.drain_once().batches == 0
 
 
-class PushLog(httpx.HTTPTransport):
-    """A real HTTP transport that notes, as each push leaves, its size, the queue depth it
-    reports and how many rows the outbox holds synced at that moment."""
+class HoldFirstPush(httpx.HTTPTransport):
+    """A real HTTP transport that holds the first push until a second has left (or a few
+    seconds have passed), and notes each push as it leaves: its size, the queue depth it
+    reports, how many rows the outbox holds synced at that moment, and how many pushes were
+    on their way then, this one included."""
 
-    def __init__(self, engine: Engine, events: list[tuple[str, int, int]]) -> None:
+    def __init__(self, engine: Engine, events: list[tuple[Any, ...]]) -> None:
         super().__init__()
         self.engine = engine
         self.events = events
+        self.second_left = threading.Event()
+        self.lock = threading.Lock()
+        self.pushes = 0
+        self.in_flight = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/submissions"):
-            body = json.loads(request.content)
-            depth = body["device_status"]["queue_depth"]
-            self.events.append(("push", len(body["items"]), depth))
-            self.events.append(("synced when pushed", outbox.counts(self.engine)["synced"], 0))
-        return super().handle_request(request)
+        if not request.url.path.endswith("/submissions"):
+            return super().handle_request(request)
+        body = json.loads(request.content)
+        with self.lock:
+            self.pushes += 1
+            self.in_flight += 1
+            first = self.pushes == 1
+            synced = outbox.counts(self.engine)["synced"]
+            self.events.append(
+                ("push", len(body["items"]), body["device_status"]["queue_depth"], synced, self.in_flight)
+            )
+        if first:
+            self.second_left.wait(5)
+        else:
+            self.second_left.set()
+        try:
+            return super().handle_request(request)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
 
 
-def test_each_batch_is_settled_and_observed_before_the_next_leaves_with_the_queue_it_leaves(
+def test_two_pushes_are_on_their_way_at_once_and_answers_are_settled_in_order(
     kiosk: Kiosk, make_worker: WorkerFactory
 ) -> None:
-    """The next batch is claimed while a push is in flight, but what the server and the
-    observers see keeps its order: a batch is settled and the observers told before the next
-    push, and each push reports the queue without the batches already answered."""
+    """The second batch leaves before the first is answered (the transport holds the first
+    until it has), never a third while two are on their way; each push reports the queue the
+    kiosk holds as it leaves, and the observers see each answer settled in turn."""
     for rating in (1, 2, 3, 4, 5, 1, 4):
         outbox.enqueue(kiosk.engine, payload(rating))
-    events: list[tuple[str, int, int]] = []
-    worker = make_worker(SyncSettings(batch_size=3), transport=PushLog(kiosk.engine, events))
-    worker.add_observer(lambda state: events.append(("observed", state.counts["synced"], 0)))
+    events: list[tuple[Any, ...]] = []
+    transport = HoldFirstPush(kiosk.engine, events)
+    worker = make_worker(SyncSettings(batch_size=3), transport=transport)
+    worker.add_observer(lambda state: events.append(("observed", state.counts["synced"])))
 
     report = worker.drain_once()
 
     assert (report.batches, report.synced) == (3, 7)
+    pushes = [e for e in events if e[0] == "push"]
+    # (items, queue depth reported, synced when it reached the transport, pushes on their way
+    # with it): the second left while the first was held; the third once the first was
+    # settled (it reports 4 waiting), while the second may still be on its way.
+    assert [p[1:] for p in pushes[:2]] == [(3, 7, 0, 1), (3, 7, 0, 2)]
+    assert pushes[2][1:3] == (1, 4)
+    assert (pushes[2][3], pushes[2][4]) in ((3, 2), (3, 1), (6, 1))
+    observed = [e[1] for n, e in enumerate(events) if e[0] == "observed" and e != events[n - 1]]
+    assert observed == [0, 3, 6, 7]  # syncing, then each answer settled in turn
+    assert events.index(pushes[2]) > events.index(("observed", 3))
+    assert outbox.counts(kiosk.engine) == {"open": 0, "pending": 0, "sending": 0, "synced": 7, "rejected": 0}
+
+
+class RefuseBatchOf(httpx.HTTPTransport):
+    """A real HTTP transport that answers 503, once, to the push carrying `client_uuid`."""
+
+    def __init__(self, client_uuid: str) -> None:
+        super().__init__()
+        self.client_uuid = client_uuid
+        self.refused = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/submissions") and not self.refused:
+            if self.client_uuid.encode() in request.content:
+                self.refused = True
+                return httpx.Response(503, json={"error": {"code": "overloaded", "message": "Try later."}})
+        return super().handle_request(request)
+
+
+def test_when_a_push_fails_the_other_on_its_way_is_settled_by_its_own_answer(
+    kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn
+) -> None:
+    """The first batch is answered, the second refused. The third left when the first was
+    settled, before the second's answer was read (answers are read in turn): it is settled by
+    its answer (its items are stored), the second waits out its backoff
+    with the error, and nothing is left sending or stored twice."""
+    submissions = [outbox.enqueue(kiosk.engine, payload(4)) for _ in range(9)]
+    transport = RefuseBatchOf(submissions[3].client_uuid)
+    worker = make_worker(SyncSettings(batch_size=3), transport=transport)
+
+    report = worker.drain_once()
+
+    assert transport.refused
+    assert (report.batches, report.synced, report.released) == (3, 6, 3), report
+    assert "503" in (report.last_error or "")
+    first, refused, third = submissions[:3], submissions[3:6], submissions[6:]
+    for submission in first + third:
+        assert row_of(kiosk.engine, submission).state is OutboxState.SYNCED
+    for submission in refused:
+        row = row_of(kiosk.engine, submission)
+        assert (row.state, row.attempts, row.last_error) == (OutboxState.PENDING, 1, report.last_error)
+        assert row.next_attempt_at is not None
+    assert worker.state.phase is Phase.OFFLINE  # the answer settled after it did not clear it
+    assert outbox.counts(kiosk.engine)["sending"] == 0
+    assert set(stored(conn, submissions)) == {s.client_uuid for s in first + third}
+
+    assert worker.drain_once().synced == 3
+    assert {uid: n for uid, (_, _, n) in stored(conn, submissions).items()} == {
+        s.client_uuid: 1 for s in submissions
+    }
+
+
+def test_one_push_in_flight_sends_each_batch_after_the_last_is_settled(
+    kiosk: Kiosk, make_worker: WorkerFactory
+) -> None:
+    """pushes_in_flight=1: one batch after the other, each settled and told before the next."""
+    for rating in (1, 2, 3, 4, 5, 1, 4):
+        outbox.enqueue(kiosk.engine, payload(rating))
+    events: list[tuple[Any, ...]] = []
+    transport = HoldFirstPush(kiosk.engine, events)
+    transport.second_left.set()  # nothing to wait for
+    worker = make_worker(SyncSettings(batch_size=3, pushes_in_flight=1), transport=transport)
+    worker.add_observer(lambda state: events.append(("observed", state.counts["synced"])))
+
+    assert worker.drain_once().synced == 7
     seen = [e for n, e in enumerate(events) if n == 0 or e != events[n - 1]]
     assert seen == [
-        ("observed", 0, 0),  # syncing
-        ("push", 3, 7),
-        ("synced when pushed", 0, 0),
-        ("observed", 3, 0),
-        ("push", 3, 4),
-        ("synced when pushed", 3, 0),
-        ("observed", 6, 0),
-        ("push", 1, 1),
-        ("synced when pushed", 6, 0),
-        ("observed", 7, 0),
+        ("observed", 0),
+        ("push", 3, 7, 0, 1),
+        ("observed", 3),
+        ("push", 3, 4, 3, 1),
+        ("observed", 6),
+        ("push", 1, 1, 6, 1),
+        ("observed", 7),
     ]
-    assert outbox.counts(kiosk.engine) == {"open": 0, "pending": 0, "sending": 0, "synced": 7, "rejected": 0}
 
 
 def test_a_payload_that_is_not_json_fails_its_batch_alone_and_the_queue_moves_on(
@@ -212,7 +304,7 @@ def test_a_payload_that_is_not_json_fails_its_batch_alone_and_the_queue_moves_on
 ) -> None:
     """A NaN in a stored payload (Python's json writes it; it is not JSON) cannot be sent: its
     batch is put back with the error and the longest backoff, as when httpx refused to encode
-    it, and the batches after it still go."""
+    it, and the batches around it still go."""
     good = outbox.enqueue(kiosk.engine, payload(4))
     bad = outbox.enqueue(kiosk.engine, payload(2))
     later = outbox.enqueue(kiosk.engine, payload(5))
@@ -225,15 +317,16 @@ def test_a_payload_that_is_not_json_fails_its_batch_alone_and_the_queue_moves_on
 
     with pytest.raises(ValueError, match="not valid JSON"):
         worker.drain_once(ignore_backoff=False)
+    # The batch after it was on its way when it failed: it is settled by its own answer.
     assert row_of(kiosk.engine, good).state is OutboxState.SYNCED
+    assert row_of(kiosk.engine, later).state is OutboxState.SYNCED
     held = row_of(kiosk.engine, bad)
     assert held.state is OutboxState.PENDING
     assert held.last_error == "internal error: ValueError"
     assert held.next_attempt_at is not None
 
     report = worker.drain_once(ignore_backoff=False)
-    assert (report.synced, report.rejected) == (1, 0)
-    assert row_of(kiosk.engine, later).state is OutboxState.SYNCED
+    assert (report.batches, report.synced) == (0, 0)  # it waits out its backoff
     assert row_of(kiosk.engine, bad).state is OutboxState.PENDING
     assert outbox.counts(kiosk.engine)["sending"] == 0
     assert set(stored(conn, [good, bad, later])) == {good.client_uuid, later.client_uuid}
