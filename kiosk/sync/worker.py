@@ -6,6 +6,7 @@ lock (`kiosk.local_db.lock.acquire`), after that process has run `outbox.recover
 - Push: claim up to `batch_size` due `pending` rows (→ `sending`), POST them, settle each row
   by its own result (created/duplicate → `synced`, rejected → `rejected`, never retried); the
   claim and the settling are each one transaction of one or two statements for the batch.
+  Two pushes are on their way at once (`pushes_in_flight`); answers are settled in claim order.
   Network error, timeout, 5xx, 429 → the batch goes back to `pending` with `next_attempt_at`
   after an exponential backoff with jitter (at least the server's Retry-After), and the
   worker stays away from the server until then (phase `offline`). 413 → the batch is split in
