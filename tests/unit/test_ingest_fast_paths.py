@@ -12,7 +12,6 @@ from uuid import UUID
 import pytest
 
 from server_sync_api.api.routes.submissions import results_json
-from server_sync_api.domain import Device
 from server_sync_api.protocol import ErrorDetail, ItemResult, SubmissionItem, SubmissionResults
 from server_sync_api.services.ingest import (
     Stored,
@@ -21,21 +20,7 @@ from server_sync_api.services.ingest import (
     check_item,
     screen_parsed_items,
 )
-
-DEVICE = Device(device_id=7, device_code="K0007", entity_id="AGY-002")
-
-
-def item(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "client_uuid": "0b6c2a52-8f59-4d5f-9a0b-1c1e2d3f4a5b",
-        "reference_code": "K0007-000123-7QX4",
-        "service_id": "SVC-001",
-        "entity_id": "AGY-002",
-        "rating": 4,
-        "recorded_at": "2026-11-22T10:00:00Z",
-    }
-    return {**base, **overrides}
-
+from tests.unit.test_ingest_parsing import DEVICE, item
 
 # Items the schema accepts, each good or breaking one of check_item's rules (or near one).
 VARIANTS = [
