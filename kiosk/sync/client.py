@@ -282,8 +282,9 @@ def enroll(
 
 
 class SyncClient:
-    """The device's calls, with its bearer token. Not shared between threads: the worker has
-    its own; a UI look-up makes another (httpx clients are cheap)."""
+    """The device's calls, with its bearer token. The worker has its own, which its two pushes
+    use at once (httpx's client may be shared between threads, and this one keeps no state
+    per request); a UI look-up makes another (httpx clients are cheap)."""
 
     def __init__(
         self,

@@ -131,6 +131,24 @@ def split_batch(rows: Sequence[T]) -> tuple[list[T], list[T]] | None:
     return list(rows[:middle]), list(rows[middle:])
 
 
+def _failed(flight: _Flight) -> bool:
+    """Whether a push has come back with an error already (without waiting for it)."""
+    return flight.answer.done() and flight.answer.exception() is not None
+
+
+def _gravest(failures: Sequence[BaseException]) -> BaseException:
+    """The error a failed drain acts on: a refused token over anything else (waiting out a
+    backoff would only be refused again), then the longest Retry-After the server asked for,
+    then the first."""
+    for failure in failures:
+        if isinstance(failure, NotAuthorized):
+            return failure
+    waits = [f for f in failures if isinstance(f, RetryLater) and f.retry_after is not None]
+    if waits:
+        return max(waits, key=lambda f: f.retry_after or 0.0)
+    return failures[0]
+
+
 class Phase(enum.StrEnum):
     IDLE = "idle"  # nothing to send, or waiting for the next cycle
     SYNCING = "syncing"  # pushing batches now
@@ -275,8 +293,8 @@ class SyncWorker(threading.Thread):
         self._woken.set()
 
     def stop(self, timeout: float | None = None) -> bool:
-        """Stop after the request in flight (bounded by the client's timeouts; its rows are
-        settled, not abandoned) and join. True once the thread has ended."""
+        """Stop after the requests on their way (bounded by the client's timeouts; their rows
+        are settled, not abandoned) and join. True once the thread has ended."""
         self._stopping.set()
         self._woken.set()
         if self.is_alive() and threading.current_thread() is not self:
@@ -488,7 +506,11 @@ class SyncWorker(threading.Thread):
                             self._set_phase(Phase.SYNCING, only_from=(Phase.IDLE,), tallied=True)
                             flights.append(self._post(poster, rows, report))
                             rows = []
-                    if len(flights) < self.settings.pushes_in_flight and not self._stopping.is_set():
+                    if (
+                        len(flights) < self.settings.pushes_in_flight
+                        and not self._stopping.is_set()
+                        and not any(_failed(flight) for flight in flights)  # no more to a failing server
+                    ):
                         rows = self._claim(limit, ignore_backoff)
                         if rows:
                             continue
@@ -498,8 +520,10 @@ class SyncWorker(threading.Thread):
                         if not flights and not self._stopping.is_set():
                             rows = self._claim(limit, ignore_backoff)  # queued during the pushes
         except BaseException as exc:
-            self._put_back(flights, rows, exc, report)
-            raise
+            raised = self._put_back(flights, rows, exc, report)
+            if raised is exc:
+                raise
+            raise raised from exc
         finally:
             self._set_phase(Phase.IDLE, only_from=(Phase.SYNCING,))
 
@@ -528,40 +552,49 @@ class SyncWorker(threading.Thread):
 
     def _put_back(
         self, flights: deque[_Flight], unsent: list[WireItem], exc: BaseException, report: DrainReport
-    ) -> None:
+    ) -> BaseException:
         """After `exc` ended a drain: rows claimed but not sent go back untouched; every push
         still on its way is awaited, and one the server answered is settled by its answer (its
-        items are stored; sent again they would only be answered duplicate); the others' rows
-        wait out the backoff with the error, which is noted last, so that an answer settled
-        here does not clear it. release() only touches rows still `sending`: halves of a
+        items are stored; sent again they would only be answered duplicate). Then the failure
+        is noted (after those answers, so that they do not clear it): the gravest of the
+        pushes' errors, a refused token before a Retry-After, the longest Retry-After before
+        any other; and the unanswered batches wait out its backoff with its message. Returns
+        the error the drain raises. release() only touches rows still `sending`: halves of a
         split batch already settled stay so."""
         self._unclaim(unsent)
         unanswered: list[_Flight] = []
+        failures: list[BaseException] = [exc]
         for flight in flights:
-            if flight.answer.exception() is None:
+            failed = flight.answer.exception()
+            if failed is None:
                 try:
                     self._settle_answer(flight.rows, flight.answer.result(), report, flight.started)
                     continue
                 except Exception:  # the disk that failed the drain, say: sent again later
                     log.warning("an answered push could not be settled", exc_info=True)
+            elif failed is not exc:
+                failures.append(failed)
             unanswered.append(flight)
-        if isinstance(exc, NotAuthorized):
-            delay: float | None = None
-        elif isinstance(exc, SyncError):
-            delay = self._note_failure(exc)
+        exc = _gravest(failures)
+        delay: float | None
+        if isinstance(exc, SyncError):
+            delay = self._note_failure(exc)  # None for a refused token: no retry until IT acts
+            report.last_error = exc.message
         else:
             delay = self.settings.backoff_max_s  # a bug or a disk error: do not spin
         message = exc.message if isinstance(exc, SyncError) else f"internal error: {type(exc).__name__}"
         next_attempt = None if delay is None else utcnow() + timedelta(seconds=delay)
-        for flight in unanswered:
-            uuids = [row.client_uuid for row in flight.rows]
-            released = outbox.release(self._engine, uuids, message, next_attempt)
-            self._tally.moved(OutboxState.SENDING, OutboxState.PENDING, released)
-            report.released += released
-        if isinstance(exc, NotAuthorized):
-            self._note_failure(exc)
-        if isinstance(exc, SyncError):
-            report.last_error = exc.message
+        uuids = [row.client_uuid for flight in unanswered for row in flight.rows]
+        if uuids:
+            try:
+                released = outbox.release(self._engine, uuids, message, next_attempt)
+            except Exception:
+                # They stay `sending` until the next start-up's recovery sends them again.
+                log.warning("%d rows of failed pushes could not be put back", len(uuids), exc_info=True)
+            else:
+                self._tally.moved(OutboxState.SENDING, OutboxState.PENDING, released)
+                report.released += released
+        return exc
 
     def _unclaim(self, rows: list[WireItem]) -> None:
         if not rows:

@@ -225,50 +225,63 @@ def test_two_pushes_are_on_their_way_at_once_and_answers_are_settled_in_order(
     assert outbox.counts(kiosk.engine) == {"open": 0, "pending": 0, "sending": 0, "synced": 7, "rejected": 0}
 
 
-class RefuseBatchOf(httpx.HTTPTransport):
-    """A real HTTP transport that answers 503, once, to the push carrying `client_uuid`."""
+class RefuseFirstPush(httpx.HTTPTransport):
+    """A real HTTP transport that answers 503 to the first push once the second has left (or
+    a few seconds have passed), so that both are on their way when the first fails."""
 
-    def __init__(self, client_uuid: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.client_uuid = client_uuid
-        self.refused = False
+        self.second_left = threading.Event()
+        self.lock = threading.Lock()
+        self.pushes = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/submissions") and not self.refused:
-            if self.client_uuid.encode() in request.content:
-                self.refused = True
-                return httpx.Response(503, json={"error": {"code": "overloaded", "message": "Try later."}})
-        return super().handle_request(request)
+        if not request.url.path.endswith("/submissions"):
+            return super().handle_request(request)
+        with self.lock:
+            self.pushes += 1
+            first = self.pushes == 1
+        if not first:
+            self.second_left.set()
+            return super().handle_request(request)
+        self.second_left.wait(5)
+        return httpx.Response(503, json={"error": {"code": "overloaded", "message": "Try later."}})
 
 
 def test_when_a_push_fails_the_other_on_its_way_is_settled_by_its_own_answer(
     kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn
 ) -> None:
-    """The first batch is answered, the second refused. The third left when the first was
-    settled, before the second's answer was read (answers are read in turn): it is settled by
-    its answer (its items are stored), the second waits out its backoff
-    with the error, and nothing is left sending or stored twice."""
+    """The first push is refused once the second is on its way: the second is settled by its
+    answer (its items are stored), the first waits out its backoff with the error, no third
+    batch goes to the failing server, and nothing is left sending or stored twice."""
     submissions = [outbox.enqueue(kiosk.engine, payload(4)) for _ in range(9)]
-    transport = RefuseBatchOf(submissions[3].client_uuid)
+    transport = RefuseFirstPush()
     worker = make_worker(SyncSettings(batch_size=3), transport=transport)
 
     report = worker.drain_once()
 
-    assert transport.refused
-    assert (report.batches, report.synced, report.released) == (3, 6, 3), report
+    assert transport.second_left.is_set()
+    assert (report.batches, report.synced, report.released) == (2, 3, 3), report
     assert "503" in (report.last_error or "")
-    first, refused, third = submissions[:3], submissions[3:6], submissions[6:]
-    for submission in first + third:
+    # Which batch reached the transport first is the threads' choice: the refused one is
+    # whichever did, and it is the one waiting.
+    refused = [s for s in submissions[:6] if row_of(kiosk.engine, s).state is OutboxState.PENDING]
+    answered = [s for s in submissions[:6] if s not in refused]
+    assert len(refused) == len(answered) == 3
+    for submission in answered:
         assert row_of(kiosk.engine, submission).state is OutboxState.SYNCED
     for submission in refused:
         row = row_of(kiosk.engine, submission)
-        assert (row.state, row.attempts, row.last_error) == (OutboxState.PENDING, 1, report.last_error)
+        assert (row.attempts, row.last_error) == (1, report.last_error)
         assert row.next_attempt_at is not None
+    for submission in submissions[6:]:
+        row = row_of(kiosk.engine, submission)
+        assert (row.state, row.attempts, row.next_attempt_at) == (OutboxState.PENDING, 0, None)
     assert worker.state.phase is Phase.OFFLINE  # the answer settled after it did not clear it
     assert outbox.counts(kiosk.engine)["sending"] == 0
-    assert set(stored(conn, submissions)) == {s.client_uuid for s in first + third}
+    assert set(stored(conn, submissions)) == {s.client_uuid for s in answered}
 
-    assert worker.drain_once().synced == 3
+    assert worker.drain_once().synced == 6
     assert {uid: n for uid, (_, _, n) in stored(conn, submissions).items()} == {
         s.client_uuid: 1 for s in submissions
     }
@@ -304,7 +317,7 @@ def test_a_payload_that_is_not_json_fails_its_batch_alone_and_the_queue_moves_on
 ) -> None:
     """A NaN in a stored payload (Python's json writes it; it is not JSON) cannot be sent: its
     batch is put back with the error and the longest backoff, as when httpx refused to encode
-    it, and the batches around it still go."""
+    it, and the batches after it still go."""
     good = outbox.enqueue(kiosk.engine, payload(4))
     bad = outbox.enqueue(kiosk.engine, payload(2))
     later = outbox.enqueue(kiosk.engine, payload(5))
@@ -317,17 +330,19 @@ def test_a_payload_that_is_not_json_fails_its_batch_alone_and_the_queue_moves_on
 
     with pytest.raises(ValueError, match="not valid JSON"):
         worker.drain_once(ignore_backoff=False)
-    # The batch after it was on its way when it failed: it is settled by its own answer.
     assert row_of(kiosk.engine, good).state is OutboxState.SYNCED
-    assert row_of(kiosk.engine, later).state is OutboxState.SYNCED
     held = row_of(kiosk.engine, bad)
     assert held.state is OutboxState.PENDING
     assert held.last_error == "internal error: ValueError"
     assert held.next_attempt_at is not None
+    # No batch leaves after a failed one (this one failed before the first was answered).
+    untouched = row_of(kiosk.engine, later)
+    assert (untouched.state, untouched.attempts) == (OutboxState.PENDING, 0)
 
     report = worker.drain_once(ignore_backoff=False)
-    assert (report.batches, report.synced) == (0, 0)  # it waits out its backoff
-    assert row_of(kiosk.engine, bad).state is OutboxState.PENDING
+    assert (report.synced, report.rejected) == (1, 0)
+    assert row_of(kiosk.engine, later).state is OutboxState.SYNCED
+    assert row_of(kiosk.engine, bad).state is OutboxState.PENDING  # waiting out its backoff
     assert outbox.counts(kiosk.engine)["sending"] == 0
     assert set(stored(conn, [good, bad, later])) == {good.client_uuid, later.client_uuid}
 

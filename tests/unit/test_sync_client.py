@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -623,3 +625,145 @@ def test_submit_wire_refuses_an_item_without_text_before_sending_anything() -> N
     with client_for(handler) as client, pytest.raises(ValueError, match="not valid JSON"):
         client.submit_wire(wire, {"queue_depth": 2})
     assert sent == []
+
+
+# --- two pushes on their way: what a failure does to the other ----------------------------
+
+
+def _ok(request: httpx.Request) -> httpx.Response:
+    items = json.loads(request.content)["items"]
+    return httpx.Response(200, json={"results": [result(i["client_uuid"]) for i in items]})
+
+
+def _carries(request: httpx.Request, submission: outbox.Submission) -> bool:
+    return submission.client_uuid.encode() in request.content
+
+
+def test_no_more_batches_go_to_a_server_that_has_failed_a_push(engine: Engine) -> None:
+    """The second push fails while the first is still being answered: once the first is
+    settled, no third batch leaves; the second waits out its backoff, the third is untouched."""
+    subs = [outbox.enqueue(engine, payload()) for _ in range(9)]
+    second_failed = threading.Event()
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if _carries(request, subs[0]):
+            seen.append("first")
+            second_failed.wait(5)
+            time.sleep(0.05)  # the second's error is in hand before this answer is read
+            return _ok(request)
+        if _carries(request, subs[3]):
+            seen.append("second")
+            second_failed.set()
+            raise httpx.ConnectError("refused", request=request)
+        seen.append("third")
+        return _ok(request)
+
+    worker = SyncWorker(engine, client_for(handler), SyncSettings(batch_size=3))
+    report = worker.drain_once()
+
+    assert sorted(seen) == ["first", "second"]
+    assert (report.batches, report.synced, report.released) == (2, 3, 3)
+    assert worker.state.phase is Phase.OFFLINE
+    third = outbox.find(engine, subs[6].reference_code)
+    assert third is not None
+    assert (third.state, third.attempts, third.next_attempt_at) == (OutboxState.PENDING, 0, None)
+    assert outbox.counts(engine)["sending"] == 0
+
+
+def test_a_refused_token_on_either_push_stops_the_worker_and_holds_both_batches(engine: Engine) -> None:
+    """The first push times out, the second is refused 401: the kiosk is not merely offline."""
+    subs = [outbox.enqueue(engine, payload()) for _ in range(6)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if _carries(request, subs[0]):
+            time.sleep(0.05)
+            raise httpx.ReadTimeout("slow", request=request)
+        return error(401, "device_not_authorized", "This kiosk is not authorized.")
+
+    worker = SyncWorker(engine, client_for(handler), SyncSettings(batch_size=3))
+    with pytest.raises(NotAuthorized):
+        worker.drain_once()
+
+    assert worker.state.phase is Phase.NOT_AUTHORIZED
+    for submission in subs:
+        row = outbox.find(engine, submission.reference_code)
+        assert row is not None
+        assert (row.state, row.next_attempt_at) == (OutboxState.PENDING, None)  # until re-enrolled
+
+
+def test_the_longest_retry_after_of_the_two_pushes_is_honoured(engine: Engine) -> None:
+    subs = [outbox.enqueue(engine, payload()) for _ in range(6)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if _carries(request, subs[0]):
+            time.sleep(0.05)
+            return error(503, "unavailable")  # no Retry-After
+        return error(429, "too_many_requests", **{"Retry-After": "600"})
+
+    worker = SyncWorker(engine, client_for(handler), SyncSettings(batch_size=3))
+    before = outbox.utcnow()
+    report = worker.drain_once()
+
+    assert report.released == 6
+    assert "429" in (report.last_error or "")
+    for submission in subs:
+        row = outbox.find(engine, submission.reference_code)
+        assert row is not None
+        assert row.next_attempt_at is not None
+        assert (row.next_attempt_at - before).total_seconds() >= 600
+
+
+@pytest.mark.parametrize("answer", ["unavailable", "not_authorized"])
+def test_a_release_that_fails_keeps_the_pushes_error_and_the_workers_state(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    """The disk fails as the batches are put back: the drain still ends with the server's
+    error and the worker's phase says it; the rows stay `sending` for the next start-up's
+    recovery, which sends them again (answered `duplicate` if they were stored)."""
+    for _ in range(6):
+        outbox.enqueue(engine, payload())
+
+    def broken_release(*_: Any, **__: Any) -> int:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(outbox, "release", broken_release)
+    status, code = (503, "unavailable") if answer == "unavailable" else (401, "device_not_authorized")
+    worker = SyncWorker(engine, client_for(lambda _: error(status, code)), SyncSettings(batch_size=3))
+
+    if answer == "unavailable":
+        report = worker.drain_once()
+        assert report.last_error is not None
+        assert "503" in report.last_error
+        assert worker.state.phase is Phase.OFFLINE
+    else:
+        with pytest.raises(NotAuthorized):
+            worker.drain_once()
+        assert worker.state.phase is Phase.NOT_AUTHORIZED
+    # The first batch, and the second if it left before the first's error was in hand.
+    assert outbox.counts(engine)["sending"] in (3, 6)
+    outbox.recover(engine)
+    assert outbox.counts(engine)["sending"] == 0
+
+
+def test_a_stop_between_a_claim_and_its_push_puts_the_batch_back_untouched(engine: Engine) -> None:
+    subs = [outbox.enqueue(engine, payload()) for _ in range(9)]
+    worker = SyncWorker(engine, client_for(_ok), SyncSettings(batch_size=3))
+    claims = outbox.claim_wire
+
+    def claim_then_stop(*args: Any, **kwargs: Any) -> list[outbox.WireItem]:
+        rows = claims(*args, **kwargs)
+        if rows and rows[0].client_uuid == subs[3].client_uuid:
+            worker._stopping.set()  # stop() from another thread, at this very moment
+        return rows
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outbox, "claim_wire", claim_then_stop)
+        report = worker.drain_once()
+
+    assert (report.batches, report.synced) == (1, 3)
+    assert outbox.counts(engine) == {"open": 0, "pending": 6, "sending": 0, "synced": 3, "rejected": 0}
+    for submission in subs[3:]:
+        row = outbox.find(engine, submission.reference_code)
+        assert row is not None
+        assert (row.attempts, row.last_error, row.next_attempt_at) == (0, None, None)
