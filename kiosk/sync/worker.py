@@ -477,7 +477,8 @@ class SyncWorker(threading.Thread):
         return settled
 
     def _drain(self, report: DrainReport, ignore_backoff: bool) -> None:
-        """Claim and push batches until none is due; raises the first SyncError.
+        """Claim and push batches until none is due; raises what ended it (of two failed
+        pushes, the gravest error: _put_back).
 
         Two pushes (settings.pushes_in_flight) are on their way at once, each on a helper
         thread: while the server's database works on one batch, its API reads and checks the
@@ -575,7 +576,8 @@ class SyncWorker(threading.Thread):
             elif failed is not exc:
                 failures.append(failed)
             unanswered.append(flight)
-        exc = _gravest(failures)
+        if isinstance(exc, Exception):  # never in place of a KeyboardInterrupt or SystemExit
+            exc = _gravest(failures)
         delay: float | None
         if isinstance(exc, SyncError):
             delay = self._note_failure(exc)  # None for a refused token: no retry until IT acts

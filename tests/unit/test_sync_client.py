@@ -767,3 +767,31 @@ def test_a_stop_between_a_claim_and_its_push_puts_the_batch_back_untouched(engin
         row = outbox.find(engine, submission.reference_code)
         assert row is not None
         assert (row.attempts, row.last_error, row.next_attempt_at) == (0, None, None)
+
+
+def test_an_interrupt_is_never_replaced_by_the_other_pushs_error(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the first answer is settled, the second push refused 401: the interrupt
+    is what the drain raises, and nothing is left sending."""
+    subs = [outbox.enqueue(engine, payload()) for _ in range(6)]
+    settle = outbox.settle
+    calls = []
+
+    def interrupted_once(*args: Any, **kwargs: Any) -> outbox.Settlement:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return settle(*args, **kwargs)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if _carries(request, subs[0]):
+            time.sleep(0.05)  # the second's 401 is in hand first
+            return _ok(request)
+        return error(401, "device_not_authorized")
+
+    monkeypatch.setattr(outbox, "settle", interrupted_once)
+    worker = SyncWorker(engine, client_for(handler), SyncSettings(batch_size=3))
+    with pytest.raises(KeyboardInterrupt):
+        worker.drain_once()
+    assert outbox.counts(engine)["sending"] == 0
