@@ -293,18 +293,23 @@ def test_0007_downgrade_restores_0006_exactly_and_its_row_triggers_work(empty_db
     assert made == wanted
 
 
-def test_0011_downgrade_restores_the_service_only_key_exactly(empty_db_url: URL) -> None:
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("0010", "0011"), ("0011", "0012")],
+    ids=["0011: the service-only key", "0012: the targets-given flag"],
+)
+def test_a_downgrade_restores_the_version_before_exactly(empty_db_url: URL, before: str, after: str) -> None:
     engine = make_engine(empty_db_url)
-    migrate.upgrade(engine, revision="0010")
+    migrate.upgrade(engine, revision=before)
     with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
-        schema_0010 = _schema(conn)
-    migrate.upgrade(engine, revision="0011")
+        schema_before = _schema(conn)
+    migrate.upgrade(engine, revision=after)
     with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
-        assert _schema(conn) != schema_0010
-    migrate.downgrade(engine, "0010")
+        assert _schema(conn) != schema_before
+    migrate.downgrade(engine, before)
     engine.dispose()
     with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
-        assert _schema(conn) == schema_0010
+        assert _schema(conn) == schema_before
 
 
 def _sla_trigger_calls(conn: Conn) -> int:
@@ -353,17 +358,3 @@ def test_the_row_sla_trigger_skips_only_the_tickets_a_feedback_statement_complet
         assert ticket == (True, True)
         assert _sla_trigger_calls(conn) == 2
         conn.rollback()
-
-
-def test_0012_downgrade_restores_0011_exactly(empty_db_url: URL) -> None:
-    engine = make_engine(empty_db_url)
-    migrate.upgrade(engine, revision="0011")
-    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
-        schema_0011 = _schema(conn)
-    migrate.upgrade(engine, revision="0012")
-    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
-        assert _schema(conn) != schema_0011
-    migrate.downgrade(engine, "0011")
-    engine.dispose()
-    with psycopg.connect(pg.conninfo(empty_db_url), autocommit=True) as conn:
-        assert _schema(conn) == schema_0011
