@@ -11,9 +11,8 @@ import json
 import logging
 import random
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -649,17 +648,28 @@ def test_no_more_batches_go_to_a_server_that_has_failed_a_push(engine: Engine) -
     def handler(request: httpx.Request) -> httpx.Response:
         if _carries(request, subs[0]):
             seen.append("first")
-            second_failed.wait(5)
-            time.sleep(0.05)  # the second's error is in hand before this answer is read
+            second_failed.wait(5)  # answered once the second push has come back failed
             return _ok(request)
         if _carries(request, subs[3]):
             seen.append("second")
-            second_failed.set()
             raise httpx.ConnectError("refused", request=request)
         seen.append("third")
         return _ok(request)
 
-    worker = SyncWorker(engine, client_for(handler), SyncSettings(batch_size=3))
+    client = client_for(handler)
+    submit_wire = client.submit_wire
+
+    def noting_the_second(
+        items: Sequence[outbox.WireItem], device_status: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        try:
+            return submit_wire(items, device_status)
+        finally:
+            if items[0].client_uuid == subs[3].client_uuid:
+                second_failed.set()
+
+    client.submit_wire = noting_the_second  # type: ignore[method-assign]
+    worker = SyncWorker(engine, client, SyncSettings(batch_size=3))
     report = worker.drain_once()
 
     assert sorted(seen) == ["first", "second"]
@@ -674,11 +684,13 @@ def test_no_more_batches_go_to_a_server_that_has_failed_a_push(engine: Engine) -
 def test_a_refused_token_on_either_push_stops_the_worker_and_holds_both_batches(engine: Engine) -> None:
     """The first push times out, the second is refused 401: the kiosk is not merely offline."""
     subs = [outbox.enqueue(engine, payload()) for _ in range(6)]
+    second_sent = threading.Event()
 
     def handler(request: httpx.Request) -> httpx.Response:
         if _carries(request, subs[0]):
-            time.sleep(0.05)
+            second_sent.wait(5)  # both on their way when the first fails
             raise httpx.ReadTimeout("slow", request=request)
+        second_sent.set()
         return error(401, "device_not_authorized", "This kiosk is not authorized.")
 
     worker = SyncWorker(engine, client_for(handler), SyncSettings(batch_size=3))
@@ -694,11 +706,13 @@ def test_a_refused_token_on_either_push_stops_the_worker_and_holds_both_batches(
 
 def test_the_longest_retry_after_of_the_two_pushes_is_honoured(engine: Engine) -> None:
     subs = [outbox.enqueue(engine, payload()) for _ in range(6)]
+    second_sent = threading.Event()
 
     def handler(request: httpx.Request) -> httpx.Response:
         if _carries(request, subs[0]):
-            time.sleep(0.05)
+            second_sent.wait(5)  # both on their way when the first fails
             return error(503, "unavailable")  # no Retry-After
+        second_sent.set()
         return error(429, "too_many_requests", **{"Retry-After": "600"})
 
     worker = SyncWorker(engine, client_for(handler), SyncSettings(batch_size=3))
@@ -786,9 +800,8 @@ def test_an_interrupt_is_never_replaced_by_the_other_pushs_error(
 
     def handler(request: httpx.Request) -> httpx.Response:
         if _carries(request, subs[0]):
-            time.sleep(0.05)  # the second's 401 is in hand first
             return _ok(request)
-        return error(401, "device_not_authorized")
+        return error(401, "device_not_authorized")  # awaited after the interrupt
 
     monkeypatch.setattr(outbox, "settle", interrupted_once)
     worker = SyncWorker(engine, client_for(handler), SyncSettings(batch_size=3))
