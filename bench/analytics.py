@@ -611,6 +611,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                     for version in versions_down_to(args.before):
                         conn.execute(schema.read_sql(version, "down.sql").encode())
                 conn.execute("ANALYZE")
+        if args.before:
+            # A new session: a down.sql may change the database's own settings (0013's jit),
+            # which apply to the sessions that begin after it.
+            with psycopg.connect(info, autocommit=True, prepare_threshold=None) as conn:
                 columns.append((f"before {args.before}", measure(conn, plan, args.runs)))
                 if args.explain:
                     for q, t in columns[1][1].items():

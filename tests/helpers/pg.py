@@ -111,9 +111,25 @@ def create_template(name: str, *, with_demo: bool = True) -> URL:
 
 
 def copy_database(template: str, name: str) -> URL:
-    _admin_execute(
-        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-    )
+    """A copy of `template` that behaves as it does: CREATE DATABASE copies the objects but not
+    the settings given with ALTER DATABASE ... SET (feedback_db's jit = off, 0013), so those
+    are given to the copy too."""
+    with psycopg.connect(conninfo(admin_url()), autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        )
+        settings = connection.execute(
+            "SELECT unnest(s.setconfig) FROM pg_db_role_setting s "
+            "JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %s AND s.setrole = 0",
+            (template,),
+        ).fetchall()
+        for (setting,) in settings:
+            key, _, value = setting.partition("=")
+            connection.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(name), sql.Identifier(key), sql.Literal(value)
+                )
+            )
     return admin_url().set(database=name)
 
 

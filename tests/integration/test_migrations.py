@@ -277,6 +277,8 @@ def _schema(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, list[tupl
         "functions": "SELECT proname, pg_get_function_identity_arguments(oid), md5(prosrc) FROM pg_proc "
         "WHERE pronamespace = 'public'::regnamespace",
         "views": "SELECT viewname, md5(definition) FROM pg_views WHERE schemaname = 'public'",
+        "database settings": "SELECT unnest(setconfig) FROM pg_db_role_setting WHERE setrole = 0 "
+        "AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
     }
     return {name: sorted(conn.execute(query).fetchall(), key=repr) for name, query in queries.items()}
 

@@ -295,8 +295,12 @@ def test_0007_downgrade_restores_0006_exactly_and_its_row_triggers_work(empty_db
 
 @pytest.mark.parametrize(
     ("before", "after"),
-    [("0010", "0011"), ("0011", "0012")],
-    ids=["0011: the service-only key", "0012: the targets-given flag"],
+    [("0010", "0011"), ("0011", "0012"), ("0012", "0013")],
+    ids=[
+        "0011: the service-only key",
+        "0012: the targets-given flag",
+        "0013: active tickets by entity, no JIT",
+    ],
 )
 def test_a_downgrade_restores_the_version_before_exactly(empty_db_url: URL, before: str, after: str) -> None:
     engine = make_engine(empty_db_url)
