@@ -110,26 +110,38 @@ def create_template(name: str, *, with_demo: bool = True) -> URL:
     return url
 
 
+# Settings PostgreSQL stores as an already quoted list ("$user", public): given back as they
+# are, as pg_dump does, where any other value is given back as one literal.
+_LIST_SETTINGS = frozenset(
+    {"search_path", "temp_tablespaces", "session_preload_libraries", "local_preload_libraries"}
+)
+
+
 def copy_database(template: str, name: str) -> URL:
     """A copy of `template` that behaves as it does: CREATE DATABASE copies the objects but not
     the settings given with ALTER DATABASE ... SET (feedback_db's jit = off, 0013), so those
     are given to the copy too."""
-    with psycopg.connect(conninfo(admin_url()), autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-        )
-        settings = connection.execute(
-            "SELECT unnest(s.setconfig) FROM pg_db_role_setting s "
-            "JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %s AND s.setrole = 0",
-            (template,),
-        ).fetchall()
-        for (setting,) in settings:
-            key, _, value = setting.partition("=")
-            connection.execute(
-                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
-                    sql.Identifier(name), sql.Identifier(key), sql.Literal(value)
+    _admin_execute(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+    )
+    try:
+        with psycopg.connect(conninfo(admin_url()), autocommit=True) as connection:
+            settings = connection.execute(
+                "SELECT unnest(s.setconfig) FROM pg_db_role_setting s "
+                "JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %s AND s.setrole = 0",
+                (template,),
+            ).fetchall()
+            for (setting,) in settings:
+                key, _, value = setting.partition("=")
+                given = sql.SQL(value) if key.lower() in _LIST_SETTINGS else sql.Literal(value)
+                connection.execute(
+                    sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                        sql.Identifier(name), sql.Identifier(key), given
+                    )
                 )
-            )
+    except BaseException:
+        drop_database(name)
+        raise
     return admin_url().set(database=name)
 
 
