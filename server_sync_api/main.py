@@ -23,7 +23,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server_sync_api import __version__, migrate
 from server_sync_api.api import errors
-from server_sync_api.api.deps import autocommit_off
 from server_sync_api.api.routes import catalog, devices, health, public, status, submissions
 from server_sync_api.core.config import ServerSettings, load_settings, require_api_settings
 from server_sync_api.core.db import libpq_conninfo
@@ -79,7 +78,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             # No server-side prepared statements: their cached generic plans outlive the table
             # statistics they were made with, and transaction-mode PgBouncer cannot follow them.
             kwargs={"prepare_threshold": None},
-            reset=autocommit_off,
         )
         await pool.open(wait=False)
         app.state.pool = pool

@@ -1,7 +1,8 @@
 """The bearer token's look-up (api/deps.get_device) reads with autocommit on, one round trip
-instead of BEGIN, SELECT and COMMIT; the pool's reset gives every connection back with
-autocommit off, so no other request inherits it. Against a real pool of one connection, as the
-API makes it (main.py's reset)."""
+instead of BEGIN, SELECT and COMMIT, and gives the connection back with autocommit off, as
+psycopg opens it, whether the look-up found a device, found none or failed; so no other
+request inherits it. Against a real pool of one connection, so the connection checked is the
+one the look-up used."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from starlette.requests import Request
 
 from server_sync_api.api import deps
 from server_sync_api.api.errors import ApiError
+from server_sync_api.domain import Device
 from server_sync_api.services import enrollment
 from tests.helpers import pg
 from tests.helpers.server import add_device
@@ -25,10 +27,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def pool(db_url: URL) -> AsyncIterator[AsyncConnectionPool[AsyncConnection[Any]]]:
-    """One connection, so the connection a test checks is the one the look-up used."""
-    async with AsyncConnectionPool(
-        pg.conninfo(db_url), min_size=1, max_size=1, open=False, reset=deps.autocommit_off
-    ) as opened:
+    async with AsyncConnectionPool(pg.conninfo(db_url), min_size=1, max_size=1, open=False) as opened:
         yield opened
 
 
@@ -41,15 +40,25 @@ async def _autocommit_and_status(pool: AsyncConnectionPool[AsyncConnection[Any]]
         return conn.autocommit, conn.info.transaction_status.name
 
 
-async def test_the_look_up_finds_the_device_and_leaves_the_connection_as_psycopg_opens_it(
-    db_url: URL, pool: AsyncConnectionPool[AsyncConnection[Any]]
+async def test_the_look_up_reads_outside_a_transaction_and_leaves_autocommit_off(
+    db_url: URL, pool: AsyncConnectionPool[AsyncConnection[Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code = add_device(db_url, "AGY-002")
     async with pool.connection() as conn:
         enrolled = await enrollment.enroll(conn, code.enrollment_code)
 
+    seen: list[tuple[bool, str]] = []
+    real_device_of = deps.device_of
+
+    async def device_of(request: Request, conn: AsyncConnection[Any]) -> Device | None:
+        found = await real_device_of(request, conn)
+        seen.append((conn.autocommit, conn.info.transaction_status.name))  # after its SELECT
+        return found
+
+    monkeypatch.setattr(deps, "device_of", device_of)
     device = await deps.get_device(_request(enrolled.device_token), pool)
     assert (device.device_code, device.entity_id) == (enrolled.device_code, "AGY-002")
+    assert seen == [(True, "IDLE")]  # no transaction left open: nothing to COMMIT
     assert await _autocommit_and_status(pool) == (False, "IDLE")
 
     with pytest.raises(ApiError) as refused:
@@ -57,7 +66,15 @@ async def test_the_look_up_finds_the_device_and_leaves_the_connection_as_psycopg
     assert (refused.value.status, refused.value.code) == (401, "device_not_authorized")
     assert await _autocommit_and_status(pool) == (False, "IDLE")
 
-    # Without the pool's reset, the look-up's autocommit would stay with the connection.
-    async with AsyncConnectionPool(pg.conninfo(db_url), min_size=1, max_size=1, open=False) as bare:
-        await deps.get_device(_request(enrolled.device_token), bare)
-        assert await _autocommit_and_status(bare) == (True, "IDLE")
+
+async def test_a_look_up_that_fails_still_leaves_autocommit_off(
+    pool: AsyncConnectionPool[AsyncConnection[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing(_request: Request, conn: AsyncConnection[Any]) -> Device | None:
+        await conn.execute("SELECT 1")
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(deps, "device_of", failing)
+    with pytest.raises(RuntimeError, match="injected fault"):
+        await deps.get_device(_request("any-token"), pool)
+    assert await _autocommit_and_status(pool) == (False, "IDLE")
