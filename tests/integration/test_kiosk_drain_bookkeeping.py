@@ -23,9 +23,9 @@ from kiosk.sync.client import SyncClient, open_client
 from kiosk.sync.keeper import HealthRecorder, build_worker
 from kiosk.sync.tally import QueueTally
 from kiosk.sync.worker import Phase, SyncSettings, SyncState, SyncWorker
+from tests.helpers.enrolled_kiosk import PUBLIC_BASE_URL, Kiosk, make_kiosk
 from tests.helpers.server import EnrolledDevice, LiveServer
 
-PUBLIC_BASE_URL = "https://feedback.example.gd"
 T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
@@ -213,21 +213,11 @@ def test_a_success_held_back_mid_drain_is_written_with_the_outage_that_ends_it(e
 # --- drains against the server ------------------------------------------------------------
 
 
-@dataclass
-class Kiosk:
-    data_dir: Path
-    engine: Engine
-    device: EnrolledDevice
-
-
 @pytest.fixture
 def kiosk(tmp_path: Path, live_server: LiveServer, device: EnrolledDevice) -> Iterator[Kiosk]:
-    data_dir = tmp_path / "kiosk"
-    engine = open_database(data_dir)
-    me = identity.Identity(device.device_code, device.entity_id, live_server.base_url, PUBLIC_BASE_URL)
-    identity.save(engine, data_dir, me, device.token)
-    yield Kiosk(data_dir, engine, device)
-    engine.dispose()
+    made = make_kiosk(tmp_path / "kiosk", live_server, device)
+    yield made
+    made.engine.dispose()
 
 
 @pytest.fixture

@@ -9,39 +9,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
-from kiosk.local_db import identity, outbox
-from kiosk.local_db.database import open_database
+from kiosk.local_db import outbox
 from kiosk.local_db.models import OutboxState
 from kiosk.services import KioskServices
 from kiosk.sync.client import SyncClient
 from kiosk.sync.worker import SyncWorker
+from tests.helpers import enrolled_kiosk
 from tests.helpers.server import EnrolledDevice, LiveServer, free_port
 
-PUBLIC_BASE_URL = "https://feedback.example.gd"
 PASSPORTS = "SVC-001"
 
 
 @dataclass
-class Kiosk:
-    data_dir: Path
-    engine: Engine
-    device: EnrolledDevice
+class Kiosk(enrolled_kiosk.Kiosk):
+    """The enrolled kiosk with the staff screen's services and the look-ups' client."""
+
     services: KioskServices
     server: SyncClient  # the look-ups' own client, as the staff screen makes one
 
 
 @pytest.fixture
 def kiosk(tmp_path: Path, live_server: LiveServer, device: EnrolledDevice) -> Iterator[Kiosk]:
-    data_dir = tmp_path / "kiosk"
-    engine = open_database(data_dir)
-    me = identity.Identity(device.device_code, device.entity_id, live_server.base_url, PUBLIC_BASE_URL)
-    identity.save(engine, data_dir, me, device.token)
+    made = enrolled_kiosk.make_kiosk(tmp_path / "kiosk", live_server, device)
     with SyncClient(live_server.base_url, device.token) as client:
-        assert SyncWorker(engine, client).refresh_catalog()  # the server's catalog, as a kiosk gets it
-        yield Kiosk(data_dir, engine, device, KioskServices(engine), client)
-    engine.dispose()
+        assert SyncWorker(made.engine, client).refresh_catalog()  # the server's catalog, as a kiosk gets it
+        yield Kiosk(made.data_dir, made.engine, made.device, KioskServices(made.engine), client)
+    made.engine.dispose()
 
 
 @pytest.fixture

@@ -34,13 +34,14 @@ from sqlalchemy import Engine, update
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from kiosk.local_db import database, identity, outbox
+from kiosk.local_db import outbox
 from kiosk.local_db.models import OutboxItem, OutboxState
 from kiosk.sync import worker as worker_module
 from kiosk.sync.client import SyncClient, open_client
 from kiosk.sync.worker import Phase, SyncSettings, SyncState, SyncWorker
 from server_sync_api.core.db import libpq_conninfo
 from server_sync_api.services import devices
+from tests.helpers.enrolled_kiosk import Kiosk, make_kiosk
 from tests.helpers.feedback import StoredFeedback, stored_feedback
 from tests.helpers.private_pg import PrivateCluster, feedback_db, private_cluster
 from tests.helpers.processes import OutputProcess
@@ -55,25 +56,9 @@ from tests.helpers.server import (
 )
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-PUBLIC_BASE_URL = "https://feedback.example.gd"
 # Bounds every wait for the worker or a process; a healthy run takes a few seconds.
 DEADLINE_S = 60.0
 POLL_S = 0.2
-
-
-@dataclass
-class Kiosk:
-    data_dir: Path
-    engine: Engine
-    device: EnrolledDevice
-
-
-def make_kiosk(data_dir: Path, live: LiveServer, device: EnrolledDevice) -> Kiosk:
-    """A kiosk data directory enrolled as `device` against `live`."""
-    engine = database.open_database(data_dir)
-    me = identity.Identity(device.device_code, device.entity_id, live.base_url, PUBLIC_BASE_URL)
-    identity.save(engine, data_dir, me, device.token)
-    return Kiosk(data_dir, engine, device)
 
 
 def payload(rating: int, grievance: bool = False) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,30 +31,20 @@ from kiosk.sync.errors import EnrollmentRefused, NotAuthorized
 from kiosk.sync.worker import Phase, SyncSettings, SyncState, SyncWorker
 from server_sync_api.services import devices
 from tests.helpers import server
+from tests.helpers.enrolled_kiosk import PUBLIC_BASE_URL, Kiosk, make_kiosk
 from tests.helpers.server import EnrolledDevice, LiveServer
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 # Bounds a wait for the worker thread; a healthy run takes well under a second.
 EVENT_TIMEOUT_S = 30.0
-PUBLIC_BASE_URL = "https://feedback.example.gd"
 GEA_SERVER = shutil.which("gea-server", path=os.path.dirname(sys.executable)) or "gea-server"
-
-
-@dataclass
-class Kiosk:
-    data_dir: Path
-    engine: Engine
-    device: EnrolledDevice
 
 
 @pytest.fixture
 def kiosk(tmp_path: Path, live_server: LiveServer, device: EnrolledDevice) -> Iterator[Kiosk]:
-    data_dir = tmp_path / "kiosk"
-    engine = open_database(data_dir)
-    me = identity.Identity(device.device_code, device.entity_id, live_server.base_url, PUBLIC_BASE_URL)
-    identity.save(engine, data_dir, me, device.token)
-    yield Kiosk(data_dir, engine, device)
-    engine.dispose()
+    made = make_kiosk(tmp_path / "kiosk", live_server, device)
+    yield made
+    made.engine.dispose()
 
 
 WorkerFactory = Callable[..., SyncWorker]
