@@ -26,6 +26,13 @@ only), the API's and PostgreSQL's CPU microseconds per item (the figures to comp
 runs on a busy machine, where wall-clock times move with whatever else runs), and the ratio
 HTTP / direct of the wall-clock times. Nothing here asserts on time.
 
+With `--pin`, PostgreSQL has a core of its own, as on a server where the database runs on its
+own host or cores: a private cluster (initdb in a temporary directory, durable settings, on a
+free 127.0.0.1 port; tests/helpers/private_pg.py) is pinned to the first core, and the clients
+and the API to the others (Linux `sched_setaffinity`). With several clients the API's work then
+overlaps the database's instead of taking turns with it for the same cores; with one client
+sending one request at a time it still adds to it.
+
 The API runs as a separate process, `gea-server serve --host 127.0.0.1 --port P --workers N`
 (N = the number of cores unless `--workers` says otherwise), started for each HTTP run and
 stopped at its end. That is the deployment: uvicorn with uvloop and httptools, several worker
@@ -34,7 +41,7 @@ thread would share this process's GIL with the httpx clients and run one worker 
 would measure the client's contention more than the server. Clients, API workers and
 PostgreSQL all share this machine's cores, as the direct insert's client does.
 
-    python -m bench.sync_server [--items N] [--workers N] [--batch 100|500]... [--clients 1|8]...
+    python -m bench.sync_server [--items N] [--workers N] [--batch 100|500]... [--clients 1|8]... [--pin]
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ from sqlalchemy.engine import URL
 from server_sync_api.security import CROCKFORD
 from server_sync_api.services import devices, ingest
 from tests.helpers import pg
+from tests.helpers.private_pg import private_cluster
 from tests.helpers.server import free_port
 
 BATCH_SIZES = (100, 500)
@@ -552,6 +560,38 @@ def run(
         return results
 
 
+@contextmanager
+def postgres_on_its_own_core() -> Iterator[str]:
+    """A private cluster pinned to the first core this process may use, and this process (the
+    clients, and the API it starts) to the others; the benches' databases go there
+    (GEA_TEST_PG_URL) until the block ends. Yields what to print."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("--pin needs at least 2 cores: one for PostgreSQL, the rest for the rest")
+    database_core, others = cores[0], set(cores[1:])
+    before = os.environ.get(pg.ADMIN_URL_ENV)
+    with private_cluster("gea-bench-pg-", durable=True) as cluster:
+        postmaster = cluster.running_pid()
+        if postmaster is None:
+            raise RuntimeError("the private cluster's postmaster was not found")
+        # Its helpers (checkpointer, WAL writer, ...) now, and every backend it forks later.
+        for pid in (postmaster, *descendants(postmaster)):
+            os.sched_setaffinity(pid, {database_core})
+        os.sched_setaffinity(0, others)
+        os.environ[pg.ADMIN_URL_ENV] = cluster.url("postgres").render_as_string(hide_password=False)
+        try:
+            yield (
+                f"PostgreSQL (a private cluster, durable settings) pinned to core {database_core}; "
+                f"clients and API to core(s) {', '.join(map(str, sorted(others)))}"
+            )
+        finally:
+            os.sched_setaffinity(0, set(cores))
+            if before is None:
+                os.environ.pop(pg.ADMIN_URL_ENV, None)
+            else:
+                os.environ[pg.ADMIN_URL_ENV] = before
+
+
 # --- report ------------------------------------------------------------------------------
 
 
@@ -565,14 +605,14 @@ def per_item_text(value: float | None, items: int) -> str:
     return "-" if value is None else f"{value / items * 1e6:.0f}"
 
 
-def report(results: Sequence[Result], item_count: int, workers: int) -> None:
+def report(results: Sequence[Result], item_count: int, workers: int, placement: str | None = None) -> None:
     tickets = sorted({r.tickets for r in results})
     made = ", ".join(f"{t:,}" for t in tickets)
     share = 100 * tickets[0] / item_count
+    cores = placement or f"{os.cpu_count()} cores shared by clients, API and PostgreSQL"
     print(
         f"{item_count:,} items per run made {made} tickets ({share:.1f}%); "
-        f"API: gea-server serve --workers {workers} on 127.0.0.1; {os.cpu_count()} cores shared by "
-        "clients, API and PostgreSQL"
+        f"API: gea-server serve --workers {workers} on 127.0.0.1; {cores}"
     )
     print()
     header = f"{'batch':>5} {'clients':>7}  {'path':<14} {'items/s':>8} {'seconds':>8}"
@@ -629,6 +669,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=CLIENT_COUNTS,
         help="only this many concurrent clients (repeat for several; default: all)",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="give PostgreSQL a core of its own: a private cluster pinned to the first core, the "
+        "clients and the API to the others (Linux, 2 cores or more)",
+    )
     args = parser.parse_args(argv)
     if not max(CLIENT_COUNTS) <= args.items <= MAX_ITEMS:
         parser.error(f"--items must be between {max(CLIENT_COUNTS)} and {MAX_ITEMS:,}")
@@ -636,8 +682,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--workers must be at least 1")
     batch_sizes = sorted(set(args.batch or BATCH_SIZES))
     client_counts = sorted(set(args.clients or CLIENT_COUNTS))
-    results = run(args.items, args.workers, batch_sizes, client_counts)
-    report(results, args.items, args.workers)
+    if args.pin:
+        with postgres_on_its_own_core() as placement:
+            results = run(args.items, args.workers, batch_sizes, client_counts)
+        report(results, args.items, args.workers, placement)
+    else:
+        results = run(args.items, args.workers, batch_sizes, client_counts)
+        report(results, args.items, args.workers)
 
 
 if __name__ == "__main__":

@@ -40,11 +40,12 @@ def postgres_bindir() -> Path:
 
 
 @contextmanager
-def private_cluster(prefix: str = "gea-pg-") -> Iterator[PrivateCluster]:
+def private_cluster(prefix: str = "gea-pg-", *, durable: bool = False) -> Iterator[PrivateCluster]:
     """A started cluster, stopped and deleted when the block ends. Its port is fixed, so the
-    tests' restarts bring it back where the API looks for it."""
+    tests' restarts bring it back where the API looks for it. Throwaway settings (no fsync)
+    unless `durable`: a benchmark measures commits as a server makes them."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
-    cluster = embedded_pg.Cluster(root, postgres_bindir(), durable=False, port=free_port())
+    cluster = embedded_pg.Cluster(root, postgres_bindir(), durable=durable, port=free_port())
     assert cluster.port != SHARED_PORT
     try:
         cluster.prepare_folder()
