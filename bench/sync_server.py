@@ -60,7 +60,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -682,13 +682,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--workers must be at least 1")
     batch_sizes = sorted(set(args.batch or BATCH_SIZES))
     client_counts = sorted(set(args.clients or CLIENT_COUNTS))
-    if args.pin:
-        with postgres_on_its_own_core() as placement:
-            results = run(args.items, args.workers, batch_sizes, client_counts)
-        report(results, args.items, args.workers, placement)
-    else:
+    if args.pin and not hasattr(os, "sched_setaffinity"):
+        parser.error("--pin needs Linux (it pins processes to cores with sched_setaffinity)")
+    with postgres_on_its_own_core() if args.pin else nullcontext(None) as placement:
         results = run(args.items, args.workers, batch_sizes, client_counts)
-        report(results, args.items, args.workers)
+    report(results, args.items, args.workers, placement)
 
 
 if __name__ == "__main__":

@@ -121,11 +121,11 @@ def copy_database(template: str, name: str) -> URL:
     """A copy of `template` that behaves as it does: CREATE DATABASE copies the objects but not
     the settings given with ALTER DATABASE ... SET (feedback_db's jit = off, 0013), so those
     are given to the copy too."""
-    _admin_execute(
-        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-    )
-    try:
-        with psycopg.connect(conninfo(admin_url()), autocommit=True) as connection:
+    with psycopg.connect(conninfo(admin_url()), autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        )
+        try:
             settings = connection.execute(
                 "SELECT unnest(s.setconfig) FROM pg_db_role_setting s "
                 "JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %s AND s.setrole = 0",
@@ -139,9 +139,9 @@ def copy_database(template: str, name: str) -> URL:
                         sql.Identifier(name), sql.Identifier(key), given
                     )
                 )
-    except BaseException:
-        drop_database(name)
-        raise
+        except BaseException:
+            drop_database(name)
+            raise
     return admin_url().set(database=name)
 
 
