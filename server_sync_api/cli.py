@@ -141,7 +141,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["server_sync_api"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     uvicorn.run(
-        "server_sync_api.main:create_app",
+        "server_sync_api.main:create_served_app",
         factory=True,
         host=host,
         port=port,
