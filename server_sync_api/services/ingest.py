@@ -1,8 +1,9 @@
 """Exactly-once ingest of a kiosk's batch (ARCHITECTURE section 5, "Submit a batch").
 
 Each item is checked on its own, then every valid item goes into feedback_db in one
-statement, `INSERT ... ON CONFLICT DO NOTHING`, inside one transaction that also records the
-device's health. What the insert skipped is looked up: a stored row with the same
+statement, `INSERT ... ON CONFLICT DO NOTHING`, which also records the device's health and
+commits on its own (autocommit: on the common path no transaction spans two statements).
+What the insert skipped is looked up: a stored row with the same
 client_uuid makes the item a `duplicate` (same feedback_id and ticket_number as the first
 time); a stored row with the same reference code but another client_uuid makes it a
 `reference_code_conflict`. A racing copy on another connection waits on the unique index for
@@ -22,6 +23,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -383,10 +385,21 @@ def _insert_params(items: Sequence[SubmissionItem], device: Device, offset: int 
 
 
 async def _insert(
-    conn: AsyncConnection[Any], items: Sequence[SubmissionItem], device: Device, offset: int | None
+    conn: AsyncConnection[Any],
+    items: Sequence[SubmissionItem],
+    device: Device,
+    offset: int | None,
+    health: tuple[str, dict[str, Any]] | None = None,
 ) -> dict[UUID, int]:
-    """Insert what is new; returns the feedback id of each client_uuid actually inserted."""
-    cursor = await conn.execute(INSERT_BATCH, _insert_params(items, device, offset))
+    """Insert what is new; returns the feedback id of each client_uuid actually inserted.
+    With `health` (device_status_update's statement), the device's health is recorded by the
+    same statement, as a WITH clause: it shares the statement's fate, kept or refused with it.
+    Its parameters `offset` and `device_id` are the insert's own."""
+    query, params = INSERT_BATCH, _insert_params(items, device, offset)
+    if health is not None:
+        query = f"WITH device_health AS ({health[0]}) {INSERT_BATCH}"
+        params = health[1] | params
+    cursor = await conn.execute(query, params)
     return {row[0]: row[1] for row in await cursor.fetchall()}
 
 
@@ -457,23 +470,25 @@ def _on_server_clock(moment: datetime, offset: int) -> datetime:
         return moment
 
 
-async def record_device_status(
-    conn: AsyncConnection[Any], device: Device, status: DeviceStatus | None, offset: int | None, synced: bool
-) -> None:
+def device_status_update(
+    device: Device, status: DeviceStatus | None, offset: int | None, synced: bool
+) -> tuple[str, dict[str, Any]]:
+    """The UPDATE that records the device's health, and its parameters: run alone, or as the
+    batch insert's WITH clause (_insert)."""
     if status is None:
         # Nothing reported, nothing known: health fields (the last error too) stay as they were.
-        await conn.execute(
+        return (
             "UPDATE kiosk_devices SET last_seen_at = now(), "
-            "last_sync_at = CASE WHEN %s THEN now() ELSE last_sync_at END WHERE device_id = %s",
-            (synced, device.device_id),
+            "last_sync_at = CASE WHEN %(synced)s THEN now() ELSE last_sync_at END "
+            "WHERE device_id = %(device_id)s",
+            {"synced": synced, "device_id": device.device_id},
         )
-        return
     error = status.last_error
     oldest = _as_utc(status.oldest_pending_at) if status.oldest_pending_at else None
     if oldest is not None and offset:
         # The kiosk dated it by its own clock; the fleet view judges backlogs by the server's.
         oldest = _on_server_clock(oldest, offset)
-    await conn.execute(
+    return (
         """
         UPDATE kiosk_devices SET
             last_seen_at = now(),
@@ -510,6 +525,12 @@ async def record_device_status(
     )
 
 
+async def record_device_status(
+    conn: AsyncConnection[Any], device: Device, status: DeviceStatus | None, offset: int | None, synced: bool
+) -> None:
+    await conn.execute(*device_status_update(device, status, offset, synced))
+
+
 async def settle_batch(
     conn: AsyncConnection[Any],
     device: Device,
@@ -517,18 +538,26 @@ async def settle_batch(
     status: DeviceStatus | None,
     received_at: datetime,
 ) -> list[Result]:
-    """Settle a screened batch in the database; returns one result per item, in request order."""
+    """Settle a screened batch in the database; returns one result per item, in request order.
+    `conn` comes from the pool with autocommit off and goes back so."""
     started = time.perf_counter()
     offset = clock_offset_seconds(received_at, status)
     results = dict(batch.results)
-    for attempt in range(1, DEADLOCK_RETRIES + 1):
-        try:
-            settled = await _settle_in_transaction(conn, device, batch, status, offset)
-            break
-        except (errors.DeadlockDetected, errors.SerializationFailure):
-            if attempt == DEADLOCK_RETRIES:
-                raise
-            log.info("batch from %s hit a lock conflict; retrying (%d)", device.device_code, attempt)
+    await conn.set_autocommit(True)
+    try:
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                settled = await _settle_batch(conn, device, batch, status, offset)
+                break
+            except (errors.DeadlockDetected, errors.SerializationFailure):
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+                log.info("batch from %s hit a lock conflict; retrying (%d)", device.device_code, attempt)
+    finally:
+        # A flag, no I/O: it refuses only a connection that is not idle (a query cut short, a
+        # broken link), which the pool closes rather than hands out (as api/deps.get_device).
+        with suppress(errors.Error):
+            await conn.set_autocommit(False)
     results.update(settled)
 
     for index, first in batch.repeats.items():
@@ -550,41 +579,45 @@ async def settle_batch(
 
 
 class _BatchRefused(Exception):
-    """The database refused the batch's one statement; its transaction is lost."""
+    """The database refused the batch's one statement; none of it was kept."""
 
 
-async def _settle_in_transaction(
+async def _settle_batch(
     conn: AsyncConnection[Any],
     device: Device,
     batch: ScreenedBatch,
     status: DeviceStatus | None,
     offset: int | None,
 ) -> dict[int, Result]:
-    """The batch in one statement, in one transaction with the device's health. The insert has
-    no savepoint of its own (two round trips on every batch), so when the database refuses it
-    the transaction is rolled back and a second one replays the batch one item per savepoint,
-    so the bad item is rejected alone."""
+    """The common path runs with autocommit, each statement a transaction of its own: the
+    checks' reads, then the batch's insert and the device's health in one statement, then the
+    look-up of the tickets it made. So the rows every batch writes (the services' totals, the
+    month's ticket counter) stay locked only while that one statement runs and commits, never
+    across a round trip to this process, whose event loop may be busy with another request's
+    body; and BEGIN and COMMIT cost no round trips of their own. When the database refuses
+    the insert, nothing of the statement is kept, and one transaction replays the batch one
+    item per savepoint, so the bad item is rejected alone. The statement's WITH clause updates
+    the device's row after the insert's rows and before its triggers (PostgreSQL runs an
+    unreferenced data-modifying WITH at the statement's end, before its AFTER triggers)."""
     try:
-        async with conn.transaction():
-            settled = await _settle(conn, device, batch.candidates, offset, item_by_item=False)
-            await record_device_status(conn, device, status, offset, synced=batch.size > 0)
-        return settled
+        return await _settle(conn, device, batch, status, offset, item_by_item=False)
     except _BatchRefused:
         pass
     async with conn.transaction():
-        settled = await _settle(conn, device, batch.candidates, offset, item_by_item=True)
-        await record_device_status(conn, device, status, offset, synced=batch.size > 0)
-    return settled
+        return await _settle(conn, device, batch, status, offset, item_by_item=True)
 
 
 async def _settle(
     conn: AsyncConnection[Any],
     device: Device,
-    candidates: list[_Candidate],
+    batch: ScreenedBatch,
+    status: DeviceStatus | None,
     offset: int | None,
     *,
     item_by_item: bool,
 ) -> dict[int, Result]:
+    candidates = batch.candidates
+    synced = batch.size > 0
     results = await _check_catalog(conn, device, candidates)
     turned_down = [c for c in candidates if c.index in results]
     resent = await _stored_among(conn, device, turned_down) if turned_down else []
@@ -597,12 +630,17 @@ async def _settle(
     valid = sorted((c for c in candidates if c.index not in settled), key=lambda c: c.item.client_uuid.int)
     inserted: dict[UUID, int] = {}  # none when every item was settled by the checks
     if valid and item_by_item:
+        # The device's row before the items: the common path's one statement locks it before
+        # the rows its triggers write, so two batches of one kiosk, one on each path, take
+        # their locks in the same order instead of deadlocking.
+        await record_device_status(conn, device, status, offset, synced)
         refused, inserted = await _insert_one_by_one(conn, valid, device, offset)
         results.update(refused)
         valid = [c for c in valid if c.index not in refused]
     elif valid:
         try:
-            inserted = await _insert(conn, [c.item for c in valid], device, offset)
+            health = device_status_update(device, status, offset, synced)
+            inserted = await _insert(conn, [c.item for c in valid], device, offset, health)
         except (errors.IntegrityError, errors.DataError) as exc:
             log.warning(
                 "batch from %s refused whole (%s); inserting item by item",
@@ -610,6 +648,8 @@ async def _settle(
                 exc.diag.constraint_name,
             )
             raise _BatchRefused from exc
+    else:
+        await record_device_status(conn, device, status, offset, synced)
     results.update(await _classify(conn, valid + resent, inserted))
     return results
 
