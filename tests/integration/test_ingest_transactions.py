@@ -63,6 +63,12 @@ async def _settle(
         )
 
 
+def _rows(db_url: URL, query: str, device: Device) -> list[tuple[Any, ...]]:
+    """The rows of `query`, whose one parameter is the device's id, read on a connection of its own."""
+    with psycopg.connect(pg.conninfo(db_url)) as conn:
+        return conn.execute(query, (device.device_id,)).fetchall()
+
+
 async def _autocommit_and_status(pool: Pool) -> tuple[bool, str]:
     async with pool.connection() as conn:
         return conn.autocommit, conn.info.transaction_status.name
@@ -118,13 +124,11 @@ async def test_a_heartbeat_records_health_and_leaves_autocommit_off(
     db_url: URL, pool: Pool, device: Device
 ) -> None:
     assert await _settle(pool, device, [], queue_depth=3) == []
-    with psycopg.connect(pg.conninfo(db_url)) as conn:
-        row = conn.execute(
-            "SELECT queue_depth, last_seen_at IS NOT NULL, last_sync_at FROM kiosk_devices "
-            "WHERE device_id = %s",
-            (device.device_id,),
-        ).fetchone()
-    assert row == (3, True, None)  # seen, but a heartbeat syncs nothing
+    health = (
+        "SELECT queue_depth, last_seen_at IS NOT NULL, last_sync_at FROM kiosk_devices "
+        "WHERE device_id = %s"
+    )
+    assert _rows(db_url, health, device) == [(3, True, None)]  # seen, but a heartbeat syncs nothing
     assert await _autocommit_and_status(pool) == (False, "IDLE")
 
 
@@ -147,12 +151,12 @@ async def test_a_fault_after_the_commit_keeps_the_batch_and_its_resend_finds_it_
     monkeypatch.setattr(ingest, "_classify", real_classify)
     results = await _settle(pool, device, raw, queue_depth=2)
     assert [r.status for r in results] == ["duplicate", "duplicate"]
-    with psycopg.connect(pg.conninfo(db_url)) as conn:
-        stored = conn.execute(
-            "SELECT f.client_uuid, f.feedback_id, t.ticket_number FROM service_feedback f "
-            "LEFT JOIN tickets t USING (feedback_id) WHERE f.device_id = %s",
-            (device.device_id,),
-        ).fetchall()
+    stored = _rows(
+        db_url,
+        "SELECT f.client_uuid, f.feedback_id, t.ticket_number FROM service_feedback f "
+        "LEFT JOIN tickets t USING (feedback_id) WHERE f.device_id = %s",
+        device,
+    )
     answered = [(r.client_uuid, r.feedback_id, r.ticket_number) for r in results]
     assert [a[0] for a in answered] == [UUID(item["client_uuid"]) for item in raw]
     assert sorted(stored) == sorted(answered)  # once each, with the ids the resend answered
