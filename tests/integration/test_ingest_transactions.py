@@ -3,8 +3,10 @@ the device's health are one statement that commits on its own, so the rows every
 (the services' totals, the month's ticket counter) are free again before the API reads the
 tickets back, and no other batch waits on them across a round trip to the API. The connection
 goes back to the pool with autocommit off, as psycopg opens it, after a batch, a heartbeat
-and a fault injected after the commit, whose batch a resend then finds stored once. Against a
-real pool of one connection, so the connection checked is the one the batch used."""
+and a fault injected after the commit, whose batch a resend then finds stored once. A batch
+replayed item by item and another of the same kiosk, at once, lock in one order. Against a
+real pool of one connection (two for the batches at once), so the connection checked is the
+one the batch used."""
 
 from __future__ import annotations
 
