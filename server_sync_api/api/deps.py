@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import suppress
 from typing import Annotated, Any
 
-import psycopg
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
@@ -14,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from server_sync_api import security
 from server_sync_api.api.errors import ApiError
 from server_sync_api.core.config import ServerSettings
+from server_sync_api.core.db import autocommit
 from server_sync_api.domain import Device
 
 # How long a request waits for a pooled connection before answering 503.
@@ -71,21 +70,10 @@ async def get_device(
     so a route can read a large body without holding one."""
     if not request.headers.get("authorization", "").strip():
         raise NOT_AUTHORIZED
-    async with pool.connection(timeout=POOL_TIMEOUT_S) as conn:
-        # One round trip instead of three: a single read needs no transaction, where psycopg
-        # would send BEGIN before it and COMMIT as the block ends (each round trip about
-        # 135-160 µs of this process's CPU, on every request a kiosk makes).
-        await conn.set_autocommit(True)
-        try:
-            device = await device_of(request, conn)
-        finally:
-            # Back as psycopg opens it, for whichever request takes it next: a flag, no I/O,
-            # so nothing can interrupt it. It refuses only a connection that is not idle (a
-            # query cut short, a broken link), which the pool closes rather than hands out.
-            # Not the pool's `reset`: with one, every connection of the app goes back
-            # through the pool's worker tasks instead of at once.
-            with suppress(psycopg.Error):
-                await conn.set_autocommit(False)
+    # One round trip instead of three: a single read needs no transaction, where psycopg
+    # would send BEGIN before it and COMMIT as the block ends, on every request a kiosk makes.
+    async with pool.connection(timeout=POOL_TIMEOUT_S) as conn, autocommit(conn):
+        device = await device_of(request, conn)
     if device is None:
         raise NOT_AUTHORIZED
     return device

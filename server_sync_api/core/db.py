@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
 import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
@@ -43,3 +47,22 @@ def describe_connect_error(url: URL, exc: OperationalError) -> str:
 def libpq_conninfo(url: URL) -> str:
     """The libpq connection string psycopg takes, from a SQLAlchemy URL."""
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def autocommit(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+    """Each statement in the block commits on its own: a single read, or a batch's one
+    statement, pays no BEGIN and COMMIT round trips (each about 135-160 µs of the API's CPU).
+
+    The connection leaves the block with autocommit off, as psycopg opens it, for whichever
+    request takes it from the pool next, however the block ended: a flag, no I/O, so nothing
+    interrupts it. It is refused only by a connection that is not idle (a query cut short, a
+    broken link), which the pool closes rather than hands out. Not the pool's `reset`: with
+    one, every connection of the app goes back through the pool's worker tasks instead of at
+    once."""
+    await conn.set_autocommit(True)
+    try:
+        yield
+    finally:
+        with suppress(psycopg.Error):
+            await conn.set_autocommit(False)

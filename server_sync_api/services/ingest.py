@@ -23,7 +23,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -34,6 +33,7 @@ from uuid import UUID
 from psycopg import AsyncConnection, errors
 from pydantic import ValidationError
 
+from server_sync_api.core.db import autocommit
 from server_sync_api.domain import Device
 from server_sync_api.protocol import (
     COMMENT_HARD_CAP,
@@ -543,8 +543,7 @@ async def settle_batch(
     started = time.perf_counter()
     offset = clock_offset_seconds(received_at, status)
     results = dict(batch.results)
-    await conn.set_autocommit(True)
-    try:
+    async with autocommit(conn):
         for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
                 settled = await _settle_batch(conn, device, batch, status, offset)
@@ -553,11 +552,6 @@ async def settle_batch(
                 if attempt == DEADLOCK_RETRIES:
                     raise
                 log.info("batch from %s hit a lock conflict; retrying (%d)", device.device_code, attempt)
-    finally:
-        # A flag, no I/O: it refuses only a connection that is not idle (a query cut short, a
-        # broken link), which the pool closes rather than hands out (as api/deps.get_device).
-        with suppress(errors.Error):
-            await conn.set_autocommit(False)
     results.update(settled)
 
     for index, first in batch.repeats.items():
