@@ -54,10 +54,7 @@ async def device(db_url: URL, pool: Pool) -> Device:
     return Device(device_id=row[0], device_code=enrolled.device_code, entity_id=enrolled.entity_id)
 
 
-async def _settle(
-    pool: Pool, device: Device, raw_items: list[dict[str, Any]], queue_depth: int, pause_s: float = 0
-) -> list[Any]:
-    await asyncio.sleep(pause_s)
+async def _settle(pool: Pool, device: Device, raw_items: list[dict[str, Any]], queue_depth: int) -> list[Any]:
     status = DeviceStatus.model_validate(device_status(queue_depth=queue_depth))
     async with pool.connection() as conn:
         return await ingest.settle_batch(
@@ -69,6 +66,20 @@ def _rows(db_url: URL, query: str, device: Device) -> list[tuple[Any, ...]]:
     """The rows of `query`, whose one parameter is the device's id, read on a connection of its own."""
     with psycopg.connect(pg.conninfo(db_url)) as conn:
         return conn.execute(query, (device.device_id,)).fetchall()
+
+
+async def _until_a_backend_waits_on_a_lock(db_url: URL, timeout_s: float = 30) -> None:
+    """Polls pg_stat_activity until a session of this test's database waits on a lock."""
+    async with await AsyncConnection.connect(pg.conninfo(db_url), autocommit=True) as watcher:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                cursor = await watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                if (await cursor.fetchone()) != (0,):
+                    return
+                await asyncio.sleep(0.02)
 
 
 async def _autocommit_and_status(pool: Pool) -> tuple[bool, str]:
@@ -176,22 +187,29 @@ async def test_a_replay_and_a_batch_of_the_same_kiosk_at_once_lock_in_one_order(
     with psycopg.connect(pg.conninfo(db_url), autocommit=True) as admin:
         admin.execute("ALTER TABLE service_feedback ADD CONSTRAINT ck_test_no_three CHECK (rating <> 3)")
     real_insert = ingest._insert
+    replay_holds_its_locks = asyncio.Event()
 
-    async def slow_in_a_transaction(conn: AsyncConnection[Any], *args: Any) -> dict[UUID, int]:
+    async def held_in_a_transaction(conn: AsyncConnection[Any], *args: Any) -> dict[UUID, int]:
         inserted = await real_insert(conn, *args)
-        if conn.info.transaction_status.name == "INTRANS":  # the replay, holding its locks
-            await asyncio.sleep(0.5)
+        if conn.info.transaction_status.name == "INTRANS" and not replay_holds_its_locks.is_set():
+            # The replay, after its first item: its locks held until the other batch waits
+            # on one of them, so the two meet in the middle of their lock-taking.
+            replay_holds_its_locks.set()
+            await _until_a_backend_waits_on_a_lock(db_url)
         return inserted
 
-    monkeypatch.setattr(ingest, "_insert", slow_in_a_transaction)
+    async def common_batch() -> list[Any]:
+        await replay_holds_its_locks.wait()
+        return await _settle(two, device, common, queue_depth=2)
+
+    monkeypatch.setattr(ingest, "_insert", held_in_a_transaction)
     caplog.set_level(logging.INFO, logger="server_sync_api.ingest")
     items = ItemFactory(device.device_code)
     replayed = [items(rating=1), items(rating=3), items(rating=2)]
     common = [items(rating=1), items(rating=5)]
     async with AsyncConnectionPool(pg.conninfo(db_url), min_size=2, max_size=2, open=False) as two:
         answers: Sequence[list[Any]] = await asyncio.gather(
-            _settle(two, device, replayed, queue_depth=5),
-            _settle(two, device, common, queue_depth=2, pause_s=0.2),  # once the replay holds locks
+            _settle(two, device, replayed, queue_depth=5), common_batch()
         )
     assert [[r.status for r in results] for results in answers] == [
         ["created", "rejected", "created"],
