@@ -491,12 +491,17 @@ class SyncWorker(threading.Thread):
         self._tally.forget()  # others wrote since the last drain
         flights: deque[_Flight] = deque()
         rows: list[WireItem] = []
+        # A claim that came back short found the queue empty: what is queued after it waits
+        # for the claim after the next answer, instead of a write to the kiosk's database
+        # for every batch on its way.
+        short = False
         try:
             with ThreadPoolExecutor(
                 max_workers=self.settings.pushes_in_flight, thread_name_prefix=f"{self.name}-push"
             ) as poster:
                 if not self._stopping.is_set():
                     rows = self._claim(limit, ignore_backoff)
+                    short = len(rows) < limit
                 while rows or flights:
                     if rows:
                         if self._stopping.is_set():
@@ -509,10 +514,12 @@ class SyncWorker(threading.Thread):
                             rows = []
                     if (
                         len(flights) < self.settings.pushes_in_flight
+                        and not short
                         and not self._stopping.is_set()
                         and not any(_failed(flight) for flight in flights)  # no more to a failing server
                     ):
                         rows = self._claim(limit, ignore_backoff)
+                        short = len(rows) < limit
                         if rows:
                             continue
                     if flights:
@@ -520,6 +527,7 @@ class SyncWorker(threading.Thread):
                         flights.popleft()
                         if not flights and not self._stopping.is_set():
                             rows = self._claim(limit, ignore_backoff)  # queued during the pushes
+                            short = len(rows) < limit
         except BaseException as exc:
             raised = self._put_back(flights, rows, exc, report)
             if raised is exc:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -299,6 +300,65 @@ def test_one_push_in_flight_sends_each_batch_after_the_last_is_settled(
         ("push", 1, 1, 6, 1),
         ("observed", 7),
     ]
+
+
+class DiskBusyThenPushDropped(httpx.HTTPTransport):
+    """A push the network drops while another program holds the kiosk's write lock (a slow
+    disk). The lock is let go once the worker says it is offline, or after EVENT_TIMEOUT_S;
+    `offline_while_locked` says which."""
+
+    def __init__(self, worker: Callable[[], SyncWorker], path: Path) -> None:
+        super().__init__()
+        self.worker = worker
+        self.path = path
+        self.offline_while_locked = False
+        self.let_go: threading.Thread | None = None  # lets the lock go
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/submissions"):
+            return super().handle_request(request)
+        disk = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        disk.execute("BEGIN IMMEDIATE")
+        self.let_go = threading.Thread(target=self._hold, args=(disk,))
+        self.let_go.start()
+        raise httpx.ConnectError("connection reset by peer", request=request)
+
+    def _hold(self, disk: sqlite3.Connection) -> None:
+        deadline = time.monotonic() + EVENT_TIMEOUT_S
+        while time.monotonic() < deadline and not self.offline_while_locked:
+            self.offline_while_locked = self.worker().state.phase is Phase.OFFLINE  # a read: WAL
+            time.sleep(0.02)
+        disk.execute("ROLLBACK")
+        disk.close()
+
+
+def test_a_short_queue_leaves_the_disk_alone_while_its_push_is_on_its_way(
+    kiosk: Kiosk, make_worker: WorkerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With everything due in one batch, nothing more is claimed until its answer: a drop of
+    the push while the disk is slow (another program holds the write lock, and each claim
+    takes a moment) makes the worker offline at once. A claim waiting on the disk instead
+    ended the drain as a storage fault, never offline, while the network was gone."""
+    real_claim = outbox.claim_wire
+
+    def slow_claim(*args: Any, **kwargs: Any) -> list[outbox.WireItem]:
+        time.sleep(0.3)  # the injected fault: a slow disk
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "claim_wire", slow_claim)
+    submission = outbox.enqueue(kiosk.engine, payload())
+    transport = DiskBusyThenPushDropped(lambda: worker, database.database_path(kiosk.data_dir))
+    worker = make_worker(SyncSettings(batch_size=3), transport=transport)
+
+    report = worker.drain_once()
+    assert transport.let_go is not None, "the push never left"
+    transport.let_go.join()
+
+    assert transport.offline_while_locked
+    assert "cannot be reached" in (report.last_error or "")
+    assert (report.batches, report.released) == (1, 1), report
+    assert row_of(kiosk.engine, submission).state is OutboxState.PENDING
+    assert worker.state.phase is Phase.OFFLINE
 
 
 def test_a_payload_that_is_not_json_fails_its_batch_alone_and_the_queue_moves_on(
