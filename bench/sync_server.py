@@ -12,6 +12,13 @@ ways, in batches of 100 and 500, from 1 and from 8 concurrent clients:
   this machine; with 8 clients, 8 threads each insert their share. The ratio HTTP / direct is
   against this, the fastest way there is (docs/decisions.md, "The direct-insert baseline is
   the API's own statement").
+- **in flight**: how many requests each client keeps on their way, and how many direct
+  transactions each client runs at once (its batches shared in turn between that many
+  connections of its own). 1 is a client that waits for each answer before it sends the next
+  batch; 2 is what a kiosk's sync worker does (`SyncSettings.pushes_in_flight`). Two direct
+  transactions at once are a stricter baseline than ARCHITECTURE section 8's one batch at a
+  time: on 2 shared cores they keep both busy. With 2 in flight the report gives HTTP's
+  ratio to both.
 - **row by row**: ARCHITECTURE section 8's baseline, the same batches by psycopg's pipelined
   `executemany`, one INSERT per row; since the triggers run per statement (0007) it pays them
   per row. Its ratio is printed too, for comparison with that section's definition, for one
@@ -41,7 +48,8 @@ thread would share this process's GIL with the httpx clients and run one worker 
 would measure the client's contention more than the server. Clients, API workers and
 PostgreSQL all share this machine's cores, as the direct insert's client does.
 
-    python -m bench.sync_server [--items N] [--workers N] [--batch 100|500]... [--clients 1|8]... [--pin]
+    python -m bench.sync_server [--items N] [--workers N] [--batch 100|500]... [--clients 1|8]...
+                                [--in-flight 1|2]... [--pin]
 """
 
 from __future__ import annotations
@@ -78,6 +86,9 @@ from tests.helpers.server import free_port
 
 BATCH_SIZES = (100, 500)
 CLIENT_COUNTS = (1, 8)
+# Requests (or direct transactions) each client keeps on their way: 1, a client that waits for
+# each answer; 2, a kiosk's sync worker (SyncSettings.pushes_in_flight).
+IN_FLIGHT = (1, 2)
 DEFAULT_ITEMS = 10_000
 MAX_ITEMS = 999_999  # the reference code's sequence has six digits
 # The root entity: a kiosk enrolled there may submit for every service of the demo catalog.
@@ -277,6 +288,7 @@ class Result:
     path: str
     batch: int
     clients: int
+    in_flight: int
     items: int
     seconds: float
     tickets: int
@@ -339,12 +351,15 @@ def run_threads(workers: Sequence[Callable[[], None]]) -> float:
     return seconds
 
 
-def run_direct(template: str, parts: list[list[Spec]], batch: int, path: str = "direct") -> Result:
-    """`path` "direct": the API's statement per batch; "rows": one INSERT per row, pipelined."""
+def run_direct(
+    template: str, parts: list[list[Spec]], batch: int, in_flight: int = 1, path: str = "direct"
+) -> Result:
+    """`path` "direct": the API's statement per batch; "rows": one INSERT per row, pipelined.
+    Each client's batches are shared in turn between `in_flight` connections of its own."""
     with pg.fresh_database(template, prefix="gea_bench") as url, ExitStack() as stack:
         info = pg.conninfo(url)
         added = add_devices(info, len(parts))
-        conns = [stack.enter_context(psycopg.connect(info)) for _ in parts]
+        conns = [stack.enter_context(psycopg.connect(info)) for _ in range(len(parts) * in_flight)]
         pids = []
         for conn in conns:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
@@ -353,12 +368,18 @@ def run_direct(template: str, parts: list[list[Spec]], batch: int, path: str = "
             conn.commit()
         work = []
         deadlocks: list[int] = []
-        for conn, part, (device, _) in zip(conns, parts, added, strict=True):
+        for n, conn in enumerate(conns):
+            part, (device, _) = parts[n // in_flight], added[n // in_flight]
             rows = [direct_row(spec, device) for spec in part]
+            turns = range((n % in_flight) * batch, len(rows), in_flight * batch)
 
-            def insert(conn: psycopg.Connection[Any] = conn, rows: list[tuple[object, ...]] = rows) -> None:
+            def insert(
+                conn: psycopg.Connection[Any] = conn,
+                rows: list[tuple[object, ...]] = rows,
+                turns: range = turns,
+            ) -> None:
                 with conn.cursor() as cur:
-                    for start in range(0, len(rows), batch):
+                    for start in turns:
                         while True:
                             try:
                                 with conn.transaction():
@@ -385,7 +406,16 @@ def run_direct(template: str, parts: list[list[Spec]], batch: int, path: str = "
         retried = len(deadlocks)
         print(f"({path}, batch {batch}, {len(parts)} clients: {retried} batches deadlocked and were retried)")
     return Result(
-        path, batch, len(parts), feedback, seconds, tickets, client_cpu, None, spent(db_before, db_after)
+        path,
+        batch,
+        len(parts),
+        in_flight,
+        feedback,
+        seconds,
+        tickets,
+        client_cpu,
+        None,
+        spent(db_before, db_after),
     )
 
 
@@ -450,7 +480,9 @@ def wait_ready(base_url: str, process: subprocess.Popen[bytes], log: Any) -> Non
     raise RuntimeError(f"gea-server serve did not become ready at {base_url}:\n{tail}")
 
 
-def run_http(template: str, parts: list[list[Spec]], batch: int, workers: int) -> Result:
+def run_http(template: str, parts: list[list[Spec]], batch: int, workers: int, in_flight: int = 1) -> Result:
+    """Each client keeps `in_flight` requests on their way, on threads sharing its httpx
+    client (and so its connections), as a kiosk's sync worker does with two."""
     with pg.fresh_database(template, prefix="gea_bench") as url, api_process(url, workers) as api:
         info = pg.conninfo(url)
         added = add_devices(info, len(parts))
@@ -480,15 +512,17 @@ def run_http(template: str, parts: list[list[Spec]], batch: int, workers: int) -
                     batch_body(group, device.code, len(part) - i * batch) for i, group in enumerate(groups)
                 ]
 
-                def send(
-                    client: httpx.Client = client,
-                    bodies: list[bytes] = bodies,
-                    replies: list[httpx.Response] = replies,
-                ) -> None:
-                    for body in bodies:
-                        replies.append(client.post("/api/v1/submissions", content=body))
+                for turn in range(in_flight):
 
-                work.append(send)
+                    def send(
+                        client: httpx.Client = client,
+                        bodies: list[bytes] = bodies[turn::in_flight],
+                        replies: list[httpx.Response] = replies,
+                    ) -> None:
+                        for body in bodies:
+                            replies.append(client.post("/api/v1/submissions", content=body))
+
+                    work.append(send)
             with psycopg.connect(info, autocommit=True) as monitor:
                 api_pids = descendants(api.pid)
                 before = sample(backend_pids(monitor)), sample(api_pids), time.process_time()
@@ -500,7 +534,9 @@ def run_http(template: str, parts: list[list[Spec]], batch: int, workers: int) -
         feedback, tickets = count_tickets(info)
     check_count("HTTP", feedback, sum(map(len, parts)))
     check_count("HTTP (created)", created, feedback)
-    return Result("http", batch, len(parts), feedback, seconds, tickets, client_cpu, api_cpu, db_cpu)
+    return Result(
+        "http", batch, len(parts), in_flight, feedback, seconds, tickets, client_cpu, api_cpu, db_cpu
+    )
 
 
 def check_answers(answers: list[list[httpx.Response]]) -> int:
@@ -541,7 +577,11 @@ def demo_template() -> Iterator[tuple[str, list[tuple[str, str]]]]:
 
 
 def run(
-    item_count: int, workers: int, batch_sizes: Sequence[int], client_counts: Sequence[int]
+    item_count: int,
+    workers: int,
+    batch_sizes: Sequence[int],
+    client_counts: Sequence[int],
+    in_flights: Sequence[int] = (1,),
 ) -> list[Result]:
     with demo_template() as (template, services):
         specs = make_specs(item_count, services)
@@ -549,14 +589,15 @@ def run(
         for batch in batch_sizes:
             for clients in client_counts:
                 parts = shares(specs, clients)
-                # Direct first, then HTTP, each in its own fresh copy.
-                results.append(run_direct(template, parts, batch))
-                results.append(run_http(template, parts, batch, workers))
+                for in_flight in in_flights:
+                    # Direct first, then HTTP, each in its own fresh copy.
+                    results.append(run_direct(template, parts, batch, in_flight))
+                    results.append(run_http(template, parts, batch, workers, in_flight))
                 if clients == 1:
                     # Concurrent row-by-row writers take the services' totals in different
                     # orders and deadlock over and over (each retry waits out deadlock_timeout):
-                    # that baseline is measured with one client.
-                    results.append(run_direct(template, parts, batch, "rows"))
+                    # that baseline is measured with one client, one transaction at a time.
+                    results.append(run_direct(template, parts, batch, path="rows"))
         return results
 
 
@@ -615,32 +656,45 @@ def report(results: Sequence[Result], item_count: int, workers: int, placement: 
         f"API: gea-server serve --workers {workers} on 127.0.0.1; {cores}"
     )
     print()
-    header = f"{'batch':>5} {'clients':>7}  {'path':<14} {'items/s':>8} {'seconds':>8}"
+    header = f"{'batch':>5} {'clients':>7} {'in flight':>9}  {'path':<14} {'items/s':>8} {'seconds':>8}"
     print(
         f"{header}   CPU seconds: {'client':>6} {'API':>6} {'PostgreSQL':>10}"
         f"   CPU µs per item: {'API':>4} {'PostgreSQL':>10}"
     )
-    by_key = {(r.path, r.batch, r.clients): r for r in results}
+    by_key = {(r.path, r.batch, r.clients, r.in_flight): r for r in results}
     labels = {"direct": "direct insert", "http": "HTTP API", "rows": "row by row"}
     for batch in sorted({r.batch for r in results}):
         for clients in sorted({r.clients for r in results}):
-            for path in ("direct", "http", "rows"):
-                if (path, batch, clients) not in by_key:
-                    continue
-                r = by_key[(path, batch, clients)]
-                print(
-                    f"{batch:>5} {clients:>7}  {labels[path]:<14} {r.items_per_second:>8,.0f} "
-                    f"{r.seconds:>8.2f}   {'':>12} {cpu_text(r.client_cpu):>6} {cpu_text(r.api_cpu):>6} "
-                    f"{cpu_text(r.db_cpu):>10}   {'':>16} {per_item_text(r.api_cpu, r.items):>4} "
-                    f"{per_item_text(r.db_cpu, r.items):>10}"
+            for in_flight in sorted({r.in_flight for r in results}):
+                key = (batch, clients, in_flight)
+                for path in ("direct", "http", "rows"):
+                    if (path, *key) not in by_key:
+                        continue
+                    r = by_key[(path, *key)]
+                    print(
+                        f"{batch:>5} {clients:>7} {in_flight:>9}  {labels[path]:<14} "
+                        f"{r.items_per_second:>8,.0f} {r.seconds:>8.2f}   {'':>12} "
+                        f"{cpu_text(r.client_cpu):>6} {cpu_text(r.api_cpu):>6} {cpu_text(r.db_cpu):>10}"
+                        f"   {'':>16} {per_item_text(r.api_cpu, r.items):>4} "
+                        f"{per_item_text(r.db_cpu, r.items):>10}"
+                    )
+                http = by_key[("http", *key)].seconds
+                ratio = http / by_key[("direct", *key)].seconds
+                rows = by_key.get(("rows", *key))
+                by_rows = (
+                    ""
+                    if rows is None
+                    else f"; HTTP / row by row (ARCHITECTURE 8): {http / rows.seconds:.2f}x"
                 )
-            http = by_key[("http", batch, clients)].seconds
-            ratio = http / by_key[("direct", batch, clients)].seconds
-            rows = by_key.get(("rows", batch, clients))
-            by_rows = (
-                "" if rows is None else f"; HTTP / row by row (ARCHITECTURE 8): {http / rows.seconds:.2f}x"
-            )
-            print(f"{batch:>5} {clients:>7}  ratio HTTP / direct (time): {ratio:.2f}x{by_rows}")
+                one_at_a_time = by_key.get(("direct", batch, clients, 1))
+                by_one = (
+                    ""
+                    if in_flight == 1 or one_at_a_time is None
+                    else f"; HTTP / direct one batch at a time (ARCHITECTURE 8): "
+                    f"{http / one_at_a_time.seconds:.2f}x"
+                )
+                where = f"{batch:>5} {clients:>7} {in_flight:>9}"
+                print(f"{where}  ratio HTTP / direct (time): {ratio:.2f}x{by_rows}{by_one}")
         print()
 
 
@@ -670,6 +724,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="only this many concurrent clients (repeat for several; default: all)",
     )
     parser.add_argument(
+        "--in-flight",
+        type=int,
+        action="append",
+        choices=IN_FLIGHT,
+        help="requests each client keeps on their way, and direct transactions each client runs "
+        "at once: 1 waits for each answer, 2 as a kiosk's sync worker (repeat for both; default: both)",
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="give PostgreSQL a core of its own: a private cluster pinned to the first core, the "
@@ -682,10 +744,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--workers must be at least 1")
     batch_sizes = sorted(set(args.batch or BATCH_SIZES))
     client_counts = sorted(set(args.clients or CLIENT_COUNTS))
+    in_flights = sorted(set(args.in_flight or IN_FLIGHT))
     if args.pin and not hasattr(os, "sched_setaffinity"):
         parser.error("--pin needs Linux (it pins processes to cores with sched_setaffinity)")
     with postgres_on_its_own_core() if args.pin else nullcontext(None) as placement:
-        results = run(args.items, args.workers, batch_sizes, client_counts)
+        results = run(args.items, args.workers, batch_sizes, client_counts, in_flights)
     report(results, args.items, args.workers, placement)
 
 
