@@ -404,7 +404,10 @@ def run_direct(
     check_count(path, feedback, sum(map(len, parts)))
     if deadlocks:
         retried = len(deadlocks)
-        print(f"({path}, batch {batch}, {len(parts)} clients: {retried} batches deadlocked and were retried)")
+        print(
+            f"({path}, batch {batch}, {len(parts)} clients, {in_flight} in flight: "
+            f"{retried} batches deadlocked and were retried)"
+        )
     return Result(
         path,
         batch,
@@ -593,7 +596,7 @@ def run(
                     # Direct first, then HTTP, each in its own fresh copy.
                     results.append(run_direct(template, parts, batch, in_flight))
                     results.append(run_http(template, parts, batch, workers, in_flight))
-                if clients == 1:
+                if clients == 1 and 1 in in_flights:
                     # Concurrent row-by-row writers take the services' totals in different
                     # orders and deadlock over and over (each retry waits out deadlock_timeout):
                     # that baseline is measured with one client, one transaction at a time.
@@ -665,7 +668,7 @@ def report(results: Sequence[Result], item_count: int, workers: int, placement: 
     labels = {"direct": "direct insert", "http": "HTTP API", "rows": "row by row"}
     for batch in sorted({r.batch for r in results}):
         for clients in sorted({r.clients for r in results}):
-            for in_flight in sorted({r.in_flight for r in results}):
+            for in_flight in sorted({r.in_flight for r in results if r.path == "http"}):
                 key = (batch, clients, in_flight)
                 for path in ("direct", "http", "rows"):
                     if (path, *key) not in by_key:

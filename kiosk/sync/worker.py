@@ -492,8 +492,8 @@ class SyncWorker(threading.Thread):
         flights: deque[_Flight] = deque()
         rows: list[WireItem] = []
         # A claim that came back short found the queue empty: what is queued after it waits
-        # for the claim after the next answer, instead of a write to the kiosk's database
-        # for every batch on its way.
+        # for the claim once the pushes on their way have landed, instead of a write to the
+        # kiosk's database (which a slow disk could hold up while a push fails) per push.
         short = False
         try:
             with ThreadPoolExecutor(

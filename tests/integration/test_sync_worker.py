@@ -324,12 +324,14 @@ class DiskBusyThenPushDropped(httpx.HTTPTransport):
         raise httpx.ConnectError("connection reset by peer", request=request)
 
     def _hold(self, disk: sqlite3.Connection) -> None:
-        deadline = time.monotonic() + EVENT_TIMEOUT_S
-        while time.monotonic() < deadline and not self.offline_while_locked:
-            self.offline_while_locked = self.worker().state.phase is Phase.OFFLINE  # a read: WAL
-            time.sleep(0.02)
-        disk.execute("ROLLBACK")
-        disk.close()
+        try:
+            deadline = time.monotonic() + EVENT_TIMEOUT_S
+            while time.monotonic() < deadline and not self.offline_while_locked:
+                self.offline_while_locked = self.worker().state.phase is Phase.OFFLINE  # a read: WAL
+                time.sleep(0.02)
+        finally:
+            disk.execute("ROLLBACK")
+            disk.close()
 
 
 def test_a_short_queue_leaves_the_disk_alone_while_its_push_is_on_its_way(
@@ -350,9 +352,12 @@ def test_a_short_queue_leaves_the_disk_alone_while_its_push_is_on_its_way(
     transport = DiskBusyThenPushDropped(lambda: worker, database.database_path(kiosk.data_dir))
     worker = make_worker(SyncSettings(batch_size=3), transport=transport)
 
-    report = worker.drain_once()
+    try:
+        report = worker.drain_once()
+    finally:
+        if transport.let_go is not None:
+            transport.let_go.join()
     assert transport.let_go is not None, "the push never left"
-    transport.let_go.join()
 
     assert transport.offline_while_locked
     assert "cannot be reached" in (report.last_error or "")
