@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from sqlalchemy import Engine
 
@@ -592,6 +592,11 @@ class SyncWorker(threading.Thread):
             report.last_error = exc.message
         else:
             delay = self.settings.backoff_max_s  # a bug or a disk error: do not spin
+            network = [failure for failure in failures if isinstance(failure, SyncError)]
+            if network and isinstance(exc, Exception):
+                # A push failed too: the phase says what the network did (offline, and since
+                # when) while the drain raises the local fault, which the cycle reports.
+                self._note_failure(cast(SyncError, _gravest(network)))  # one of `network`
         message = exc.message if isinstance(exc, SyncError) else f"internal error: {type(exc).__name__}"
         next_attempt = None if delay is None else utcnow() + timedelta(seconds=delay)
         uuids = [row.client_uuid for flight in unanswered for row in flight.rows]

@@ -366,6 +366,48 @@ def test_a_short_queue_leaves_the_disk_alone_while_its_push_is_on_its_way(
     assert worker.state.phase is Phase.OFFLINE
 
 
+def test_a_push_dropped_while_the_disk_fails_a_claim_still_makes_the_worker_offline(
+    kiosk: Kiosk, make_worker: WorkerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second claim meets a busy disk while the first batch's push is dropped: the drain
+    ends with the local fault (what the cycle reports), and the worker still says it is
+    offline, and since when, rather than nothing of the network."""
+    submissions = [outbox.enqueue(kiosk.engine, payload()) for _ in range(3)]
+    claim_failed = threading.Event()
+    real_claim = outbox.claim_wire
+    claims = 0
+
+    def claim(*args: Any, **kwargs: Any) -> list[outbox.WireItem]:
+        nonlocal claims
+        claims += 1
+        if claims == 2:  # the injected fault: the disk held past the busy timeout
+            claim_failed.set()
+            raise faults.DatabaseBusy()
+        return real_claim(*args, **kwargs)
+
+    class DroppedOnceTheClaimFailed(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if not request.url.path.endswith("/submissions"):
+                return super().handle_request(request)
+            claim_failed.wait(EVENT_TIMEOUT_S)
+            raise httpx.ConnectError("connection reset by peer", request=request)
+
+    monkeypatch.setattr(outbox, "claim_wire", claim)
+    worker = make_worker(SyncSettings(batch_size=1), transport=DroppedOnceTheClaimFailed())
+    before = outbox.utcnow()
+
+    with pytest.raises(faults.DatabaseBusy):
+        worker.drain_once()
+
+    assert claim_failed.is_set()
+    state = worker.state
+    assert state.phase is Phase.OFFLINE
+    assert state.offline_since is not None
+    assert state.offline_since >= before
+    assert [row_of(kiosk.engine, s).state for s in submissions] == [OutboxState.PENDING] * 3
+    assert outbox.counts(kiosk.engine)["sending"] == 0
+
+
 def test_a_payload_that_is_not_json_fails_its_batch_alone_and_the_queue_moves_on(
     kiosk: Kiosk, make_worker: WorkerFactory, conn: Conn
 ) -> None:
