@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import URL
 from starlette.requests import Request
 
@@ -19,15 +18,15 @@ from server_sync_api.api import deps
 from server_sync_api.api.errors import ApiError
 from server_sync_api.domain import Device
 from server_sync_api.services import enrollment
-from tests.helpers import pg
+from tests.helpers.pools import Pool, autocommit_and_status, pool_of
 from tests.helpers.server import add_device
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def pool(db_url: URL) -> AsyncIterator[AsyncConnectionPool[AsyncConnection[Any]]]:
-    async with AsyncConnectionPool(pg.conninfo(db_url), min_size=1, max_size=1, open=False) as opened:
+async def pool(db_url: URL) -> AsyncIterator[Pool]:
+    async with pool_of(db_url) as opened:
         yield opened
 
 
@@ -35,13 +34,8 @@ def _request(token: str) -> Request:
     return Request({"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())]})
 
 
-async def _autocommit_and_status(pool: AsyncConnectionPool[AsyncConnection[Any]]) -> tuple[bool, str]:
-    async with pool.connection() as conn:
-        return conn.autocommit, conn.info.transaction_status.name
-
-
 async def test_the_look_up_reads_outside_a_transaction_and_leaves_autocommit_off(
-    db_url: URL, pool: AsyncConnectionPool[AsyncConnection[Any]], monkeypatch: pytest.MonkeyPatch
+    db_url: URL, pool: Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code = add_device(db_url, "AGY-002")
     async with pool.connection() as conn:
@@ -59,16 +53,16 @@ async def test_the_look_up_reads_outside_a_transaction_and_leaves_autocommit_off
     device = await deps.get_device(_request(enrolled.device_token), pool)
     assert (device.device_code, device.entity_id) == (enrolled.device_code, "AGY-002")
     assert seen == [(True, "IDLE")]  # no transaction left open: nothing to COMMIT
-    assert await _autocommit_and_status(pool) == (False, "IDLE")
+    assert await autocommit_and_status(pool) == (False, "IDLE")
 
     with pytest.raises(ApiError) as refused:
         await deps.get_device(_request("not-a-token"), pool)
     assert (refused.value.status, refused.value.code) == (401, "device_not_authorized")
-    assert await _autocommit_and_status(pool) == (False, "IDLE")
+    assert await autocommit_and_status(pool) == (False, "IDLE")
 
 
 async def test_a_look_up_that_fails_still_leaves_autocommit_off(
-    pool: AsyncConnectionPool[AsyncConnection[Any]], monkeypatch: pytest.MonkeyPatch
+    pool: Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def failing(_request: Request, conn: AsyncConnection[Any]) -> Device | None:
         await conn.execute("SELECT 1")
@@ -77,4 +71,4 @@ async def test_a_look_up_that_fails_still_leaves_autocommit_off(
     monkeypatch.setattr(deps, "device_of", failing)
     with pytest.raises(RuntimeError, match="injected fault"):
         await deps.get_device(_request("any-token"), pool)
-    assert await _autocommit_and_status(pool) == (False, "IDLE")
+    assert await autocommit_and_status(pool) == (False, "IDLE")

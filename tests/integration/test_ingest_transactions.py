@@ -20,7 +20,6 @@ from uuid import UUID
 import psycopg
 import pytest
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import URL
 
 from server_sync_api.domain import Device
@@ -28,16 +27,15 @@ from server_sync_api.protocol import DeviceStatus
 from server_sync_api.services import enrollment, ingest
 from tests.helpers import pg
 from tests.helpers.items import DEFAULT_SERVICE_ID, ItemFactory, device_status
+from tests.helpers.pools import Pool, autocommit_and_status, pool_of
 from tests.helpers.server import add_device
 
 pytestmark = pytest.mark.anyio
 
-Pool = AsyncConnectionPool[AsyncConnection[Any]]
-
 
 @pytest.fixture
 async def pool(db_url: URL) -> AsyncIterator[Pool]:
-    async with AsyncConnectionPool(pg.conninfo(db_url), min_size=1, max_size=1, open=False) as opened:
+    async with pool_of(db_url) as opened:
         yield opened
 
 
@@ -80,11 +78,6 @@ async def _until_a_backend_waits_on_a_lock(db_url: URL, timeout_s: float = 30) -
                 if (await cursor.fetchone()) != (0,):
                     return
                 await asyncio.sleep(0.02)
-
-
-async def _autocommit_and_status(pool: Pool) -> tuple[bool, str]:
-    async with pool.connection() as conn:
-        return conn.autocommit, conn.info.transaction_status.name
 
 
 async def test_the_batch_is_committed_and_its_hot_rows_free_before_its_tickets_are_read(
@@ -130,7 +123,7 @@ async def test_the_batch_is_committed_and_its_hot_rows_free_before_its_tickets_a
         "totals": (2,),
         "counters": (1,),
     }
-    assert await _autocommit_and_status(pool) == (False, "IDLE")
+    assert await autocommit_and_status(pool) == (False, "IDLE")
 
 
 async def test_a_heartbeat_records_health_and_leaves_autocommit_off(
@@ -142,7 +135,7 @@ async def test_a_heartbeat_records_health_and_leaves_autocommit_off(
         "WHERE device_id = %s"
     )
     assert _rows(db_url, health, device) == [(3, True, None)]  # seen, but a heartbeat syncs nothing
-    assert await _autocommit_and_status(pool) == (False, "IDLE")
+    assert await autocommit_and_status(pool) == (False, "IDLE")
 
 
 async def test_a_fault_after_the_commit_keeps_the_batch_and_its_resend_finds_it_once(
@@ -158,7 +151,7 @@ async def test_a_fault_after_the_commit_keeps_the_batch_and_its_resend_finds_it_
     monkeypatch.setattr(ingest, "_classify", failing)
     with pytest.raises(RuntimeError, match="injected fault"):
         await _settle(pool, device, raw, queue_depth=2)
-    assert await _autocommit_and_status(pool) == (False, "IDLE")
+    assert await autocommit_and_status(pool) == (False, "IDLE")
 
     # The kiosk never got its answer, so it sends the batch again.
     monkeypatch.setattr(ingest, "_classify", real_classify)
@@ -174,7 +167,7 @@ async def test_a_fault_after_the_commit_keeps_the_batch_and_its_resend_finds_it_
     assert [a[0] for a in answered] == [UUID(item["client_uuid"]) for item in raw]
     assert sorted(stored) == sorted(answered)  # once each, with the ids the resend answered
     assert results[1].ticket_number is not None
-    assert await _autocommit_and_status(pool) == (False, "IDLE")
+    assert await autocommit_and_status(pool) == (False, "IDLE")
 
 
 async def test_a_replay_and_a_batch_of_the_same_kiosk_at_once_lock_in_one_order(
@@ -207,7 +200,7 @@ async def test_a_replay_and_a_batch_of_the_same_kiosk_at_once_lock_in_one_order(
     items = ItemFactory(device.device_code)
     replayed = [items(rating=1), items(rating=3), items(rating=2)]
     common = [items(rating=1), items(rating=5)]
-    async with AsyncConnectionPool(pg.conninfo(db_url), min_size=2, max_size=2, open=False) as two:
+    async with pool_of(db_url, 2) as two:
         answers: Sequence[list[Any]] = await asyncio.gather(
             _settle(two, device, replayed, queue_depth=5), common_batch()
         )
